@@ -1,0 +1,1 @@
+//! Execution engines. See the crate README section in the workspace README.

@@ -1,0 +1,1 @@
+//! ELF/BTF object loading.

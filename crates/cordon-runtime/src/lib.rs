@@ -1,0 +1,1 @@
+//! Maps, helpers, kfuncs and the four runtime mechanisms.
