@@ -39,7 +39,7 @@ pub struct Program {
 impl Program {
     /// Decode and validate bytecode (8-byte little-endian slots).
     pub fn from_bytes(bytes: &[u8]) -> Result<Program, DecodeError> {
-        if bytes.len() % Insn::SIZE != 0 {
+        if !bytes.len().is_multiple_of(Insn::SIZE) {
             return Err(DecodeError::BadLength(bytes.len()));
         }
         let insns: Vec<Insn> = bytes
