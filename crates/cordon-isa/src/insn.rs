@@ -754,11 +754,10 @@ fn classify_ld(i: Insn, next: Option<Insn>) -> Result<Kind, Problem> {
             if n.code != 0 || n.dst != 0 || n.src != 0 || n.off != 0 {
                 return Err(Problem::BadLddwSecondHalf);
             }
-            if matches!(
-                i.src,
-                PSEUDO_MAP_FD | PSEUDO_BTF_ID | PSEUDO_FUNC | PSEUDO_MAP_IDX
-            ) && n.imm != 0
-            {
+            // Linux only requires the second half's imm to be 0 for the map
+            // fd / index forms: for BTF_ID it is the BTF object fd (0 = vmlinux),
+            // and for FUNC it is not read.
+            if matches!(i.src, PSEUDO_MAP_FD | PSEUDO_MAP_IDX) && n.imm != 0 {
                 return Err(Problem::ReservedField {
                     code,
                     field: "imm of the second half",
