@@ -46,6 +46,7 @@ pub fn assemble_linux(text: &str) -> Result<Vec<Insn>, AsmError> {
             i: 0,
             line,
             b: &mut b,
+            lddw_prefix: false,
         };
         p.statement()?;
     }
@@ -164,6 +165,9 @@ struct Parser<'a, 'b> {
     i: usize,
     line: usize,
     b: &'b mut Builder,
+    /// The line carried a `(18)` opcode prefix: a bare constant is an `lddw`
+    /// (Linux's verifier log prints `r1 = 0x...` without `ll`).
+    lddw_prefix: bool,
 }
 
 /// Load/store type: size bits and signedness.
@@ -373,6 +377,13 @@ impl<'a> Parser<'a, '_> {
     /// `(` rN [`+`|`-` NUMBER] `)`
     fn mem(&mut self) -> Result<(u8, i16), AsmError> {
         self.expect("(")?;
+        let m = self.mem_inner()?;
+        self.expect(")")?;
+        Ok(m)
+    }
+
+    /// rN [`+`|`-` NUMBER]
+    fn mem_inner(&mut self) -> Result<(u8, i16), AsmError> {
         let base = self.reg64()?;
         let off = if self.eat("+") {
             let neg = self.eat("-");
@@ -393,7 +404,6 @@ impl<'a> Parser<'a, '_> {
         } else {
             0
         };
-        self.expect(")")?;
         Ok((base, off))
     }
 
@@ -474,6 +484,7 @@ impl<'a> Parser<'a, '_> {
                 && let Ok(code) = u8::from_str_radix(h, 16)
             {
                 expected_code = Some(code);
+                self.lddw_prefix = code == OP_LDDW;
                 self.i += 3;
             } else {
                 return self.err(format!(
@@ -783,7 +794,7 @@ impl<'a> Parser<'a, '_> {
             Some(Tok::Punct("-") | Tok::Num(_)) => {
                 let save = self.i;
                 let (n, text) = self.num()?;
-                if self.eat_ident("ll") {
+                if self.eat_ident("ll") || self.lddw_prefix {
                     if !dst.wide {
                         return self.err(format!(
                             "a 64-bit load needs a 64-bit register, found {dst}"
@@ -949,6 +960,15 @@ impl<'a> Parser<'a, '_> {
         {
             return self.atomic_call(dst, name, op.0, op.1);
         }
+        if let Some((imm, size)) = match name {
+            "cmpxchg_64" => Some((ATOMIC_CMPXCHG, SIZE_DW)),
+            "cmpxchg32_32" => Some((ATOMIC_CMPXCHG, SIZE_W)),
+            "xchg_64" => Some((ATOMIC_XCHG, SIZE_DW)),
+            "xchg32_32" => Some((ATOMIC_XCHG, SIZE_W)),
+            _ => None,
+        } {
+            return self.llvm_xchg(dst, name, imm, size);
+        }
         match name {
             "map" => {
                 self.expect("[")?;
@@ -1027,6 +1047,43 @@ impl<'a> Parser<'a, '_> {
             }
             _ => self.err(format!("expected a value after `=`, found `{name}`")),
         }
+    }
+
+    /// llvm's `r0 = cmpxchg_64(rD + off, r0, rS)`, `w0 = cmpxchg32_32(rD + off, w0, wS)`,
+    /// `rS = xchg_64(rD + off, rS)` and `wS = xchg32_32(rD + off, wS)`.
+    fn llvm_xchg(&mut self, out: Reg, name: &str, imm: i32, size: u8) -> Result<(), AsmError> {
+        let wide = size == SIZE_DW;
+        self.expect("(")?;
+        let (dst, off) = self.mem_inner()?;
+        self.expect(",")?;
+        let mut regs = vec![out];
+        if imm == ATOMIC_CMPXCHG {
+            regs.push(self.reg()?);
+            self.expect(",")?;
+        }
+        let src = self.reg()?;
+        regs.push(src);
+        self.expect(")")?;
+        if regs.iter().any(|r| r.wide != wide) {
+            let p = if wide { 'r' } else { 'w' };
+            return self.err(format!("`{name}` takes {p}N registers"));
+        }
+        if imm == ATOMIC_CMPXCHG && (out.n != 0 || regs[1].n != 0) {
+            return self.err(format!("`{name}` compares with and writes r0"));
+        }
+        if imm == ATOMIC_XCHG && out.n != src.n {
+            return self.err(format!(
+                "`{name}` writes the old value into its source register"
+            ));
+        }
+        self.b.push(Insn::new(
+            CLS_STX | MODE_ATOMIC | size,
+            dst,
+            src.n,
+            off,
+            imm,
+        ));
+        Ok(())
     }
 
     fn strict_i32(&mut self, what: &str) -> Result<i32, AsmError> {
@@ -1179,6 +1236,16 @@ mod tests {
             one("r0 = atomic_cmpxchg((u32 *)(r10 -8), r0, r1)"),
             Insn::new(0xc3, 10, 1, -8, 0xf1)
         );
+        assert_eq!(
+            one("r0 = cmpxchg_64(r1 + 8, r0, r2)"),
+            Insn::new(0xdb, 1, 2, 8, 0xf1)
+        );
+        assert_eq!(
+            one("w3 = xchg32_32(r1 - 4, w3)"),
+            Insn::new(0xc3, 1, 3, -4, 0xe1)
+        );
+        assert!(assemble_linux("r0 = cmpxchg_64(r1 + 8, r1, r2)").is_err());
+        assert!(assemble_linux("w3 = xchg_64(r1 + 0, w3)").is_err());
     }
 
     #[test]
@@ -1209,6 +1276,15 @@ mod tests {
         assert_eq!(v[0], Insn::new(0x85, 0, 1, 0, 1));
         let v = assemble_linux("0: (b7) r0 = 1 ; R0_w=1\n1: (95) exit").unwrap();
         assert_eq!(v.len(), 2);
+        let v = assemble_linux("0: (18) r1 = 0x1\n2: (95) exit").unwrap();
+        assert_eq!(
+            v,
+            [
+                Insn::new(0x18, 1, 0, 0, 1),
+                Insn::default(),
+                Insn::new(0x95, 0, 0, 0, 0)
+            ]
+        );
     }
 
     #[test]
