@@ -397,3 +397,39 @@ proptest! {
         prop_assert_eq!(&back, &insns, "{}", text);
     }
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1000, ..cfg() })]
+
+    /// Corrupting bytes of a valid program never panics the decoder, and whatever
+    /// still decodes prints and re-assembles to the same bytes.
+    #[test]
+    fn corrupted_programs(
+        kinds in prop::collection::vec((valid_kind(), any::<bool>()), 1..8),
+        flips in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut insns = Vec::new();
+        for (kind, ja32) in &kinds {
+            let (a, b) = encode_into(kind, *ja32);
+            insns.extend(slots(a, b));
+        }
+        let mut bytes = cordon_isa::insn::to_bytes(&insns);
+        for (at, v) in flips {
+            let i = at.index(bytes.len());
+            bytes[i] = v;
+        }
+        if let Ok(p) = Program::from_bytes(&bytes) {
+            let listing = disassemble(p.insns()).unwrap();
+            prop_assert_eq!(&assemble_linux(&listing).unwrap(), p.insns(), "{}", listing);
+            let text = disassemble_suite(p.insns()).unwrap();
+            prop_assert_eq!(&assemble(&text).unwrap(), p.insns(), "{}", text);
+        }
+        let split: Vec<Insn> = bytes
+            .chunks_exact(8)
+            .map(|c| Insn::from_bytes(c.try_into().unwrap()))
+            .collect();
+        if let Ok(listing) = disassemble(&split) {
+            prop_assert_eq!(&assemble_linux(&listing).unwrap(), &split, "{}", listing);
+        }
+    }
+}
