@@ -1,1 +1,5 @@
 //! Maps, helpers, kfuncs and the four runtime mechanisms.
+
+pub mod maps;
+
+pub use maps::{Map, MapDef, MapError, MapHandle, MapType};

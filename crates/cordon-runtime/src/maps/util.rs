@@ -1,0 +1,277 @@
+//! Low-level pieces shared by the map implementations: stable zeroed slabs,
+//! spin locks, key hashing and value copies.
+
+use std::alloc::{self, Layout};
+use std::ptr;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use super::MapError;
+
+/// Rounds `n` up to a multiple of 8.
+#[inline]
+pub(crate) const fn round8(n: usize) -> usize {
+    (n + 7) & !7
+}
+
+/// A zero-initialised heap block that never moves and is freed only on drop.
+pub(crate) struct Slab {
+    ptr: *mut u8,
+    layout: Option<Layout>,
+}
+
+// SAFETY: a slab is plain memory; synchronisation of its contents is the job of
+// the map that owns it.
+unsafe impl Send for Slab {}
+unsafe impl Sync for Slab {}
+
+impl Slab {
+    /// Allocates `bytes` zeroed bytes aligned to `align` (a power of two).
+    /// A zero-sized slab has a dangling, well-aligned pointer.
+    pub(crate) fn new(bytes: usize, align: usize, name: &str) -> Result<Slab, MapError> {
+        if bytes == 0 {
+            return Ok(Slab {
+                ptr: align as *mut u8,
+                layout: None,
+            });
+        }
+        let oom = |reason: &str| MapError::OutOfMemory {
+            name: name.to_string(),
+            bytes: bytes as u64,
+            reason: reason.to_string(),
+        };
+        let layout = Layout::from_size_align(bytes, align).map_err(|_| oom("size overflow"))?;
+        // SAFETY: layout has non-zero size.
+        let ptr = unsafe { alloc::alloc_zeroed(layout) };
+        if ptr.is_null() {
+            return Err(oom("allocator returned null"));
+        }
+        Ok(Slab {
+            ptr,
+            layout: Some(layout),
+        })
+    }
+
+    #[inline]
+    pub(crate) fn ptr(&self) -> *mut u8 {
+        self.ptr
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.layout.map_or(0, |l| l.size())
+    }
+
+    /// Whether `p` points inside this slab.
+    pub(crate) fn contains(&self, p: *const u8) -> bool {
+        let start = self.ptr as usize;
+        let p = p as usize;
+        p >= start && p < start + self.len()
+    }
+}
+
+impl Drop for Slab {
+    fn drop(&mut self) {
+        if let Some(layout) = self.layout {
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { alloc::dealloc(self.ptr, layout) };
+        }
+    }
+}
+
+/// Computes `a * b + c` in u64, failing on overflow with a creation error.
+pub(crate) fn checked_size(parts: &[(u64, u64)], name: &str) -> Result<usize, MapError> {
+    let mut total: u64 = 0;
+    for &(a, b) in parts {
+        total = a
+            .checked_mul(b)
+            .and_then(|x| total.checked_add(x))
+            .ok_or_else(|| MapError::OutOfMemory {
+                name: name.to_string(),
+                bytes: u64::MAX,
+                reason: "size overflow".to_string(),
+            })?;
+    }
+    usize::try_from(total).map_err(|_| MapError::OutOfMemory {
+        name: name.to_string(),
+        bytes: total,
+        reason: "larger than the address space".to_string(),
+    })
+}
+
+/// Test-and-test-and-set spin lock that yields the CPU after spinning a while
+/// (host threads can be preempted while holding it).
+#[derive(Default)]
+pub(crate) struct SpinLock(AtomicU32);
+
+impl SpinLock {
+    #[inline]
+    pub(crate) fn lock(&self) -> SpinGuard<'_> {
+        lock_word(&self.0);
+        SpinGuard(&self.0)
+    }
+}
+
+pub(crate) struct SpinGuard<'a>(&'a AtomicU32);
+
+impl Drop for SpinGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        self.0.store(0, Ordering::Release);
+    }
+}
+
+#[inline]
+fn lock_word(w: &AtomicU32) {
+    if w.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+        .is_ok()
+    {
+        return;
+    }
+    lock_word_slow(w);
+}
+
+#[cold]
+fn lock_word_slow(w: &AtomicU32) {
+    let mut spins = 0u32;
+    loop {
+        while w.load(Ordering::Relaxed) != 0 {
+            if spins < 64 {
+                std::hint::spin_loop();
+                spins += 1;
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        if w.compare_exchange_weak(0, 1, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+        {
+            return;
+        }
+    }
+}
+
+/// `bpf_spin_lock`: acquires the 4-byte lock word at `lock`.
+///
+/// # Safety
+/// `lock` must be a valid, 4-byte aligned pointer to a lock word that lives at
+/// least until the matching [`bpf_spin_unlock`] (e.g. inside a map value).
+pub unsafe fn bpf_spin_lock(lock: *mut u32) {
+    // SAFETY: guaranteed by the caller; AtomicU32 has the layout of u32.
+    lock_word(unsafe { AtomicU32::from_ptr(lock) });
+}
+
+/// `bpf_spin_unlock`: releases the lock word at `lock`.
+///
+/// # Safety
+/// Same as [`bpf_spin_lock`]; the lock must be held by the caller.
+pub unsafe fn bpf_spin_unlock(lock: *mut u32) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { AtomicU32::from_ptr(lock) }.store(0, Ordering::Release);
+}
+
+/// Reads the `i`-th 8-byte word of a key of `len` bytes, zero-padded.
+///
+/// # Safety
+/// `key` must be readable for `len` bytes.
+#[inline(always)]
+pub(crate) unsafe fn key_word(key: *const u8, len: usize, i: usize) -> u64 {
+    let off = i * 8;
+    if off + 8 <= len {
+        // SAFETY: in bounds, unaligned read allowed.
+        unsafe { ptr::read_unaligned(key.add(off) as *const u64) }
+    } else {
+        let mut buf = [0u8; 8];
+        // SAFETY: copies the remaining `len - off` (< 8) bytes.
+        unsafe { ptr::copy_nonoverlapping(key.add(off), buf.as_mut_ptr(), len - off) };
+        u64::from_ne_bytes(buf)
+    }
+}
+
+#[inline(always)]
+fn fold_mul(a: u64, b: u64) -> u64 {
+    let r = (a as u128).wrapping_mul(b as u128);
+    (r as u64) ^ ((r >> 64) as u64)
+}
+
+const K0: u64 = 0xa076_1d64_78bd_642f;
+const K1: u64 = 0xe703_7ed1_a0b4_28db;
+
+/// Hashes a key (seeded, wyhash-style folded multiply over 8-byte words).
+///
+/// # Safety
+/// `key` must be readable for `len` bytes.
+#[inline]
+pub(crate) unsafe fn hash_key(key: *const u8, len: usize, seed: u64) -> u32 {
+    let mut h = seed ^ (len as u64).wrapping_mul(K1);
+    let words = len.div_ceil(8);
+    for i in 0..words {
+        // SAFETY: forwarded.
+        let w = unsafe { key_word(key, len, i) };
+        h = fold_mul(h ^ w ^ K0, K1 ^ (i as u64));
+    }
+    let h = fold_mul(h, K0);
+    (h ^ (h >> 32)) as u32
+}
+
+/// A random 64-bit seed (from the std hasher's per-process random keys).
+pub(crate) fn random_seed() -> u64 {
+    use std::collections::hash_map::RandomState;
+    use std::hash::{BuildHasher, Hasher};
+    use std::sync::atomic::AtomicU64;
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let mut h = RandomState::new().build_hasher();
+    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+    h.finish()
+}
+
+/// Copies a map value of `size` bytes, skipping the 4-byte spin lock word at
+/// `lock_off` if any (Linux's `copy_map_value`: special fields are not copied).
+///
+/// # Safety
+/// Both pointers must be valid for `size` bytes and not overlap.
+#[inline]
+pub(crate) unsafe fn copy_value(dst: *mut u8, src: *const u8, size: usize, lock_off: Option<u32>) {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        match lock_off {
+            None => ptr::copy_nonoverlapping(src, dst, size),
+            Some(off) => {
+                let off = off as usize;
+                ptr::copy_nonoverlapping(src, dst, off);
+                let rest = off + 4;
+                ptr::copy_nonoverlapping(src.add(rest), dst.add(rest), size - rest);
+            }
+        }
+    }
+}
+
+/// Copies a value while holding the spin lock inside `locked` (Linux's
+/// `copy_map_value_locked`). `locked_is_dst` tells which side holds the lock.
+///
+/// # Safety
+/// As [`copy_value`]; `lock_off + 4 <= size` and the lock word is 4-aligned.
+pub(crate) unsafe fn copy_value_locked(
+    dst: *mut u8,
+    src: *const u8,
+    size: usize,
+    lock_off: u32,
+    locked_is_dst: bool,
+) {
+    let lock = if locked_is_dst {
+        // SAFETY: in bounds by the caller's contract.
+        unsafe { dst.add(lock_off as usize) }
+    } else {
+        // SAFETY: as above.
+        unsafe { src.add(lock_off as usize) as *mut u8 }
+    } as *mut u32;
+    // SAFETY: forwarded.
+    unsafe {
+        bpf_spin_lock(lock);
+        copy_value(dst, src, size, Some(lock_off));
+        bpf_spin_unlock(lock);
+    }
+}
+
+/// Host pointer of a slice, or null for an empty one (so "no key" can be passed).
+pub(crate) fn opt_ptr(s: Option<&[u8]>) -> *const u8 {
+    s.map_or(ptr::null(), |s| s.as_ptr())
+}
