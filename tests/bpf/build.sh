@@ -16,8 +16,8 @@ multiarch="$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")"
 common=(
 	-target bpf -O2 -Wall -Werror
 	-I include -idirafter "/usr/include/$multiarch"
-	"-fdebug-prefix-map=$here=/cordon/tests/bpf"
-	"-ffile-prefix-map=$here=/cordon/tests/bpf"
+	"-fdebug-prefix-map=$here=."
+	"-ffile-prefix-map=$here=."
 	-fno-ident
 )
 
