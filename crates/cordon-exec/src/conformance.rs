@@ -1,0 +1,156 @@
+//! Support for the bpf_conformance suite: its helper set and the plugin protocol.
+//!
+//! The suite's runner starts a plugin process as
+//! `PLUGIN [MEMHEX] [options] [--elf]`, writes the program as base16 on stdin and
+//! reads r0 in hex from stdout (parsed with `stoull(s, nullptr, 16)`, so plain hex
+//! without `0x`). [`run_plugin`] is the whole plugin minus process I/O, so it can
+//! be tested without spawning the binary.
+
+use cordon_isa::Program;
+
+use crate::context::Region;
+use crate::error::{ExecError, LoadError};
+use crate::exec::{ExecOptions, Executable};
+use crate::helpers::{Abort, HelperRegistry};
+
+/// Id of the suite's "unwind" helper.
+pub const UNWIND_HELPER_ID: u32 = 5;
+
+/// The helpers the conformance suite expects: helper 5 "unwind" returns its first
+/// argument, and when that is 0 the program stops at once with r0 = 0.
+pub fn conformance_helpers() -> HelperRegistry {
+    let mut reg = HelperRegistry::new();
+    reg.register(UNWIND_HELPER_ID, "unwind", |_ctx, args| {
+        if args[0] == 0 {
+            Err(Abort::Stop(0))
+        } else {
+            Ok(args[0])
+        }
+    });
+    reg
+}
+
+/// Why the plugin failed (reported on stderr with a non-zero exit).
+#[derive(Debug, thiserror::Error)]
+pub enum PluginError {
+    #[error(
+        "usage: cordon-conformance-plugin [MEMHEX] [--engine interp|jit] [--elf] (program as base16 on stdin): {0}"
+    )]
+    Usage(String),
+    #[error("{what}: invalid hex at byte offset {offset}: {detail}")]
+    Hex {
+        what: &'static str,
+        offset: usize,
+        detail: String,
+    },
+    #[error("JIT engine not built yet")]
+    JitNotBuilt,
+    #[error("ELF input not supported by this plugin yet")]
+    ElfNotSupported,
+    #[error("program rejected: {0}")]
+    Load(#[from] LoadError),
+    #[error("program failed: {0}")]
+    Exec(#[from] ExecError),
+}
+
+/// Decode base16 text; whitespace may separate bytes (not split one).
+pub fn parse_hex(what: &'static str, text: &str) -> Result<Vec<u8>, PluginError> {
+    let mut out = Vec::with_capacity(text.len() / 2);
+    let mut hi: Option<(usize, u8)> = None;
+    for (offset, c) in text.char_indices() {
+        if c.is_whitespace() {
+            if let Some((at, _)) = hi {
+                return Err(PluginError::Hex {
+                    what,
+                    offset: at,
+                    detail: String::from("odd number of hex digits in a byte"),
+                });
+            }
+            continue;
+        }
+        let Some(v) = c.to_digit(16) else {
+            return Err(PluginError::Hex {
+                what,
+                offset,
+                detail: format!("{c:?} is not a hex digit"),
+            });
+        };
+        match hi.take() {
+            None => hi = Some((offset, v as u8)),
+            Some((_, h)) => out.push(h << 4 | v as u8),
+        }
+    }
+    if let Some((at, _)) = hi {
+        return Err(PluginError::Hex {
+            what,
+            offset: at,
+            detail: String::from("odd number of hex digits"),
+        });
+    }
+    Ok(out)
+}
+
+/// Run `bytecode` the way the suite expects: checked interpreter, r1 = `mem`,
+/// r2 = its length, 512-byte frames, helper 5 = unwind.
+pub fn run_conformance(bytecode: &[u8], mem: &mut [u8]) -> Result<u64, PluginError> {
+    let program = Program::from_bytes(bytecode).map_err(LoadError::from)?;
+    let exe = Executable::checked(
+        &program,
+        &conformance_helpers(),
+        ExecOptions::named("conformance"),
+    )?;
+    let args = [mem.as_mut_ptr() as u64, mem.len() as u64, 0, 0, 0];
+    let no_extra: [Region<'_>; 0] = [];
+    Ok(exe.run_with(args, mem, &no_extra)?)
+}
+
+/// The plugin: `args` are the command-line arguments after the program name,
+/// `stdin` the program text. Returns the line to print on stdout (r0 in hex).
+pub fn run_plugin(args: &[String], stdin: &str) -> Result<String, PluginError> {
+    let mut mem_hex: Option<&str> = None;
+    let mut engine = "interp";
+    let mut elf = false;
+    let mut i = 0;
+    while i < args.len() {
+        let a = args[i].as_str();
+        if a == "--elf" {
+            elf = true;
+        } else if a == "--engine" {
+            i += 1;
+            engine = args
+                .get(i)
+                .map(String::as_str)
+                .ok_or_else(|| PluginError::Usage("--engine needs a value".into()))?;
+        } else if let Some(v) = a.strip_prefix("--engine=") {
+            engine = v;
+        } else if a.starts_with('-') {
+            return Err(PluginError::Usage(format!("unknown option {a:?}")));
+        } else if i == 0 {
+            mem_hex = Some(a);
+        } else {
+            return Err(PluginError::Usage(format!(
+                "unexpected argument {a:?} (memory must come first)"
+            )));
+        }
+        i += 1;
+    }
+    match engine {
+        "interp" => {}
+        "jit" => return Err(PluginError::JitNotBuilt),
+        other => {
+            return Err(PluginError::Usage(format!(
+                "unknown engine {other:?} (expected interp or jit)"
+            )));
+        }
+    }
+    if elf {
+        return Err(PluginError::ElfNotSupported);
+    }
+    let mut mem = match mem_hex {
+        Some(h) => parse_hex("memory", h)?,
+        None => Vec::new(),
+    };
+    let code = parse_hex("program", stdin)?;
+    let r0 = run_conformance(&code, &mut mem)?;
+    Ok(format!("{r0:x}"))
+}

@@ -1,0 +1,285 @@
+//! Driving Cranelift: target ISA, module, one Cranelift function per BPF function.
+
+use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use cordon_isa::Program;
+use cranelift_codegen::ir::{Function as ClFunction, UserFuncName};
+use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
+use cranelift_codegen::settings::{self, Configurable};
+use cranelift_codegen::Context;
+use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
+use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
+use cranelift_module::{FuncId, Module, default_libcall_names};
+
+use super::analysis::{self, ARGS, Function, RegSet};
+use super::translate::{self, CalleeRef, Flavor, Imports, Tr, Variant};
+use super::{JitConfig, JitError, OptLevel};
+use crate::decode::Op;
+
+/// Target ISA for a configuration, built once per (target, opt level).
+pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
+    static HOST: [OnceLock<Result<OwnedTargetIsa, String>>; 3] =
+        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    let build = || -> Result<OwnedTargetIsa, String> {
+        let mut flags = settings::builder();
+        let set = |f: &mut settings::Builder, k: &str, v: &str| {
+            f.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"))
+        };
+        set(&mut flags, "opt_level", config.opt_level.as_str())?;
+        set(&mut flags, "enable_verifier", if config.verify { "true" } else { "false" })?;
+        set(&mut flags, "is_pic", "false")?;
+        set(&mut flags, "use_colocated_libcalls", "false")?;
+        set(&mut flags, "unwind_info", "false")?;
+        set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
+        let builder = match &config.target {
+            None => cranelift_native::builder().map_err(|e| format!("host not supported: {e}"))?,
+            Some(triple) => {
+                let t = triple
+                    .parse()
+                    .map_err(|e| format!("bad target triple {triple:?}: {e}"))?;
+                cranelift_codegen::isa::lookup(t).map_err(|e| format!("{triple}: {e}"))?
+            }
+        };
+        builder
+            .finish(settings::Flags::new(flags))
+            .map_err(|e| format!("building the target ISA: {e}"))
+    };
+    if config.target.is_some() || config.verify {
+        return build().map_err(JitError::Target);
+    }
+    let slot = match config.opt_level {
+        OptLevel::None => &HOST[0],
+        OptLevel::Speed => &HOST[1],
+        OptLevel::SpeedAndSize => &HOST[2],
+    };
+    slot.get_or_init(build).clone().map_err(JitError::Target)
+}
+
+/// JIT memory and the code in it. Freed on drop.
+pub(crate) struct Code {
+    module: Option<JITModule>,
+}
+
+// SAFETY: after finalisation the module is never touched again except by `drop`,
+// which has exclusive access; the code it holds is immutable.
+unsafe impl Sync for Code {}
+
+impl Drop for Code {
+    fn drop(&mut self) {
+        if let Some(m) = self.module.take() {
+            // SAFETY: the owning executable is being dropped: no invocation runs
+            // and no pointer into the code survives.
+            unsafe { m.free_memory() };
+        }
+    }
+}
+
+/// Result of compiling a program.
+pub(crate) struct Compiled {
+    pub code: Code,
+    pub entry: *const u8,
+    pub code_size: usize,
+}
+
+/// One function to generate: its body (reachable code from `entry`) and shape.
+struct Plan {
+    body: usize,
+    variant: Variant,
+    frame: u64,
+    id: FuncId,
+}
+
+pub(crate) fn compile(
+    prog: &Program,
+    ops: &[Op],
+    frame_of: &dyn Fn(usize) -> u64,
+    flavor: Flavor,
+    budget: u64,
+    config: &JitConfig,
+) -> Result<Compiled, JitError> {
+    let isa = isa_for(config)?;
+    let endianness = isa.endianness();
+    let call_conv = CallConv::triple_default(isa.triple());
+    let checked = flavor == Flavor::Checked;
+
+    // Functions and what each callee receives.
+    let entries = analysis::function_entries(prog);
+    let bodies: Vec<Function> = entries
+        .iter()
+        .map(|&e| analysis::analyse_function(prog, e))
+        .collect();
+    let index_of: BTreeMap<usize, usize> =
+        entries.iter().enumerate().map(|(i, &e)| (e, i)).collect();
+    let mut live: Vec<RegSet> = vec![0; entries.len()];
+    loop {
+        let mut changed = false;
+        for i in 0..bodies.len() {
+            let callee_in = |t: usize| live[index_of[&t]];
+            let l = analysis::live_in(prog, &bodies[i], checked, &callee_in);
+            let l = if checked {
+                l | ARGS
+            } else {
+                l & ARGS
+            };
+            if l != live[i] {
+                live[i] = l;
+                changed = true;
+            }
+        }
+        if !changed {
+            break;
+        }
+    }
+    let regs_of = |set: RegSet| -> Vec<u8> { (0..10u8).filter(|r| set & (1 << r) != 0).collect() };
+    let is_callee: Vec<bool> = entries
+        .iter()
+        .map(|&e| {
+            prog.kinds().iter().enumerate().any(|(pc, k)| {
+                matches!(k, Some(cordon_isa::Kind::CallLocal { rel })
+                    if (pc as i64 + 1 + *rel as i64) as usize == e)
+            })
+        })
+        .collect();
+
+    let arena_size = 64 * 1024 + prog.len() * if checked { 1024 } else { 256 };
+    let provider = ArenaMemoryProvider::new_with_size(arena_size)
+        .map_err(|e| JitError::Memory(e.to_string()))?;
+    let mut jb = JITBuilder::with_isa(isa.clone(), default_libcall_names());
+    jb.memory_provider(Box::new(provider));
+    let mut module = JITModule::new(jb);
+
+    let mut plans: Vec<Plan> = Vec::new();
+    let declare = |module: &mut JITModule, variant: &Variant| -> Result<FuncId, JitError> {
+        let sig = translate::signature(call_conv, flavor, variant);
+        module
+            .declare_anonymous_function(&sig)
+            .map_err(|e| JitError::Codegen(e.to_string()))
+    };
+    let main_variant = Variant::Main;
+    let main_id = declare(&mut module, &main_variant)?;
+    plans.push(Plan {
+        body: 0,
+        variant: main_variant,
+        frame: frame_of(0),
+        id: main_id,
+    });
+    let mut callee_ids: BTreeMap<usize, (FuncId, Vec<u8>)> = BTreeMap::new();
+    for (i, &e) in entries.iter().enumerate() {
+        if !is_callee[i] {
+            continue;
+        }
+        let params = regs_of(live[i]);
+        let variant = Variant::Callee {
+            params: params.clone(),
+        };
+        let id = declare(&mut module, &variant)?;
+        callee_ids.insert(e, (id, params));
+        plans.push(Plan {
+            body: i,
+            variant,
+            frame: frame_of(e),
+            id,
+        });
+    }
+
+    let mut ctx = Context::new();
+    let mut fctx = FunctionBuilderContext::new();
+    let mut code_size = 0usize;
+    for plan in &plans {
+        let sig = translate::signature(call_conv, flavor, &plan.variant);
+        ctx.func = ClFunction::with_name_signature(UserFuncName::user(0, plan.id.as_u32()), sig);
+        {
+            let mut builder = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+            let tramp_sig = builder.import_signature(translate::trampoline_signature(call_conv));
+            let fault_sig = {
+                let mut s = cranelift_codegen::ir::Signature::new(call_conv);
+                for _ in 0..5 {
+                    s.params
+                        .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                }
+                builder.import_signature(s)
+            };
+            let check_sig = {
+                let mut s = cranelift_codegen::ir::Signature::new(call_conv);
+                for _ in 0..3 {
+                    s.params
+                        .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                }
+                s.returns
+                    .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                builder.import_signature(s)
+            };
+            let zero_sig = {
+                let mut s = cranelift_codegen::ir::Signature::new(call_conv);
+                for _ in 0..2 {
+                    s.params
+                        .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                }
+                builder.import_signature(s)
+            };
+            // Import every callee this body may call.
+            let mut refs: BTreeMap<usize, CalleeRef> = BTreeMap::new();
+            for &pc in &bodies[plan.body].pcs {
+                if let Some(cordon_isa::Kind::CallLocal { rel }) = prog.kind(pc) {
+                    let t = (pc as i64 + 1 + rel as i64) as usize;
+                    if refs.contains_key(&t) {
+                        continue;
+                    }
+                    let (id, params) = &callee_ids[&t];
+                    let func = module.declare_func_in_func(*id, builder.func);
+                    refs.insert(
+                        t,
+                        CalleeRef {
+                            func,
+                            params: params.clone(),
+                        },
+                    );
+                }
+            }
+            let imports = Imports {
+                tramp_sig,
+                fault_sig,
+                check_sig,
+                zero_sig,
+                callee: Box::new(move |t| refs.get(&t).cloned()),
+            };
+            let tr = Tr::new(
+                builder,
+                prog,
+                ops,
+                &bodies[plan.body],
+                flavor,
+                plan.variant.clone(),
+                plan.frame,
+                endianness,
+                imports,
+                budget,
+            );
+            let builder = tr.run();
+            builder.finalize(isa.frontend_config());
+        }
+        if std::env::var_os("CORDON_JIT_DUMP").is_some() {
+            eprintln!("{}", ctx.func.display());
+        }
+        module
+            .define_function(plan.id, &mut ctx)
+            .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
+        code_size += ctx
+            .compiled_code()
+            .map(|c| c.code_buffer().len())
+            .unwrap_or(0);
+        module.clear_context(&mut ctx);
+    }
+    module
+        .finalize_definitions()
+        .map_err(|e| JitError::Codegen(e.to_string()))?;
+    let entry = module.get_finalized_function(main_id);
+    Ok(Compiled {
+        code: Code {
+            module: Some(module),
+        },
+        entry,
+        code_size,
+    })
+}

@@ -1,0 +1,1081 @@
+//! Translation of one BPF function into Cranelift IR.
+//!
+//! BPF registers r0–r9 are Cranelift [`Variable`]s (SSA, register-allocated);
+//! r10 is the function's frame top, a plain SSA value. The generated functions
+//! take the [`RunContext`] pointer as their first argument and the frame top as
+//! their second. Everything that can end a run early (helper stop or fault,
+//! checked-mode violation, budget, stack exhaustion) records the outcome in the
+//! run context (`status`, and the error through a shim) and returns; every caller
+//! tests `status` after each call and returns at once when it is set, so the
+//! Rust entry point sees the outcome.
+//!
+//! Frame protocol (the shadow stack, mechanism 1): while a function runs,
+//! `arena.sp` equals the bottom of its own frame (`fp - frame_size`). A local
+//! call allocates the callee's frame inline at the call site: `limit` is loaded
+//! from the arena, `sp - limit < size` branches to a cold exhaustion path,
+//! `arena.sp = sp - size` is stored, the callee is called with its frame top
+//! (`sp`) and `arena.sp = sp` is stored back after the return. No `arena.sp` load
+//! is needed at all: the caller knows its own frame bottom.
+
+use cordon_isa::{AluOp, AtomicOp, EndianOp, JmpCond, Kind, Operand, Program, Size};
+use cranelift_codegen::ir::condcodes::IntCC;
+use cranelift_codegen::ir::types::{I8, I16, I32, I64};
+use cranelift_codegen::ir::{
+    AbiParam, AtomicRmwOp, Block, BlockArg, Endianness, FuncRef, InstBuilder, MemFlagsData, SigRef,
+    Signature, Type, Value,
+};
+use cranelift_codegen::isa::CallConv;
+use cranelift_frontend::{FunctionBuilder, Variable};
+
+use super::analysis::{Flow, Function, flow};
+use super::runtime::{self, FaultCode};
+use crate::context::{RunContext, STATUS_STOPPED};
+use crate::decode::Op;
+use crate::interp::MAX_CALL_FRAMES;
+use crate::shadow_stack::FrameArena;
+
+/// Which of the two engines' modes the code is generated for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Flavor {
+    Trusted,
+    Checked,
+}
+
+/// The shape of a generated function.
+#[derive(Clone, Debug)]
+pub(crate) enum Variant {
+    /// The program entry, called from Rust:
+    /// `extern "C" fn(ctx, fp, r1, r2, r3, r4, r5) -> r0`.
+    Main,
+    /// A bpf-to-bpf callee. Trusted: `(ctx, fp, live regs…) -> r0`.
+    /// Checked: `(ctx, fp, depth, budget, live regs…) -> (r0, r1…r5, budget)`:
+    /// in checked mode the callee sees every register the caller had (like the
+    /// interpreter's single register file) and hands r1–r5 back.
+    Callee { params: Vec<u8> },
+}
+
+/// Signature of a generated function.
+pub(crate) fn signature(call_conv: CallConv, flavor: Flavor, variant: &Variant) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    let p = |sig: &mut Signature, n: usize| {
+        for _ in 0..n {
+            sig.params.push(AbiParam::new(I64));
+        }
+    };
+    match variant {
+        Variant::Main => {
+            p(&mut sig, 7);
+            sig.returns.push(AbiParam::new(I64));
+        }
+        Variant::Callee { params } => {
+            p(&mut sig, 2);
+            if flavor == Flavor::Checked {
+                p(&mut sig, 2);
+            }
+            p(&mut sig, params.len());
+            let nret = if flavor == Flavor::Checked { 7 } else { 1 };
+            for _ in 0..nret {
+                sig.returns.push(AbiParam::new(I64));
+            }
+        }
+    }
+    sig
+}
+
+/// Signature of the helper trampolines `(ctx, slot|id, r1..r5) -> r0`.
+pub(crate) fn trampoline_signature(call_conv: CallConv) -> Signature {
+    let mut sig = Signature::new(call_conv);
+    for _ in 0..7 {
+        sig.params.push(AbiParam::new(I64));
+    }
+    sig.returns.push(AbiParam::new(I64));
+    sig
+}
+
+/// What the translator needs to know about a local call target.
+#[derive(Clone, Debug)]
+pub(crate) struct CalleeRef {
+    pub func: FuncRef,
+    pub params: Vec<u8>,
+}
+
+/// Imported signatures and functions of the function being built.
+pub(crate) struct Imports {
+    pub tramp_sig: SigRef,
+    pub fault_sig: SigRef,
+    pub check_sig: SigRef,
+    pub zero_sig: SigRef,
+    /// Local call targets by entry instruction index.
+    pub callee: Box<dyn Fn(usize) -> Option<CalleeRef>>,
+}
+
+/// Translator of one function.
+pub(crate) struct Tr<'a, 'b> {
+    pub b: FunctionBuilder<'b>,
+    pub prog: &'a Program,
+    pub ops: &'a [Op],
+    pub func: &'a Function,
+    pub flavor: Flavor,
+    pub variant: Variant,
+    pub frame_size: u64,
+    pub endianness: Endianness,
+    pub imports: Imports,
+    /// Instruction budget of a checked run.
+    pub budget: u64,
+    regs: [Variable; 10],
+    /// Remaining instruction budget (checked mode).
+    left: Option<Variable>,
+    ctx: Value,
+    fp: Value,
+    /// Bottom of this function's frame: `fp - frame_size`.
+    lo: Value,
+    depth: Option<Value>,
+    arena: Value,
+    /// Checked-mode fast-path regions: (lo, len) of the live stack and the input.
+    stack_len: Option<Value>,
+    input: Option<(Value, Value)>,
+    blocks: Vec<Option<Block>>,
+    bail: Option<Block>,
+    fault: Option<Block>,
+    stop0: Option<Block>,
+}
+
+fn mem_flags() -> MemFlagsData {
+    MemFlagsData::new().with_notrap()
+}
+
+fn ctx_flags() -> MemFlagsData {
+    MemFlagsData::trusted()
+}
+
+impl<'a, 'b> Tr<'a, 'b> {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        mut b: FunctionBuilder<'b>,
+        prog: &'a Program,
+        ops: &'a [Op],
+        func: &'a Function,
+        flavor: Flavor,
+        variant: Variant,
+        frame_size: u64,
+        endianness: Endianness,
+        imports: Imports,
+        budget: u64,
+    ) -> Self {
+        let regs = std::array::from_fn(|_| b.declare_var(I64));
+        let left = (flavor == Flavor::Checked).then(|| b.declare_var(I64));
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let params = b.block_params(entry).to_vec();
+        let ctx = params[0];
+        let fp = params[1];
+        let mut t = Tr {
+            b,
+            prog,
+            ops,
+            func,
+            flavor,
+            variant,
+            frame_size,
+            endianness,
+            imports,
+            budget,
+            regs,
+            left,
+            ctx,
+            fp,
+            lo: fp,
+            depth: None,
+            arena: fp,
+            stack_len: None,
+            input: None,
+            blocks: vec![None; prog.len()],
+            bail: None,
+            fault: None,
+            stop0: None,
+        };
+        t.prologue(&params);
+        t
+    }
+
+    fn iconst(&mut self, ty: Type, v: i64) -> Value {
+        let v = match ty {
+            I8 => v as u8 as i64,
+            I16 => v as u16 as i64,
+            I32 => v as u32 as i64,
+            _ => v,
+        };
+        self.b.ins().iconst(ty, v)
+    }
+
+    fn reg(&mut self, r: u8) -> Value {
+        if r == 10 {
+            self.fp
+        } else {
+            self.b.use_var(self.regs[r as usize])
+        }
+    }
+
+    fn set(&mut self, r: u8, v: Value) {
+        self.b.def_var(self.regs[r as usize], v);
+    }
+
+    fn ctx_load(&mut self, off: usize) -> Value {
+        self.b.ins().load(I64, ctx_flags(), self.ctx, off as i32)
+    }
+
+    fn ctx_store(&mut self, off: usize, v: Value) {
+        self.b.ins().store(ctx_flags(), v, self.ctx, off as i32);
+    }
+
+    fn prologue(&mut self, params: &[Value]) {
+        let checked = self.flavor == Flavor::Checked;
+        let zero = self.iconst(I64, 0);
+        for r in 0..10u8 {
+            self.set(r, zero);
+        }
+        let mut rest = &params[2..];
+        match self.variant.clone() {
+            Variant::Main => {
+                for r in 1..=5u8 {
+                    self.set(r, rest[r as usize - 1]);
+                }
+                if checked {
+                    self.depth = Some(zero);
+                }
+            }
+            Variant::Callee { params: regs } => {
+                if checked {
+                    self.depth = Some(rest[0]);
+                    let left = self.left.expect("checked");
+                    self.b.def_var(left, rest[1]);
+                    rest = &rest[2..];
+                }
+                for (i, &r) in regs.iter().enumerate() {
+                    self.set(r, rest[i]);
+                }
+            }
+        }
+        self.lo = self.b.ins().iadd_imm_s(self.fp, -(self.frame_size as i64));
+        self.arena = self.ctx_load(RunContext::OFFSET_ARENA);
+        if checked {
+            if matches!(self.variant, Variant::Main) {
+                // The budget of a fresh run is a compile-time constant.
+                let left = self.left.expect("checked");
+                let v = self.iconst(I64, self.budget as i64);
+                self.b.def_var(left, v);
+            }
+            let hi = self.ctx_load(RunContext::OFFSET_STACK_HI);
+            let len = self.b.ins().isub(hi, self.lo);
+            self.stack_len = Some(len);
+            let ip = self.ctx_load(RunContext::OFFSET_INPUT_PTR);
+            let il = self.ctx_load(RunContext::OFFSET_INPUT_LEN);
+            self.input = Some((ip, il));
+        }
+    }
+
+    fn block_at(&mut self, pc: usize) -> Block {
+        if let Some(b) = self.blocks[pc] {
+            return b;
+        }
+        let b = self.b.create_block();
+        self.blocks[pc] = Some(b);
+        b
+    }
+
+    /// Return from the function after the run context recorded an outcome.
+    fn bail_block(&mut self) -> Block {
+        if let Some(b) = self.bail {
+            return b;
+        }
+        let blk = self.b.create_block();
+        self.b.set_cold_block(blk);
+        self.bail = Some(blk);
+        let cur = self.b.current_block();
+        self.b.switch_to_block(blk);
+        let zero = self.iconst(I64, 0);
+        let n = match (&self.variant, self.flavor) {
+            (Variant::Callee { .. }, Flavor::Checked) => 7,
+            _ => 1,
+        };
+        let vals = vec![zero; n];
+        self.b.ins().return_(&vals);
+        if let Some(c) = cur {
+            self.b.switch_to_block(c);
+        }
+        blk
+    }
+
+    /// The shared fault block: `(code, index, a, b)`; records the error and returns.
+    fn fault_block(&mut self) -> Block {
+        if let Some(b) = self.fault {
+            return b;
+        }
+        let blk = self.b.create_block();
+        self.b.set_cold_block(blk);
+        for _ in 0..4 {
+            self.b.append_block_param(blk, I64);
+        }
+        self.fault = Some(blk);
+        let bail = self.bail_block();
+        let cur = self.b.current_block();
+        self.b.switch_to_block(blk);
+        let p = self.b.block_params(blk).to_vec();
+        let f = self.iconst(I64, runtime::jit_fault as *const () as usize as i64);
+        let sig = self.imports.fault_sig;
+        self.b
+            .ins()
+            .call_indirect(sig, f, &[self.ctx, p[0], p[1], p[2], p[3]]);
+        self.b.ins().jump(bail, &[]);
+        if let Some(c) = cur {
+            self.b.switch_to_block(c);
+        }
+        blk
+    }
+
+    /// Branch to the fault block when `cond` is true; continue in a new block.
+    fn fault_if(&mut self, cond: Value, code: FaultCode, index: Value, a: Value, bv: Value) {
+        let fb = self.fault_block();
+        let cont = self.b.create_block();
+        let code = self.iconst(I64, code as i64);
+        let args = [
+            BlockArg::Value(code),
+            BlockArg::Value(index),
+            BlockArg::Value(a),
+            BlockArg::Value(bv),
+        ];
+        self.b.ins().brif(cond, fb, &args, cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// After a call: end the run when `status` is set.
+    fn check_status(&mut self) {
+        let st = self.ctx_load(RunContext::OFFSET_STATUS);
+        let bail = self.bail_block();
+        let cont = self.b.create_block();
+        self.b.ins().brif(st, bail, &[], cont, &[]);
+        self.b.switch_to_block(cont);
+    }
+
+    /// Legacy packet loads past the input end the program with r0 = 0.
+    fn stop0_block(&mut self) -> Block {
+        if let Some(b) = self.stop0 {
+            return b;
+        }
+        let blk = self.b.create_block();
+        self.b.set_cold_block(blk);
+        self.stop0 = Some(blk);
+        let bail = self.bail_block();
+        let cur = self.b.current_block();
+        self.b.switch_to_block(blk);
+        let one = self.iconst(I64, STATUS_STOPPED as i64);
+        let zero = self.iconst(I64, 0);
+        self.ctx_store(RunContext::OFFSET_STOP_VALUE, zero);
+        self.ctx_store(RunContext::OFFSET_STATUS, one);
+        self.b.ins().jump(bail, &[]);
+        if let Some(c) = cur {
+            self.b.switch_to_block(c);
+        }
+        blk
+    }
+
+    /// Translate the whole function and finish the builder.
+    pub fn run(mut self) -> FunctionBuilder<'b> {
+        let f = self.func;
+        let entry_block = self.block_at(f.entry);
+        self.b.ins().jump(entry_block, &[]);
+        let mut open = false;
+        let mut seg_left = 0usize;
+        for i in 0..f.pcs.len() {
+            let pc = f.pcs[i];
+            if f.leader[i] {
+                let blk = self.block_at(pc);
+                if open {
+                    self.b.ins().jump(blk, &[]);
+                }
+                self.b.switch_to_block(blk);
+                open = true;
+                seg_left = 0;
+            }
+            debug_assert!(open, "instruction {pc} is not reached by fall-through");
+            let kind = self.prog.kind(pc).expect("reachable instruction");
+            if self.flavor == Flavor::Checked && seg_left == 0 {
+                seg_left = self.segment_len(i);
+                self.charge(pc, seg_left as u64);
+            }
+            seg_left = seg_left.saturating_sub(1);
+            open = self.insn(pc, kind);
+            if open {
+                // Falls through to the next instruction.
+                let Flow::Next(next) = flow(&kind, pc) else {
+                    unreachable!("only fall-through instructions leave the block open")
+                };
+                if next >= self.prog.len() {
+                    self.fell_off(next);
+                    open = false;
+                } else if i + 1 < f.pcs.len() && f.leader[i + 1] {
+                    // The next iteration emits the jump.
+                }
+            }
+        }
+        if open {
+            // The last reachable instruction falls through past the end.
+            let n = self.prog.len();
+            self.fell_off(n);
+        }
+        self.b.seal_all_blocks();
+        self.b
+    }
+
+    /// Checked mode: instructions of the budget segment starting at `pcs[i]`:
+    /// up to the end of the basic block, and including the first instruction with
+    /// an observable effect (memory access, call), so that a budget running out
+    /// inside a segment never skips an effect the interpreter would perform.
+    fn segment_len(&self, i: usize) -> usize {
+        let f = self.func;
+        let mut n = 0;
+        let mut j = i;
+        while j < f.pcs.len() {
+            if j > i && f.leader[j] {
+                break;
+            }
+            n += 1;
+            let pc = f.pcs[j];
+            let kind = self.prog.kind(pc).expect("reachable");
+            let effect = matches!(
+                kind,
+                Kind::Ldx { .. }
+                    | Kind::St { .. }
+                    | Kind::Stx { .. }
+                    | Kind::Atomic { .. }
+                    | Kind::LdAbs { .. }
+                    | Kind::LdInd { .. }
+                    | Kind::CallHelper { .. }
+                    | Kind::CallKfunc { .. }
+                    | Kind::CallLocal { .. }
+                    | Kind::Callx { .. }
+            );
+            if effect || matches!(kind, Kind::Lddw { .. }) {
+                // An lddw takes two slots: end the segment so that `pc + left`
+                // stays the index of the instruction the budget runs out at.
+                break;
+            }
+            match flow(&kind, pc) {
+                Flow::Next(next) if j + 1 < f.pcs.len() && f.pcs[j + 1] == next => {}
+                _ => break,
+            }
+            j += 1;
+        }
+        n
+    }
+
+    /// Checked mode: take `n` instructions from the budget; when fewer are left,
+    /// the interpreter would stop at instruction `pc + left`.
+    fn charge(&mut self, pc: usize, n: u64) {
+        let var = self.left.expect("checked");
+        let left = self.b.use_var(var);
+        let short = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, left, n as i64);
+        let index = self.b.ins().iadd_imm_s(left, pc as i64);
+        let total = self.iconst(I64, self.budget as i64);
+        let zero = self.iconst(I64, 0);
+        self.fault_if(short, FaultCode::Budget, index, total, zero);
+        let rest = self.b.ins().iadd_imm_s(left, -(n as i64));
+        self.b.def_var(var, rest);
+    }
+
+    fn fell_off(&mut self, index: usize) {
+        if self.flavor == Flavor::Checked {
+            self.charge(index, 1);
+        }
+        let fb = self.fault_block();
+        let code = self.iconst(I64, FaultCode::FellOff as i64);
+        let idx = self.iconst(I64, index as i64);
+        let zero = self.iconst(I64, 0);
+        let args = [
+            BlockArg::Value(code),
+            BlockArg::Value(idx),
+            BlockArg::Value(zero),
+            BlockArg::Value(zero),
+        ];
+        self.b.ins().jump(fb, &args);
+    }
+
+    /// Translate one instruction. Returns whether control falls through.
+    fn insn(&mut self, pc: usize, kind: Kind) -> bool {
+        match kind {
+            Kind::Alu { wide, op, dst, src } => self.alu(wide, op, dst, src),
+            Kind::Endian { op, bits, dst } => self.endian(op, bits, dst),
+            Kind::Ja { .. } => {
+                let Flow::Jump(t) = flow(&kind, pc) else {
+                    unreachable!()
+                };
+                let blk = self.block_at(t);
+                self.b.ins().jump(blk, &[]);
+                return false;
+            }
+            Kind::Jcond {
+                wide,
+                cond,
+                dst,
+                src,
+                ..
+            } => {
+                let Flow::Branch { next, target } = flow(&kind, pc) else {
+                    unreachable!()
+                };
+                let c = self.condition(wide, cond, dst, src);
+                let t = self.block_at(target);
+                let n = self.block_at(next);
+                self.b.ins().brif(c, t, &[], n, &[]);
+                return false;
+            }
+            Kind::Exit => {
+                self.exit();
+                return false;
+            }
+            Kind::CallHelper { .. } | Kind::CallKfunc { .. } => {
+                let slot = self.ops[pc].imm as i64;
+                let slot = self.iconst(I64, slot);
+                self.helper_call(pc, runtime::helper_trampoline(), slot);
+            }
+            Kind::Callx { reg } => {
+                let id = self.reg(reg);
+                self.helper_call(pc, runtime::callx_trampoline(), id);
+            }
+            Kind::CallLocal { .. } => {
+                let op = self.ops[pc];
+                self.local_call(pc, op.off as usize, op.imm);
+            }
+            Kind::Lddw { dst, .. } => {
+                let v = self.iconst(I64, self.ops[pc].imm as i64);
+                self.set(dst, v);
+            }
+            Kind::LdAbs { size, imm } => {
+                let off = self.iconst(I32, imm as i64);
+                self.packet_load(size, off);
+            }
+            Kind::LdInd { size, src, imm } => {
+                let s = self.reg(src);
+                let s = self.b.ins().ireduce(I32, s);
+                let off = self.b.ins().iadd_imm_s(s, imm as i64);
+                self.packet_load(size, off);
+            }
+            Kind::Ldx {
+                size,
+                sign_extend,
+                dst,
+                src,
+                off,
+            } => {
+                let base = self.reg(src);
+                let addr = self.b.ins().iadd_imm_s(base, off as i64);
+                self.check_access(pc, addr, size, runtime::ACCESS_LOAD);
+                let v = self.load(size, sign_extend, addr);
+                self.set(dst, v);
+            }
+            Kind::St {
+                size,
+                dst,
+                off,
+                imm,
+            } => {
+                let base = self.reg(dst);
+                let addr = self.b.ins().iadd_imm_s(base, off as i64);
+                self.check_access(pc, addr, size, runtime::ACCESS_STORE);
+                let v = self.iconst(I64, imm as i64);
+                self.store(size, v, addr);
+            }
+            Kind::Stx {
+                size,
+                dst,
+                src,
+                off,
+            } => {
+                let base = self.reg(dst);
+                let addr = self.b.ins().iadd_imm_s(base, off as i64);
+                self.check_access(pc, addr, size, runtime::ACCESS_STORE);
+                let v = self.reg(src);
+                self.store(size, v, addr);
+            }
+            Kind::Atomic {
+                size,
+                op,
+                fetch,
+                dst,
+                src,
+                off,
+            } => self.atomic(pc, size, op, fetch, dst, src, off),
+        }
+        true
+    }
+
+    fn exit(&mut self) {
+        let r0 = self.reg(0);
+        match (&self.variant, self.flavor) {
+            (Variant::Callee { .. }, Flavor::Checked) => {
+                let mut vals: Vec<Value> = (0..6u8).map(|r| self.reg(r)).collect();
+                let left = self.b.use_var(self.left.expect("checked"));
+                vals.push(left);
+                self.b.ins().return_(&vals);
+            }
+            _ => {
+                self.b.ins().return_(&[r0]);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ ALU
+
+    fn operand(&mut self, wide: bool, src: Operand) -> Value {
+        match (src, wide) {
+            (Operand::Reg(r), true) => self.reg(r),
+            (Operand::Reg(r), false) => {
+                let v = self.reg(r);
+                self.b.ins().ireduce(I32, v)
+            }
+            (Operand::Imm(i), true) => self.iconst(I64, i as i64),
+            (Operand::Imm(i), false) => self.iconst(I32, i as i64),
+        }
+    }
+
+    fn dst_val(&mut self, wide: bool, dst: u8) -> Value {
+        let v = self.reg(dst);
+        if wide { v } else { self.b.ins().ireduce(I32, v) }
+    }
+
+    fn alu(&mut self, wide: bool, op: AluOp, dst: u8, src: Operand) {
+        let ty = if wide { I64 } else { I32 };
+        let bits = if wide { 64 } else { 32 };
+        let imm = match src {
+            Operand::Imm(i) => Some(i as i64),
+            Operand::Reg(_) => None,
+        };
+        let r = match op {
+            AluOp::Mov => self.operand(wide, src),
+            AluOp::MovSx(from) => {
+                let s = match src {
+                    Operand::Reg(r) => self.reg(r),
+                    Operand::Imm(i) => self.iconst(I64, i as i64),
+                };
+                let nt = match from {
+                    8 => I8,
+                    16 => I16,
+                    _ => I32,
+                };
+                let n = self.b.ins().ireduce(nt, s);
+                if nt == ty {
+                    n
+                } else {
+                    self.b.ins().sextend(ty, n)
+                }
+            }
+            AluOp::Neg => {
+                let d = self.dst_val(wide, dst);
+                self.b.ins().ineg(d)
+            }
+            AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
+                let d = self.dst_val(wide, dst);
+                let s = match imm {
+                    Some(i) => self.iconst(ty, i & (bits - 1)),
+                    None => self.operand(wide, src),
+                };
+                match op {
+                    AluOp::Lsh => self.b.ins().ishl(d, s),
+                    AluOp::Rsh => self.b.ins().ushr(d, s),
+                    _ => self.b.ins().sshr(d, s),
+                }
+            }
+            AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod => {
+                let d = self.dst_val(wide, dst);
+                self.division(ty, op, d, src, imm)
+            }
+            _ => {
+                let d = self.dst_val(wide, dst);
+                let s = self.operand(wide, src);
+                let ins = self.b.ins();
+                match op {
+                    AluOp::Add => ins.iadd(d, s),
+                    AluOp::Sub => ins.isub(d, s),
+                    AluOp::Mul => ins.imul(d, s),
+                    AluOp::Or => ins.bor(d, s),
+                    AluOp::And => ins.band(d, s),
+                    AluOp::Xor => ins.bxor(d, s),
+                    _ => unreachable!("handled above"),
+                }
+            }
+        };
+        let r = if wide { r } else { self.b.ins().uextend(I64, r) };
+        self.set(dst, r);
+    }
+
+    /// Division and modulo with BPF semantics: `x / 0 = 0`, `x % 0 = x`,
+    /// `INT_MIN / -1 = INT_MIN`, `INT_MIN % -1 = 0`; never traps.
+    fn division(&mut self, ty: Type, op: AluOp, d: Value, src: Operand, imm: Option<i64>) -> Value {
+        if let Some(i) = imm {
+            // Immediate divisor: every special case is known now.
+            let i = if ty == I32 { i as i32 as i64 } else { i };
+            return match (op, i) {
+                (AluOp::Div | AluOp::SDiv, 0) => self.iconst(ty, 0),
+                (AluOp::Mod | AluOp::SMod, 0) => d,
+                (AluOp::SDiv, -1) => self.b.ins().ineg(d),
+                (AluOp::SMod, -1) => self.iconst(ty, 0),
+                _ => {
+                    let s = self.iconst(ty, i);
+                    let ins = self.b.ins();
+                    match op {
+                        AluOp::Div => ins.udiv(d, s),
+                        AluOp::Mod => ins.urem(d, s),
+                        AluOp::SDiv => ins.sdiv(d, s),
+                        _ => ins.srem(d, s),
+                    }
+                }
+            };
+        }
+        let s = self.operand(ty == I64, src);
+        let one = self.iconst(ty, 1);
+        let zero = self.iconst(ty, 0);
+        let is0 = self.b.ins().icmp_imm_u(IntCC::Equal, s, 0);
+        match op {
+            AluOp::Div | AluOp::Mod => {
+                let safe = self.b.ins().select(is0, one, s);
+                if op == AluOp::Div {
+                    let q = self.b.ins().udiv(d, safe);
+                    self.b.ins().select(is0, zero, q)
+                } else {
+                    let r = self.b.ins().urem(d, safe);
+                    self.b.ins().select(is0, d, r)
+                }
+            }
+            _ => {
+                let neg1 = self.b.ins().icmp_imm_s(IntCC::Equal, s, -1);
+                let bad = self.b.ins().bor(is0, neg1);
+                let safe = self.b.ins().select(bad, one, s);
+                if op == AluOp::SDiv {
+                    let q = self.b.ins().sdiv(d, safe);
+                    let nd = self.b.ins().ineg(d);
+                    let q = self.b.ins().select(neg1, nd, q);
+                    self.b.ins().select(is0, zero, q)
+                } else {
+                    // x % 1 == 0 covers the -1 divisor.
+                    let r = self.b.ins().srem(d, safe);
+                    self.b.ins().select(is0, d, r)
+                }
+            }
+        }
+    }
+
+    fn endian(&mut self, op: EndianOp, bits: u8, dst: u8) {
+        let d = self.reg(dst);
+        let swap = match op {
+            EndianOp::Swap => true,
+            EndianOp::Be => self.endianness == Endianness::Little,
+            EndianOp::Le => self.endianness == Endianness::Big,
+        };
+        let ty = match bits {
+            16 => I16,
+            32 => I32,
+            _ => I64,
+        };
+        let v = if ty == I64 {
+            d
+        } else {
+            self.b.ins().ireduce(ty, d)
+        };
+        let v = if swap { self.b.ins().bswap(v) } else { v };
+        let v = if ty == I64 {
+            v
+        } else {
+            self.b.ins().uextend(I64, v)
+        };
+        self.set(dst, v);
+    }
+
+    fn condition(&mut self, wide: bool, cond: JmpCond, dst: u8, src: Operand) -> Value {
+        let a = self.dst_val(wide, dst);
+        if cond == JmpCond::Set {
+            let v = match src {
+                Operand::Imm(i) => {
+                    let i = if wide { i as i64 } else { i as u32 as i64 };
+                    self.b.ins().band_imm_s(a, i)
+                }
+                Operand::Reg(_) => {
+                    let s = self.operand(wide, src);
+                    self.b.ins().band(a, s)
+                }
+            };
+            return self.b.ins().icmp_imm_u(IntCC::NotEqual, v, 0);
+        }
+        let cc = match cond {
+            JmpCond::Eq => IntCC::Equal,
+            JmpCond::Ne => IntCC::NotEqual,
+            JmpCond::Gt => IntCC::UnsignedGreaterThan,
+            JmpCond::Ge => IntCC::UnsignedGreaterThanOrEqual,
+            JmpCond::Lt => IntCC::UnsignedLessThan,
+            JmpCond::Le => IntCC::UnsignedLessThanOrEqual,
+            JmpCond::Sgt => IntCC::SignedGreaterThan,
+            JmpCond::Sge => IntCC::SignedGreaterThanOrEqual,
+            JmpCond::Slt => IntCC::SignedLessThan,
+            JmpCond::Sle => IntCC::SignedLessThanOrEqual,
+            JmpCond::Set => unreachable!("handled above"),
+        };
+        match src {
+            Operand::Imm(i) => self.b.ins().icmp_imm_s(cc, a, i as i64),
+            Operand::Reg(_) => {
+                let s = self.operand(wide, src);
+                self.b.ins().icmp(cc, a, s)
+            }
+        }
+    }
+
+    // --------------------------------------------------------------- memory
+
+    fn load(&mut self, size: Size, sign: bool, addr: Value) -> Value {
+        let f = mem_flags();
+        let ins = self.b.ins();
+        match (size, sign) {
+            (Size::B, false) => ins.uload8(I64, f, addr, 0),
+            (Size::H, false) => ins.uload16(I64, f, addr, 0),
+            (Size::W, false) => ins.uload32(f, addr, 0),
+            (Size::B, true) => ins.sload8(I64, f, addr, 0),
+            (Size::H, true) => ins.sload16(I64, f, addr, 0),
+            (Size::W, true) => ins.sload32(f, addr, 0),
+            (Size::DW, _) => ins.load(I64, f, addr, 0),
+        }
+    }
+
+    fn store(&mut self, size: Size, v: Value, addr: Value) {
+        let f = mem_flags();
+        let ins = self.b.ins();
+        match size {
+            Size::B => ins.istore8(f, v, addr, 0),
+            Size::H => ins.istore16(f, v, addr, 0),
+            Size::W => ins.istore32(f, v, addr, 0),
+            Size::DW => ins.store(f, v, addr, 0),
+        };
+    }
+
+    /// `d < len && len - d >= size` with `d = addr - lo`.
+    fn in_region(&mut self, addr: Value, lo: Value, len: Value, size: u32) -> Value {
+        let d = self.b.ins().isub(addr, lo);
+        let a = self.b.ins().icmp(IntCC::UnsignedLessThan, d, len);
+        let rest = self.b.ins().isub(len, d);
+        let c = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedGreaterThanOrEqual, rest, size as i64);
+        self.b.ins().band(a, c)
+    }
+
+    /// Checked mode: the access must lie in the live stack frames, the input, or
+    /// a host-given or helper-granted region (checked in that order, like the
+    /// interpreter; the last one out of line).
+    fn check_access(&mut self, pc: usize, addr: Value, size: Size, access: u64) {
+        if self.flavor != Flavor::Checked {
+            return;
+        }
+        let n = size.bytes();
+        let stack_len = self.stack_len.expect("checked");
+        let (ip, il) = self.input.expect("checked");
+        let ok = self.b.create_block();
+        let try_input = self.b.create_block();
+        let try_extra = self.b.create_block();
+        self.b.set_cold_block(try_extra);
+        let s = self.in_region(addr, self.lo, stack_len, n);
+        self.b.ins().brif(s, ok, &[], try_input, &[]);
+        self.b.switch_to_block(try_input);
+        let i = self.in_region(addr, ip, il, n);
+        self.b.ins().brif(i, ok, &[], try_extra, &[]);
+        self.b.switch_to_block(try_extra);
+        let f = self.iconst(I64, runtime::jit_check_extra as *const () as usize as i64);
+        let kind = self.iconst(I64, ((access << 8) | n as u64) as i64);
+        let sig = self.imports.check_sig;
+        let call = self.b.ins().call_indirect(sig, f, &[self.ctx, addr, kind]);
+        let r = self.b.inst_results(call)[0];
+        let bad = self.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
+        let idx = self.iconst(I64, pc as i64);
+        self.fault_if(bad, FaultCode::Access, idx, addr, kind);
+        self.b.ins().jump(ok, &[]);
+        self.b.switch_to_block(ok);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn atomic(
+        &mut self,
+        pc: usize,
+        size: Size,
+        op: AtomicOp,
+        fetch: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    ) {
+        let base = self.reg(dst);
+        let addr = self.b.ins().iadd_imm_s(base, off as i64);
+        let wide = size == Size::DW;
+        let ty = if wide { I64 } else { I32 };
+        if self.flavor == Flavor::Checked {
+            let n = size.bytes() as i64;
+            let mis = self.b.ins().band_imm_s(addr, n - 1);
+            let idx = self.iconst(I64, pc as i64);
+            let nv = self.iconst(I64, n);
+            self.fault_if(mis, FaultCode::Misaligned, idx, addr, nv);
+            self.check_access(pc, addr, size, runtime::ACCESS_ATOMIC);
+        }
+        let f = MemFlagsData::new().with_notrap().with_aligned();
+        let s = self.reg(src);
+        let s = if wide { s } else { self.b.ins().ireduce(I32, s) };
+        if op == AtomicOp::Cmpxchg {
+            let e = self.reg(0);
+            let e = if wide { e } else { self.b.ins().ireduce(I32, e) };
+            let old = self.b.ins().atomic_cas(f, addr, e, s);
+            let old = if wide {
+                old
+            } else {
+                self.b.ins().uextend(I64, old)
+            };
+            self.set(0, old);
+            return;
+        }
+        let rmw = match op {
+            AtomicOp::Add => AtomicRmwOp::Add,
+            AtomicOp::Or => AtomicRmwOp::Or,
+            AtomicOp::And => AtomicRmwOp::And,
+            AtomicOp::Xor => AtomicRmwOp::Xor,
+            AtomicOp::Xchg => AtomicRmwOp::Xchg,
+            AtomicOp::Cmpxchg => unreachable!("handled above"),
+        };
+        let old = self.b.ins().atomic_rmw(ty, f, rmw, addr, s);
+        if fetch {
+            let old = if wide {
+                old
+            } else {
+                self.b.ins().uextend(I64, old)
+            };
+            self.set(src, old);
+        }
+    }
+
+    /// `LD_ABS` / `LD_IND`: big-endian load from the input at a 32-bit offset;
+    /// out of bounds (or a negative offset) ends the program with r0 = 0.
+    fn packet_load(&mut self, size: Size, off: Value) {
+        let n = size.bytes() as i64;
+        let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, off, 0);
+        let stop = self.stop0_block();
+        let c1 = self.b.create_block();
+        self.b.ins().brif(neg, stop, &[], c1, &[]);
+        self.b.switch_to_block(c1);
+        let off64 = self.b.ins().uextend(I64, off);
+        let end = self.b.ins().iadd_imm_s(off64, n);
+        let len = self.ctx_load(RunContext::OFFSET_INPUT_LEN);
+        let out = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
+        let c2 = self.b.create_block();
+        self.b.ins().brif(out, stop, &[], c2, &[]);
+        self.b.switch_to_block(c2);
+        let base = self.ctx_load(RunContext::OFFSET_INPUT_PTR);
+        let addr = self.b.ins().iadd(base, off64);
+        let f = mem_flags();
+        let v = match size {
+            Size::B => self.b.ins().uload8(I64, f, addr, 0),
+            Size::H => {
+                let v = self.b.ins().load(I16, f, addr, 0);
+                let v = if self.endianness == Endianness::Little {
+                    self.b.ins().bswap(v)
+                } else {
+                    v
+                };
+                self.b.ins().uextend(I64, v)
+            }
+            _ => {
+                let v = self.b.ins().load(I32, f, addr, 0);
+                let v = if self.endianness == Endianness::Little {
+                    self.b.ins().bswap(v)
+                } else {
+                    v
+                };
+                self.b.ins().uextend(I64, v)
+            }
+        };
+        self.set(0, v);
+    }
+
+    // ---------------------------------------------------------------- calls
+
+    fn helper_call(&mut self, pc: usize, tramp: usize, first: Value) {
+        let idx = self.iconst(I64, pc as i64);
+        self.ctx_store(RunContext::OFFSET_CALL_INDEX, idx);
+        let f = self.iconst(I64, tramp as i64);
+        let mut args = vec![self.ctx, first];
+        for r in 1..=5u8 {
+            args.push(self.reg(r));
+        }
+        let sig = self.imports.tramp_sig;
+        let call = self.b.ins().call_indirect(sig, f, &args);
+        let r0 = self.b.inst_results(call)[0];
+        self.check_status();
+        self.set(0, r0);
+    }
+
+    fn local_call(&mut self, pc: usize, target: usize, size: u64) {
+        let checked = self.flavor == Flavor::Checked;
+        let callee = (self.imports.callee)(target).expect("every call target has a function");
+        let idx = self.iconst(I64, pc as i64);
+        let zero = self.iconst(I64, 0);
+        let mut depth_next = None;
+        if checked {
+            let depth = self.depth.expect("checked");
+            let full = self.b.ins().icmp_imm_u(
+                IntCC::UnsignedGreaterThanOrEqual,
+                depth,
+                (MAX_CALL_FRAMES - 1) as i64,
+            );
+            self.fault_if(full, FaultCode::CallDepth, idx, zero, zero);
+            depth_next = Some(self.b.ins().iadd_imm_s(depth, 1));
+        }
+        // Inline shadow-stack allocation of the callee's frame.
+        let limit = self
+            .b
+            .ins()
+            .load(I64, ctx_flags(), self.arena, FrameArena::OFFSET_LIMIT as i32);
+        let avail = self.b.ins().isub(self.lo, limit);
+        let short = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, avail, size as i64);
+        let need = self.iconst(I64, size as i64);
+        self.fault_if(short, FaultCode::StackExhausted, idx, need, avail);
+        let new_lo = self.b.ins().iadd_imm_s(self.lo, -(size as i64));
+        self.b
+            .ins()
+            .store(ctx_flags(), new_lo, self.arena, FrameArena::OFFSET_SP as i32);
+        if checked && size > 0 {
+            let f = self.iconst(I64, runtime::jit_zero as *const () as usize as i64);
+            let sig = self.imports.zero_sig;
+            self.b.ins().call_indirect(sig, f, &[new_lo, need]);
+        }
+        let mut args = vec![self.ctx, self.lo];
+        if checked {
+            args.push(depth_next.expect("checked"));
+            let left = self.b.use_var(self.left.expect("checked"));
+            args.push(left);
+        }
+        for &r in &callee.params {
+            args.push(self.reg(r));
+        }
+        let call = self.b.ins().call(callee.func, &args);
+        let results = self.b.inst_results(call).to_vec();
+        let lo = self.lo;
+        self.b
+            .ins()
+            .store(ctx_flags(), lo, self.arena, FrameArena::OFFSET_SP as i32);
+        self.check_status();
+        if checked {
+            for r in 0..6u8 {
+                self.set(r, results[r as usize]);
+            }
+            self.b.def_var(self.left.expect("checked"), results[6]);
+        } else {
+            self.set(0, results[0]);
+        }
+    }
+}
