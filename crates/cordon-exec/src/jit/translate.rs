@@ -284,7 +284,8 @@ impl<'a, 'b> Tr<'a, 'b> {
         b
     }
 
-    /// Return from the function after the run context recorded an outcome.
+    /// Return from the function after the run context recorded an outcome
+    /// (filled in by [`Tr::finish_cold_blocks`]).
     fn bail_block(&mut self) -> Block {
         if let Some(b) = self.bail {
             return b;
@@ -292,18 +293,6 @@ impl<'a, 'b> Tr<'a, 'b> {
         let blk = self.b.create_block();
         self.b.set_cold_block(blk);
         self.bail = Some(blk);
-        let cur = self.b.current_block();
-        self.b.switch_to_block(blk);
-        let zero = self.iconst(I64, 0);
-        let n = match (&self.variant, self.flavor) {
-            (Variant::Callee { .. }, Flavor::Checked) => 7,
-            _ => 1,
-        };
-        let vals = vec![zero; n];
-        self.b.ins().return_(&vals);
-        if let Some(c) = cur {
-            self.b.switch_to_block(c);
-        }
         blk
     }
 
@@ -318,20 +307,42 @@ impl<'a, 'b> Tr<'a, 'b> {
             self.b.append_block_param(blk, I64);
         }
         self.fault = Some(blk);
-        let bail = self.bail_block();
-        let cur = self.b.current_block();
-        self.b.switch_to_block(blk);
-        let p = self.b.block_params(blk).to_vec();
-        let f = self.iconst(I64, runtime::jit_fault as *const () as usize as i64);
-        let sig = self.imports.fault_sig;
-        self.b
-            .ins()
-            .call_indirect(sig, f, &[self.ctx, p[0], p[1], p[2], p[3]]);
-        self.b.ins().jump(bail, &[]);
-        if let Some(c) = cur {
-            self.b.switch_to_block(c);
-        }
+        self.bail_block();
         blk
+    }
+
+    /// Fill the shared cold blocks that were used.
+    fn finish_cold_blocks(&mut self) {
+        if let Some(blk) = self.stop0 {
+            let bail = self.bail_block();
+            self.b.switch_to_block(blk);
+            let one = self.iconst(I64, STATUS_STOPPED as i64);
+            let zero = self.iconst(I64, 0);
+            self.ctx_store(RunContext::OFFSET_STOP_VALUE, zero);
+            self.ctx_store(RunContext::OFFSET_STATUS, one);
+            self.b.ins().jump(bail, &[]);
+        }
+        if let Some(blk) = self.fault {
+            let bail = self.bail_block();
+            self.b.switch_to_block(blk);
+            let p = self.b.block_params(blk).to_vec();
+            let f = self.iconst(I64, runtime::jit_fault as *const () as usize as i64);
+            let sig = self.imports.fault_sig;
+            self.b
+                .ins()
+                .call_indirect(sig, f, &[self.ctx, p[0], p[1], p[2], p[3]]);
+            self.b.ins().jump(bail, &[]);
+        }
+        if let Some(blk) = self.bail {
+            self.b.switch_to_block(blk);
+            let zero = self.iconst(I64, 0);
+            let n = match (&self.variant, self.flavor) {
+                (Variant::Callee { .. }, Flavor::Checked) => 7,
+                _ => 1,
+            };
+            let vals = vec![zero; n];
+            self.b.ins().return_(&vals);
+        }
     }
 
     /// Branch to the fault block when `cond` is true; continue in a new block.
@@ -366,17 +377,6 @@ impl<'a, 'b> Tr<'a, 'b> {
         let blk = self.b.create_block();
         self.b.set_cold_block(blk);
         self.stop0 = Some(blk);
-        let bail = self.bail_block();
-        let cur = self.b.current_block();
-        self.b.switch_to_block(blk);
-        let one = self.iconst(I64, STATUS_STOPPED as i64);
-        let zero = self.iconst(I64, 0);
-        self.ctx_store(RunContext::OFFSET_STOP_VALUE, zero);
-        self.ctx_store(RunContext::OFFSET_STATUS, one);
-        self.b.ins().jump(bail, &[]);
-        if let Some(c) = cur {
-            self.b.switch_to_block(c);
-        }
         blk
     }
 
@@ -424,6 +424,7 @@ impl<'a, 'b> Tr<'a, 'b> {
             let n = self.prog.len();
             self.fell_off(n);
         }
+        self.finish_cold_blocks();
         self.b.seal_all_blocks();
         self.b
     }
