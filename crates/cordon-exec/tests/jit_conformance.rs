@@ -39,13 +39,17 @@ fn conformance_suite_on_the_jit() {
         })();
         match (outcome, case.result, &case.error) {
             (Ok(r0), Some(want), _) if r0 == want => passed += 1,
-            (Ok(r0), Some(want), _) => failures.push(format!("{name}: r0 = {r0:#x}, want {want:#x}")),
+            (Ok(r0), Some(want), _) => {
+                failures.push(format!("{name}: r0 = {r0:#x}, want {want:#x}"))
+            }
             (Err(e), None, Some(_)) => {
                 let _ = e;
                 passed += 1
             }
             (Err(e), _, _) => failures.push(format!("{name}: {e}")),
-            (Ok(r0), None, _) => failures.push(format!("{name}: r0 = {r0:#x} but an error was expected")),
+            (Ok(r0), None, _) => {
+                failures.push(format!("{name}: r0 = {r0:#x} but an error was expected"))
+            }
         }
     }
     assert!(

@@ -73,7 +73,9 @@ pub(crate) fn analyse_function(prog: &Program, entry: usize) -> Function {
     seen[entry] = true;
     is_leader[entry] = true;
     while let Some(pc) = work.pop() {
-        let kind = prog.kind(pc).expect("validated program: targets are instructions");
+        let kind = prog
+            .kind(pc)
+            .expect("validated program: targets are instructions");
         let mut visit = |t: usize, leader: bool, work: &mut Vec<usize>| {
             if t >= n {
                 // Falls off the end: the translator emits the run-time error.
@@ -102,11 +104,7 @@ pub(crate) fn analyse_function(prog: &Program, entry: usize) -> Function {
     // starts a block as well (it is only reached by a jump, already marked, or
     // it follows a terminator).
     let leader = pcs.iter().map(|&p| is_leader[p]).collect();
-    Function {
-        entry,
-        pcs,
-        leader,
-    }
+    Function { entry, pcs, leader }
 }
 
 /// Registers as a bit set (bit `r` for `r0..r9`).
@@ -157,7 +155,11 @@ fn uses_defs(
         Kind::St { dst, .. } => (bit(dst), 0),
         Kind::Stx { dst, src, .. } => (bit(dst) | bit(src), 0),
         Kind::Atomic {
-            op, fetch, dst, src, ..
+            op,
+            fetch,
+            dst,
+            src,
+            ..
         } => {
             if op == AtomicOp::Cmpxchg {
                 (bit(dst) | bit(src) | 1, 1)

@@ -4,10 +4,10 @@ use std::collections::BTreeMap;
 use std::sync::OnceLock;
 
 use cordon_isa::Program;
+use cranelift_codegen::Context;
 use cranelift_codegen::ir::{Function as ClFunction, UserFuncName};
 use cranelift_codegen::isa::{CallConv, OwnedTargetIsa};
 use cranelift_codegen::settings::{self, Configurable};
-use cranelift_codegen::Context;
 use cranelift_frontend::{FunctionBuilder, FunctionBuilderContext};
 use cranelift_jit::{ArenaMemoryProvider, JITBuilder, JITModule};
 use cranelift_module::{FuncId, Module, default_libcall_names};
@@ -27,7 +27,11 @@ pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
             f.set(k, v).map_err(|e| format!("setting {k}={v}: {e}"))
         };
         set(&mut flags, "opt_level", config.opt_level.as_str())?;
-        set(&mut flags, "enable_verifier", if config.verify { "true" } else { "false" })?;
+        set(
+            &mut flags,
+            "enable_verifier",
+            if config.verify { "true" } else { "false" },
+        )?;
         set(&mut flags, "is_pic", "false")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "unwind_info", "false")?;
@@ -117,11 +121,7 @@ pub(crate) fn compile(
         for i in 0..bodies.len() {
             let callee_in = |t: usize| live[index_of[&t]];
             let l = analysis::live_in(prog, &bodies[i], checked, &callee_in);
-            let l = if checked {
-                l | ARGS
-            } else {
-                l & ARGS
-            };
+            let l = if checked { l | ARGS } else { l & ARGS };
             if l != live[i] {
                 live[i] = l;
                 changed = true;
@@ -195,26 +195,30 @@ pub(crate) fn compile(
             let fault_sig = {
                 let mut s = cranelift_codegen::ir::Signature::new(call_conv);
                 for _ in 0..5 {
-                    s.params
-                        .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                    s.params.push(cranelift_codegen::ir::AbiParam::new(
+                        cranelift_codegen::ir::types::I64,
+                    ));
                 }
                 builder.import_signature(s)
             };
             let check_sig = {
                 let mut s = cranelift_codegen::ir::Signature::new(call_conv);
                 for _ in 0..3 {
-                    s.params
-                        .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                    s.params.push(cranelift_codegen::ir::AbiParam::new(
+                        cranelift_codegen::ir::types::I64,
+                    ));
                 }
-                s.returns
-                    .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                s.returns.push(cranelift_codegen::ir::AbiParam::new(
+                    cranelift_codegen::ir::types::I64,
+                ));
                 builder.import_signature(s)
             };
             let zero_sig = {
                 let mut s = cranelift_codegen::ir::Signature::new(call_conv);
                 for _ in 0..2 {
-                    s.params
-                        .push(cranelift_codegen::ir::AbiParam::new(cranelift_codegen::ir::types::I64));
+                    s.params.push(cranelift_codegen::ir::AbiParam::new(
+                        cranelift_codegen::ir::types::I64,
+                    ));
                 }
                 builder.import_signature(s)
             };

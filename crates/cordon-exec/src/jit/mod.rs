@@ -150,7 +150,13 @@ impl JitExecutable {
         helpers: &HelperRegistry,
         options: ExecOptions,
     ) -> Result<JitExecutable, JitError> {
-        Self::compile(program, helpers, options, Mode::Checked, &JitConfig::default())
+        Self::compile(
+            program,
+            helpers,
+            options,
+            Mode::Checked,
+            &JitConfig::default(),
+        )
     }
 
     /// Compile a verified program for trusted execution (no run-time checks).
@@ -165,7 +171,13 @@ impl JitExecutable {
         helpers: &HelperRegistry,
         options: ExecOptions,
     ) -> Result<JitExecutable, JitError> {
-        Self::compile(program, helpers, options, Mode::Trusted, &JitConfig::default())
+        Self::compile(
+            program,
+            helpers,
+            options,
+            Mode::Trusted,
+            &JitConfig::default(),
+        )
     }
 
     /// Compile with explicit code generation settings. `Mode::Trusted` has the
@@ -350,7 +362,8 @@ impl JitExecutable {
         };
         // SAFETY: the code was generated for this program, mode and helper table;
         // trusted code is only reachable through the unsafe constructors.
-        let r0 = unsafe { (self.entry)(&mut ctx, top, args[0], args[1], args[2], args[3], args[4]) };
+        let r0 =
+            unsafe { (self.entry)(&mut ctx, top, args[0], args[1], args[2], args[3], args[4]) };
         if ctx.status != STATUS_RUNNING {
             return ctx.take_outcome();
         }

@@ -476,7 +476,10 @@ impl<'a, 'b> Tr<'a, 'b> {
     fn charge(&mut self, pc: usize, n: u64) {
         let var = self.left.expect("checked");
         let left = self.b.use_var(var);
-        let short = self.b.ins().icmp_imm_u(IntCC::UnsignedLessThan, left, n as i64);
+        let short = self
+            .b
+            .ins()
+            .icmp_imm_u(IntCC::UnsignedLessThan, left, n as i64);
         let index = self.b.ins().iadd_imm_s(left, pc as i64);
         let total = self.iconst(I64, self.budget as i64);
         let zero = self.iconst(I64, 0);
@@ -642,7 +645,11 @@ impl<'a, 'b> Tr<'a, 'b> {
 
     fn dst_val(&mut self, wide: bool, dst: u8) -> Value {
         let v = self.reg(dst);
-        if wide { v } else { self.b.ins().ireduce(I32, v) }
+        if wide {
+            v
+        } else {
+            self.b.ins().ireduce(I32, v)
+        }
     }
 
     fn alu(&mut self, wide: bool, op: AluOp, dst: u8, src: Operand) {
@@ -706,7 +713,11 @@ impl<'a, 'b> Tr<'a, 'b> {
                 }
             }
         };
-        let r = if wide { r } else { self.b.ins().uextend(I64, r) };
+        let r = if wide {
+            r
+        } else {
+            self.b.ins().uextend(I64, r)
+        };
         self.set(dst, r);
     }
 
@@ -925,10 +936,18 @@ impl<'a, 'b> Tr<'a, 'b> {
         }
         let f = MemFlagsData::new().with_notrap().with_aligned();
         let s = self.reg(src);
-        let s = if wide { s } else { self.b.ins().ireduce(I32, s) };
+        let s = if wide {
+            s
+        } else {
+            self.b.ins().ireduce(I32, s)
+        };
         if op == AtomicOp::Cmpxchg {
             let e = self.reg(0);
-            let e = if wide { e } else { self.b.ins().ireduce(I32, e) };
+            let e = if wide {
+                e
+            } else {
+                self.b.ins().ireduce(I32, e)
+            };
             let old = self.b.ins().atomic_cas(f, addr, e, s);
             let old = if wide {
                 old
@@ -1034,10 +1053,12 @@ impl<'a, 'b> Tr<'a, 'b> {
             depth_next = Some(self.b.ins().iadd_imm_s(depth, 1));
         }
         // Inline shadow-stack allocation of the callee's frame.
-        let limit = self
-            .b
-            .ins()
-            .load(I64, ctx_flags(), self.arena, FrameArena::OFFSET_LIMIT as i32);
+        let limit = self.b.ins().load(
+            I64,
+            ctx_flags(),
+            self.arena,
+            FrameArena::OFFSET_LIMIT as i32,
+        );
         let avail = self.b.ins().isub(self.lo, limit);
         let short = self
             .b
@@ -1046,9 +1067,12 @@ impl<'a, 'b> Tr<'a, 'b> {
         let need = self.iconst(I64, size as i64);
         self.fault_if(short, FaultCode::StackExhausted, idx, need, avail);
         let new_lo = self.b.ins().iadd_imm_s(self.lo, -(size as i64));
-        self.b
-            .ins()
-            .store(ctx_flags(), new_lo, self.arena, FrameArena::OFFSET_SP as i32);
+        self.b.ins().store(
+            ctx_flags(),
+            new_lo,
+            self.arena,
+            FrameArena::OFFSET_SP as i32,
+        );
         if checked && size > 0 {
             let f = self.iconst(I64, runtime::jit_zero as *const () as usize as i64);
             let sig = self.imports.zero_sig;

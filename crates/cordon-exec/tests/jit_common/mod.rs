@@ -23,7 +23,12 @@ fn outcome(r: Result<u64, ExecError>, mem: Vec<u8>) -> Outcome {
 }
 
 /// Run on the checked interpreter.
-pub fn interp_checked(prog: &Program, helpers: &HelperRegistry, mem: &[u8], opts: ExecOptions) -> Outcome {
+pub fn interp_checked(
+    prog: &Program,
+    helpers: &HelperRegistry,
+    mem: &[u8],
+    opts: ExecOptions,
+) -> Outcome {
     let mut m = mem.to_vec();
     let r = Executable::checked(prog, helpers, opts)
         .map_err(|e| e.to_string())
@@ -32,7 +37,12 @@ pub fn interp_checked(prog: &Program, helpers: &HelperRegistry, mem: &[u8], opts
 }
 
 /// Run on the checked JIT.
-pub fn jit_checked(prog: &Program, helpers: &HelperRegistry, mem: &[u8], opts: ExecOptions) -> Outcome {
+pub fn jit_checked(
+    prog: &Program,
+    helpers: &HelperRegistry,
+    mem: &[u8],
+    opts: ExecOptions,
+) -> Outcome {
     let mut m = mem.to_vec();
     let exe = match JitExecutable::checked(prog, helpers, opts) {
         Ok(x) => x,
@@ -46,7 +56,12 @@ pub fn jit_checked(prog: &Program, helpers: &HelperRegistry, mem: &[u8], opts: E
 ///
 /// # Safety
 /// Only for programs whose checked run succeeded (all accesses were valid).
-pub unsafe fn trusted_both(prog: &Program, helpers: &HelperRegistry, mem: &[u8], opts: ExecOptions) -> (Outcome, Outcome) {
+pub unsafe fn trusted_both(
+    prog: &Program,
+    helpers: &HelperRegistry,
+    mem: &[u8],
+    opts: ExecOptions,
+) -> (Outcome, Outcome) {
     let mut m1 = mem.to_vec();
     let r1 = unsafe { Executable::trusted(prog, helpers, opts.clone()) }
         .map_err(|e| e.to_string())
@@ -61,7 +76,11 @@ pub unsafe fn trusted_both(prog: &Program, helpers: &HelperRegistry, mem: &[u8],
 /// Run `prog` on the checked interpreter and the checked JIT and require the same
 /// outcome (r0 or error message, and memory); when it succeeded, also on both
 /// trusted engines. Returns the common r0, or the common error message.
-pub fn run_all_engines(prog: &Program, helpers: &HelperRegistry, mem: &[u8]) -> Result<u64, String> {
+pub fn run_all_engines(
+    prog: &Program,
+    helpers: &HelperRegistry,
+    mem: &[u8],
+) -> Result<u64, String> {
     let opts = ExecOptions::named("test");
     let i = interp_checked(prog, helpers, mem, opts.clone());
     let j = jit_checked(prog, helpers, mem, opts.clone());
