@@ -191,11 +191,6 @@ impl Engine<'_> {
                         p.off as i64 + off
                     ));
                 }
-                if p.var.umax >= MAX_VAR_OFF as u64 && !p.var.is_const() {
-                    return Err(format!(
-                        "R{regno} unbounded memory access, make sure to bounds check any such access"
-                    ));
-                }
                 self.region_check(regno, &p, off, size, vs as i64, "map value", "value_size")?;
                 if let Some(l) = lock {
                     let lo = p.off as i64 + off + p.var.smin;
