@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs Cordon's whole test suite: every crate's unit and integration tests
+# (conformance suite on every engine, verifier cases, object loading, the
+# Linux-comparison harness where the bpf() syscall is permitted) and the check
+# that committed BPF objects match their C sources (when clang is installed).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -x tests/bpf/check.sh ]; then
+    bash tests/bpf/check.sh
+fi
+cargo test --workspace "$@"
