@@ -258,7 +258,7 @@ impl Registry {
         r.add_helper(p(h::KTIME_GET_BOOT_NS, "ktime_get_boot_ns", &[], Integer, 0));
         r.add_helper(p(h::GET_PRANDOM_U32, "get_prandom_u32", &[], Integer, 0));
         r.add_helper(p(h::GET_SMP_PROCESSOR_ID, "get_smp_processor_id", &[], Integer, 0));
-        r.add_helper(p(h::TRACE_PRINTK, "trace_printk", &[PtrToMem, ConstSize, Anything, Anything, Anything], Integer, 0));
+        r.add_helper(p(h::TRACE_PRINTK, "trace_printk", &[PtrToMem, ConstSize], Integer, 0));
         r.add_helper(p(h::TAIL_CALL, "tail_call", &[PtrToCtx, ConstMapPtr, Anything], Void, TAIL_CALL));
         r.add_helper(p(h::LOOP, "loop", &[Anything, CallbackFn, PtrToStackOrNull, Anything], Integer, CALLS_CALLBACK));
         r.add_helper(p(h::RINGBUF_OUTPUT, "ringbuf_output", &[ConstMapPtr, PtrToMem, ConstSizeOrZero, Anything], Integer, 0));

@@ -44,7 +44,16 @@ const MEM_TYPES: &[RegType] = &[
 ];
 
 fn type_name(r: &Reg) -> String {
+    type_name_in(None, r)
+}
+
+fn type_name_in(reg: Option<&crate::proto::Registry>, r: &Reg) -> String {
     let mut s = r.ty.name().to_string();
+    if r.ty == RegType::BtfId
+        && let Some(t) = r.obj.and_then(|o| reg.and_then(|g| g.obj_type(o)))
+    {
+        s.push_str(&t.name);
+    }
     if r.ty == RegType::Mem && r.rdonly {
         s = format!("rdonly_{s}");
     }
@@ -253,7 +262,7 @@ impl Engine<'_> {
                             .unwrap_or_default();
                         return Err(format!(
                             "{argn} expected pointer to {want} but R{regno} has type {}",
-                            type_name(&r)
+                            type_name_in(Some(&self.env.registry), &r)
                         ));
                     }
                     if r.fixed_off() != Some(0) {
