@@ -154,3 +154,87 @@ pub fn run_plugin(args: &[String], stdin: &str) -> Result<String, PluginError> {
     let r0 = run_conformance(&code, &mut mem)?;
     Ok(format!("{r0:x}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    // mov r0, r2 (length); exit
+    const LEN_PROG: &str = "bf 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00";
+    // lddw r0, 0x1122334455667788; exit
+    const LDDW_PROG: &str = "18 00 00 00 88 77 66 55\n00 00 00 00 44 33 22 11 95 00 00 00 00 00 00 00";
+
+    #[test]
+    fn prints_r0_in_plain_hex() {
+        assert_eq!(run_plugin(&[], LDDW_PROG).unwrap(), "1122334455667788");
+        assert_eq!(run_plugin(&args(&["--engine", "interp"]), LDDW_PROG).unwrap(), "1122334455667788");
+    }
+
+    #[test]
+    fn memory_argument_and_options_in_any_order() {
+        // The runner's own format: two spaces after every byte.
+        let mem = "00  01  02  ";
+        assert_eq!(run_plugin(&args(&[mem]), LEN_PROG).unwrap(), "3");
+        assert_eq!(run_plugin(&args(&[mem, "--engine", "interp"]), LEN_PROG).unwrap(), "3");
+        assert_eq!(run_plugin(&args(&[mem, "--engine=interp"]), LEN_PROG).unwrap(), "3");
+        assert_eq!(run_plugin(&args(&["0a0b"]), LEN_PROG).unwrap(), "2");
+        assert_eq!(run_plugin(&args(&[]), LEN_PROG).unwrap(), "0");
+    }
+
+    #[test]
+    fn jit_and_elf_are_clear_errors() {
+        let e = run_plugin(&args(&["--engine", "jit"]), LEN_PROG).unwrap_err();
+        assert_eq!(e.to_string(), "JIT engine not built yet");
+        let e = run_plugin(&args(&["00", "--elf", "--engine", "interp"]), LEN_PROG).unwrap_err();
+        assert_eq!(e.to_string(), "ELF input not supported by this plugin yet");
+        let e = run_plugin(&args(&["--elf"]), LEN_PROG).unwrap_err();
+        assert!(matches!(e, PluginError::ElfNotSupported));
+    }
+
+    #[test]
+    fn bad_input_is_reported() {
+        assert!(matches!(
+            run_plugin(&args(&["--engine"]), LEN_PROG),
+            Err(PluginError::Usage(_))
+        ));
+        assert!(matches!(
+            run_plugin(&args(&["--engine", "vm"]), LEN_PROG),
+            Err(PluginError::Usage(_))
+        ));
+        assert!(matches!(
+            run_plugin(&args(&["--fast"]), LEN_PROG),
+            Err(PluginError::Usage(_))
+        ));
+        assert!(matches!(
+            run_plugin(&args(&["--engine", "interp", "00"]), LEN_PROG),
+            Err(PluginError::Usage(_))
+        ));
+        let e = run_plugin(&args(&["0g"]), LEN_PROG).unwrap_err();
+        assert_eq!(e.to_string(), "memory: invalid hex at byte offset 1: 'g' is not a hex digit");
+        let e = run_plugin(&[], "bf 2").unwrap_err();
+        assert!(matches!(e, PluginError::Hex { what: "program", offset: 3, .. }), "{e}");
+        let e = run_plugin(&[], "b f").unwrap_err();
+        assert!(matches!(e, PluginError::Hex { offset: 0, .. }), "{e}");
+        // Not a multiple of 8 bytes, empty program, invalid opcode.
+        assert!(matches!(run_plugin(&[], "95 00 00"), Err(PluginError::Load(_))));
+        assert!(matches!(run_plugin(&[], ""), Err(PluginError::Load(_))));
+        assert!(matches!(
+            run_plugin(&[], "ff 00 00 00 00 00 00 00"),
+            Err(PluginError::Load(_))
+        ));
+        // Runtime failure: load from address 0.
+        let e = run_plugin(&[], "79 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00").unwrap_err();
+        assert!(matches!(e, PluginError::Exec(ExecError::MemoryAccess { index: 0, .. })), "{e}");
+    }
+
+    #[test]
+    fn unwind_helper() {
+        // r1 = 0; call 5; r0 = 2; exit  → stops with 0
+        let p = "b7 01 00 00 00 00 00 00 85 00 00 00 05 00 00 00 b7 00 00 00 02 00 00 00 95 00 00 00 00 00 00 00";
+        assert_eq!(run_plugin(&[], p).unwrap(), "0");
+    }
+}

@@ -323,3 +323,97 @@ pub unsafe extern "C" fn cordon_callx_trampoline(
     let ctx = unsafe { &mut *ctx };
     ctx.invoke_id(id, [r1, r2, r3, r4, r5])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::helpers::HelperRegistry;
+
+    /// Drive the trampolines the way generated code will: through `extern "C"`
+    /// function pointers, then inspect `status` at its published offset.
+    #[test]
+    fn trampolines_follow_the_status_protocol() {
+        let mut reg = HelperRegistry::new();
+        reg.register(1, "add", |_, a| Ok(a[0] + a[4]));
+        reg.register(4, "stop", |_, a| Err(Abort::Stop(a[1])));
+        reg.register(6, "fail", |_, _| Err(Abort::Fault("nope".into())));
+        let table = HelperTable::from_registry(&reg);
+        let mut buf = [0u8; 1024];
+        let mut arena = FrameArena::over(buf.as_mut_ptr() as u64, 1024);
+        let fresh = |arena: *mut FrameArena| RunContext {
+            status: STATUS_RUNNING,
+            stop_value: 0,
+            arena,
+            input_ptr: 0,
+            input_len: 0,
+            stack_hi: 0,
+            call_index: 0,
+            checked: 1,
+            helpers: &table,
+            program: "t",
+            extra: &[],
+            grants: Vec::new(),
+            fault: None,
+        };
+        type Tramp = unsafe extern "C" fn(*mut RunContext<'_>, u64, u64, u64, u64, u64, u64) -> u64;
+        let by_slot: Tramp = cordon_helper_trampoline;
+        let by_id: Tramp = cordon_callx_trampoline;
+        let status_of = |ctx: &RunContext<'_>| unsafe {
+            *((ctx as *const RunContext<'_> as *const u8).add(RunContext::OFFSET_STATUS) as *const u64)
+        };
+
+        let mut ctx = fresh(&mut arena);
+        // Slots are in id order: 1 -> 0, 4 -> 1, 6 -> 2.
+        assert_eq!(unsafe { by_slot(&mut ctx, 0, 40, 0, 0, 0, 2) }, 42);
+        assert_eq!(status_of(&ctx), STATUS_RUNNING);
+        assert_eq!(unsafe { by_id(&mut ctx, 1, 1, 0, 0, 0, 1) }, 2);
+
+        assert_eq!(unsafe { by_id(&mut ctx, 4, 0, 77, 0, 0, 0) }, 0);
+        assert_eq!(status_of(&ctx), STATUS_STOPPED);
+        assert_eq!(ctx.stop_value, 77);
+        assert_eq!(ctx.take_outcome().unwrap(), 77);
+
+        let mut ctx = fresh(&mut arena);
+        ctx.call_index = 12;
+        unsafe { by_slot(&mut ctx, 2, 0, 0, 0, 0, 0) };
+        assert_eq!(status_of(&ctx), STATUS_FAULT);
+        let e = ctx.take_outcome().unwrap_err();
+        assert_eq!(e.to_string(), "instruction 12: helper 6 (fail) failed: nope");
+
+        let mut ctx = fresh(&mut arena);
+        ctx.call_index = 3;
+        unsafe { by_id(&mut ctx, 5, 0, 0, 0, 0, 0) };
+        assert_eq!(status_of(&ctx), STATUS_FAULT);
+        assert!(matches!(
+            ctx.take_outcome(),
+            Err(ExecError::UnknownHelper { index: 3, id: 5 })
+        ));
+    }
+
+    #[test]
+    fn layout_offsets_are_stable() {
+        assert_eq!(RunContext::OFFSET_STATUS, 0);
+        assert_eq!(RunContext::OFFSET_STOP_VALUE, 8);
+        assert_eq!(RunContext::OFFSET_ARENA, 16);
+        assert_eq!(RunContext::OFFSET_INPUT_PTR, 24);
+        assert_eq!(RunContext::OFFSET_INPUT_LEN, 32);
+        assert_eq!(RunContext::OFFSET_STACK_HI, 40);
+        assert_eq!(RunContext::OFFSET_CALL_INDEX, 48);
+        assert_eq!(RunContext::OFFSET_CHECKED, 56);
+        assert_eq!(FrameArena::OFFSET_SP, 0);
+        assert_eq!(FrameArena::OFFSET_LIMIT, 8);
+        assert_eq!(FrameArena::OFFSET_TOP, 16);
+    }
+
+    #[test]
+    fn region_bounds() {
+        let r = unsafe { Region::from_raw(100, 10, false) };
+        assert!(r.contains(100, 10, false));
+        assert!(r.contains(109, 1, false));
+        assert!(!r.contains(109, 2, false));
+        assert!(!r.contains(99, 1, false));
+        assert!(!r.contains(100, 1, true));
+        assert!(!r.contains(u64::MAX, 2, false));
+        assert!(!r.contains(100, u64::MAX, false));
+    }
+}
