@@ -110,7 +110,9 @@ fn field(btf: &Btf, r: &CoreRelo) -> Result<(u64, bool), String> {
                 let m = members
                     .get(idx as usize)
                     .ok_or_else(|| format!("member index {idx} out of range"))?;
-                bit_off += m.bit_offset as u64;
+                bit_off = bit_off
+                    .checked_add(m.bit_offset as u64)
+                    .ok_or("offset overflow")?;
                 bitfield = m.bitfield_size as u64;
                 cur = m.type_id;
             }
@@ -121,7 +123,11 @@ fn field(btf: &Btf, r: &CoreRelo) -> Result<(u64, bool), String> {
                     return Err(format!("array index {idx} beyond {nelems} elements"));
                 }
                 let es = btf.size_of(*elem_type).map_err(e)?;
-                bit_off += es * 8 * idx as u64;
+                bit_off = es
+                    .checked_mul(8)
+                    .and_then(|v| v.checked_mul(idx as u64))
+                    .and_then(|v| v.checked_add(bit_off))
+                    .ok_or("offset overflow")?;
                 bitfield = 0;
                 cur = *elem_type;
             }
@@ -135,10 +141,15 @@ fn field(btf: &Btf, r: &CoreRelo) -> Result<(u64, bool), String> {
         return Err("field has size 0".into());
     }
     let (byte_off, bit_sz) = if bitfield == 0 {
-        (bit_off / 8, byte_sz * 8)
+        (bit_off / 8, byte_sz.saturating_mul(8))
     } else {
+        if byte_sz > 8 || bitfield > 64 {
+            return Err(format!(
+                "bitfield of {bitfield} bits in a {byte_sz}-byte type"
+            ));
+        }
         let mut byte_off = bit_off / 8 / byte_sz * byte_sz;
-        while bit_off + bitfield - byte_off * 8 > byte_sz * 8 {
+        while (bit_off - byte_off * 8) + bitfield > byte_sz * 8 {
             if byte_sz >= 8 {
                 return Err("bitfield does not fit a 64-bit load".into());
             }
@@ -157,7 +168,7 @@ fn field(btf: &Btf, r: &CoreRelo) -> Result<(u64, bool), String> {
             _ => 0,
         },
         FieldLShiftU64 => 64u64
-            .checked_sub(bit_off + bit_sz - byte_off * 8)
+            .checked_sub((bit_off - byte_off * 8).saturating_add(bit_sz))
             .ok_or("bitfield shift out of range")?,
         FieldRShiftU64 => 64u64
             .checked_sub(bit_sz)

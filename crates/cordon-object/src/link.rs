@@ -570,7 +570,8 @@ impl Linker<'_, '_> {
                 problem: "symbol is not defined in any section".into(),
             });
         };
-        let off = sym.value as i64 + insn.imm as i64;
+        let off = i64::try_from(sym.value as i128 + insn.imm as i128)
+            .map_err(|_| target_err(format!("symbol value {} is out of range", sym.value)))?;
         if ts.is_exec() {
             if off < 0 || off % 8 != 0 {
                 return Err(target_err(format!(

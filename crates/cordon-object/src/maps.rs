@@ -310,10 +310,22 @@ fn btf_maps(
         spec.origin = MapOrigin::Btf;
         // `.values = { [i] = &x }`: ABS64 relocations inside the definition.
         if let Some(values) = btf.member(*type_id, "values") {
-            let base = sym.value + (values.bit_offset / 8) as u64;
+            let base = sym.value.checked_add((values.bit_offset / 8) as u64);
+            // A flexible `values[]` initializer extends past the struct size.
+            let end = sym.value.checked_add(def_size.max(sym.size));
+            let (base, end) = match (base, end) {
+                (Some(b), Some(e)) if b <= e => (b, e),
+                _ => {
+                    return Err(ObjectError::MapDefinition {
+                        map: name.clone(),
+                        problem: format!(
+                            "values[] at bit offset {} lies outside the definition at {} (size {})",
+                            values.bit_offset, sym.value, def_size
+                        ),
+                    });
+                }
+            };
             if let Some(rels) = elf.rels.get(&sec_index) {
-                // A flexible `values[]` initializer extends past the struct size.
-                let end = sym.value + def_size.max(sym.size);
                 for (&off, rel) in rels.range(base..end) {
                     if rel.r_type != R_BPF_64_ABS64 {
                         return Err(ObjectError::MapDefinition {

@@ -92,12 +92,11 @@ fn every_committed_object_loads_and_validates() {
                     _ => {}
                 }
             }
-            if obj.btf.is_some() {
+            if let Some(btf) = &obj.btf {
                 assert_eq!(p.func_info.len(), p.functions.len(), "{name}/{}", p.name);
                 for (fi, f) in p.func_info.iter().zip(&p.functions) {
                     assert_eq!(fi.insn, f.start);
                     assert_eq!(Some(fi.type_id), f.btf_id);
-                    let btf = obj.btf.as_ref().unwrap();
                     assert_eq!(btf.type_by_id(fi.type_id).unwrap().name(), Some(&*f.name));
                 }
                 assert!(!p.line_info.is_empty());
@@ -278,11 +277,7 @@ fn bpf_loop_callback_address() {
     assert_eq!(r.insn as i64 + 1 + i.imm as i64, cb.start as i64);
     // the helper call right after is bpf_loop (181)
     let prog = p.program().unwrap();
-    assert!(
-        prog.kinds()
-            .iter()
-            .any(|k| *k == Some(Kind::CallHelper { id: 181 }))
-    );
+    assert!(prog.kinds().contains(&Some(Kind::CallHelper { id: 181 })));
 }
 
 #[test]
@@ -468,11 +463,7 @@ fn tail_calls_and_map_in_map() {
         ]
     );
     let prog = obj.program("tail_entry").unwrap().program().unwrap();
-    assert!(
-        prog.kinds()
-            .iter()
-            .any(|k| *k == Some(Kind::CallHelper { id: 12 }))
-    );
+    assert!(prog.kinds().contains(&Some(Kind::CallHelper { id: 12 })));
 
     let obj = load("map_in_map.o");
     let (_, outer) = obj.map("outer_arr").unwrap();

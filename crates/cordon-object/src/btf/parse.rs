@@ -176,6 +176,8 @@ fn parse_type(r: &mut Reader<'_>, strings: &[u8], id: u32) -> Result<BtfType, Bt
     let vlen = (info & 0xffff) as usize;
     let kind = (info >> 24) & 0x1f;
     let kflag = info >> 31 != 0;
+    // Every name offset must be valid, even for kinds that carry no name.
+    str_at(strings, name_off)?;
     let name = |off: u32| -> Result<Option<String>, BtfError> {
         let s = str_at(strings, off)?;
         Ok((!s.is_empty()).then(|| s.to_string()))
