@@ -1,7 +1,7 @@
 //! Thin layer over the `object` crate: sections, symbols and REL entries as
 //! plain values, validated once.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use object::LittleEndian as LE;
 use object::read::elf::{ElfFile64, FileHeader as _, SectionHeader as _, Sym as _};
@@ -86,6 +86,13 @@ pub(crate) struct Elf<'a> {
     pub symbols: Vec<Symbol>,
     /// Relocations per target section index, keyed by byte offset.
     pub rels: BTreeMap<usize, BTreeMap<u64, Rel>>,
+    /// Position in `sections` by section index.
+    by_index: HashMap<usize, usize>,
+    by_name: HashMap<String, usize>,
+    /// Symbol indices defined in each section.
+    syms_by_section: HashMap<usize, Vec<usize>>,
+    /// First symbol with a given (section, name).
+    sym_by_name: HashMap<(usize, String), usize>,
 }
 
 impl<'a> Elf<'a> {
@@ -161,13 +168,19 @@ impl<'a> Elf<'a> {
             };
         }
 
+        let mut by_index = HashMap::new();
+        let mut by_name = HashMap::new();
+        for (pos, s) in sections.iter().enumerate() {
+            by_index.entry(s.index).or_insert(pos);
+            by_name.entry(s.name.clone()).or_insert(pos);
+        }
         let mut rels: BTreeMap<usize, BTreeMap<u64, Rel>> = BTreeMap::new();
         for s in &sections {
             if s.sh_type != SHT_REL && s.sh_type != SHT_RELA {
                 continue;
             }
             let target = s.info as usize;
-            let Some(tsec) = sections.iter().find(|t| t.index == target) else {
+            let Some(tsec) = by_index.get(&target).map(|&p| &sections[p]) else {
                 return Err(ObjectError::Section {
                     section: s.name.clone(),
                     problem: format!(
@@ -217,19 +230,49 @@ impl<'a> Elf<'a> {
                 map.insert(offset, Rel { sym, r_type });
             }
         }
+        let mut syms_by_section: HashMap<usize, Vec<usize>> = HashMap::new();
+        let mut sym_by_name = HashMap::new();
+        for s in &symbols {
+            if let Some(sec) = s.section {
+                syms_by_section.entry(sec).or_default().push(s.index);
+                if !s.name.is_empty() {
+                    sym_by_name.entry((sec, s.name.clone())).or_insert(s.index);
+                }
+            }
+        }
         Ok(Elf {
             sections,
             symbols,
             rels,
+            by_index,
+            by_name,
+            syms_by_section,
+            sym_by_name,
         })
     }
 
     pub fn section(&self, index: usize) -> Option<&Section<'a>> {
-        self.sections.iter().find(|s| s.index == index)
+        self.by_index.get(&index).map(|&p| &self.sections[p])
     }
 
     pub fn section_by_name(&self, name: &str) -> Option<&Section<'a>> {
-        self.sections.iter().find(|s| s.name == name)
+        self.by_name.get(name).map(|&p| &self.sections[p])
+    }
+
+    /// Symbols defined in section `index`.
+    pub fn symbols_in(&self, index: usize) -> impl Iterator<Item = &Symbol> {
+        self.syms_by_section
+            .get(&index)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.symbols[i])
+    }
+
+    /// The first symbol named `name` defined in section `index`.
+    pub fn symbol_named(&self, index: usize, name: &str) -> Option<&Symbol> {
+        self.sym_by_name
+            .get(&(index, name.to_string()))
+            .map(|&i| &self.symbols[i])
     }
 
     pub fn rel_at(&self, section: usize, offset: u64) -> Option<Rel> {

@@ -1,6 +1,6 @@
 //! Whole-object loading: functions, programs, linking and relocation.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use cordon_isa::Insn;
 use cordon_isa::opcode::{
@@ -69,6 +69,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Object, ObjectError> {
         btf: btf.as_ref(),
         ext: ext.as_ref(),
         kfuncs: Vec::new(),
+        kfunc_index: HashMap::new(),
     };
     let mut programs = Vec::new();
     for (fi, f) in funcs.iter().enumerate() {
@@ -107,9 +108,7 @@ fn fixup_datasecs(elf: &Elf<'_>, btf: &mut Btf) {
         };
         let index = sec.index;
         let offset_of = |var: &str| {
-            elf.symbols
-                .iter()
-                .find(|s| s.section == Some(index) && s.name == var)
+            elf.symbol_named(index, var)
                 .and_then(|s| u32::try_from(s.value).ok())
         };
         btf.fixup_datasec(id, size, &offset_of);
@@ -139,9 +138,8 @@ fn collect_functions(elf: &Elf<'_>) -> Result<(Vec<Func>, Code), ObjectError> {
         let total = insns.len();
         code.insert(sec.index, insns);
         let mut syms: Vec<_> = elf
-            .symbols
-            .iter()
-            .filter(|s| s.section == Some(sec.index) && s.st_type == STT_FUNC)
+            .symbols_in(sec.index)
+            .filter(|s| s.st_type == STT_FUNC)
             .collect();
         syms.sort_by_key(|s| s.value);
         let mut local: Vec<Func> = Vec::new();
@@ -193,6 +191,7 @@ fn collect_functions(elf: &Elf<'_>) -> Result<(Vec<Func>, Code), ObjectError> {
         }
         funcs.extend(local);
     }
+    funcs.sort_by_key(|f| (f.section, f.start));
     Ok((funcs, code))
 }
 
@@ -205,6 +204,7 @@ struct Linker<'l, 'a> {
     btf: Option<&'l Btf>,
     ext: Option<&'l BtfExt>,
     kfuncs: Vec<String>,
+    kfunc_index: HashMap<String, usize>,
 }
 
 /// Per-program linking state.
@@ -212,13 +212,14 @@ struct Out {
     insns: Vec<Insn>,
     /// `(function index, start slot in insns)` in placement order.
     placed: Vec<(usize, usize)>,
+    base_of: HashMap<usize, usize>,
     relocations: Vec<Relocation>,
     kfuncs: Vec<String>,
 }
 
 impl Out {
     fn place(&mut self, funcs: &[Func], code: &Code, fi: usize) -> usize {
-        if let Some(&(_, base)) = self.placed.iter().find(|(f, _)| *f == fi) {
+        if let Some(&base) = self.base_of.get(&fi) {
             return base;
         }
         let f = &funcs[fi];
@@ -226,6 +227,7 @@ impl Out {
         let sec = &code[&f.section];
         self.insns.extend_from_slice(&sec[f.start..f.start + f.len]);
         self.placed.push((fi, base));
+        self.base_of.insert(fi, base);
         base
     }
 }
@@ -242,6 +244,7 @@ impl Linker<'_, '_> {
         let mut out = Out {
             insns: Vec::new(),
             placed: Vec::new(),
+            base_of: HashMap::new(),
             relocations: Vec::new(),
             kfuncs: Vec::new(),
         };
@@ -387,9 +390,14 @@ impl Linker<'_, '_> {
             target,
             problem,
         };
-        let Some(fi) = self.funcs.iter().position(|g| {
+        // `funcs` is sorted by (section, start) and functions do not overlap.
+        let key = (section, usize::try_from(target).unwrap_or(usize::MAX));
+        let after = self.funcs.partition_point(|g| (g.section, g.start) <= key);
+        let found = after.checked_sub(1).filter(|&i| {
+            let g = &self.funcs[i];
             g.section == section && target >= g.start as i64 && target < (g.start + g.len) as i64
-        }) else {
+        });
+        let Some(fi) = found else {
             return Err(bad(format!(
                 "not inside any function of section {}",
                 self.sec_name(section)
@@ -438,13 +446,11 @@ impl Linker<'_, '_> {
                             problem: "call to an unnamed undefined symbol".into(),
                         });
                     }
-                    let k = match self.kfuncs.iter().position(|n| *n == sym.name) {
-                        Some(k) => k,
-                        None => {
-                            self.kfuncs.push(sym.name.clone());
-                            self.kfuncs.len() - 1
-                        }
-                    };
+                    let next = self.kfuncs.len();
+                    let k = *self.kfunc_index.entry(sym.name.clone()).or_insert(next);
+                    if k == next {
+                        self.kfuncs.push(sym.name.clone());
+                    }
                     if !out.kfuncs.contains(&sym.name) {
                         out.kfuncs.push(sym.name.clone());
                     }

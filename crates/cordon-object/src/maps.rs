@@ -182,9 +182,8 @@ fn legacy_maps(
 ) -> Result<(), ObjectError> {
     let sec = elf.section(sec_index).expect("section exists");
     let mut syms: Vec<_> = elf
-        .symbols
-        .iter()
-        .filter(|s| s.section == Some(sec_index) && s.st_type != STT_SECTION && !s.name.is_empty())
+        .symbols_in(sec_index)
+        .filter(|s| s.st_type != STT_SECTION && !s.name.is_empty())
         .collect();
     syms.sort_by_key(|s| s.value);
     if syms.is_empty() {
@@ -292,9 +291,7 @@ fn btf_maps(
             });
         };
         let sym = elf
-            .symbols
-            .iter()
-            .find(|s| s.section == Some(sec_index) && &s.name == name)
+            .symbol_named(sec_index, name)
             .ok_or_else(|| ObjectError::MapDefinition {
                 map: name.clone(),
                 problem: "no ELF symbol in .maps for this BTF variable".into(),

@@ -9,9 +9,12 @@ use common::{all_objects, read_obj, sections};
 use cordon_object::Object;
 use proptest::prelude::*;
 
+/// `(start, len)` byte ranges worth corrupting.
+type Ranges = Vec<(usize, usize)>;
+
 struct Corpus {
     /// (bytes, interesting byte ranges: headers, symbols, relocations, BTF, code, maps)
-    objects: Vec<(Vec<u8>, Vec<(usize, usize)>)>,
+    objects: Vec<(Vec<u8>, Ranges)>,
 }
 
 fn corpus() -> &'static Corpus {
@@ -26,11 +29,9 @@ fn corpus() -> &'static Corpus {
                 let shnum = u16::from_le_bytes(b[0x3c..0x3e].try_into().unwrap()) as usize;
                 ranges.push((shoff, shnum * 64));
                 for (name, s) in sections(&b) {
-                    if !name.starts_with(".debug") && !name.starts_with(".rel.debug") && s.size > 0
-                    {
-                        if s.sh_type != 8 {
-                            ranges.push((s.offset, s.size));
-                        }
+                    let debug = name.starts_with(".debug") || name.starts_with(".rel.debug");
+                    if !debug && s.size > 0 && s.sh_type != 8 {
+                        ranges.push((s.offset, s.size));
                     }
                 }
                 (b, ranges)

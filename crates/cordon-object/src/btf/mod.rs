@@ -13,6 +13,8 @@
 mod ext;
 mod parse;
 
+use std::collections::HashMap;
+
 pub use ext::{BtfExt, CoreRelo, CoreReloKind, ExtFuncInfo, ExtLineInfo};
 
 /// Why BTF data was rejected.
@@ -297,6 +299,10 @@ pub struct Btf {
     /// `types[0]` is a placeholder for `void`; use [`Btf::type_by_id`].
     types: Vec<Option<BtfType>>,
     strings: Vec<u8>,
+    /// Type ids by name (lookups stay linear-time free on large BTF).
+    by_name: HashMap<String, Vec<u32>>,
+    /// Decl tag ids by the type they annotate.
+    tags: HashMap<u32, Vec<u32>>,
 }
 
 impl Btf {
@@ -335,9 +341,11 @@ impl Btf {
 
     /// First type of the given kind name (see [`BtfType::kind_name`]) with this name.
     pub fn find_by_name(&self, name: &str, kind: &str) -> Option<u32> {
-        self.types()
-            .find(|(_, t)| t.kind_name() == kind && t.name() == Some(name))
-            .map(|(id, _)| id)
+        self.by_name
+            .get(name)?
+            .iter()
+            .copied()
+            .find(|&id| self.type_by_id(id).is_some_and(|t| t.kind_name() == kind))
     }
 
     /// Id of the `FUNC` named `name`.
@@ -449,16 +457,39 @@ impl Btf {
 
     /// Decl tags attached to type `id`: `(component_idx, tag)` pairs.
     pub fn decl_tags(&self, id: u32) -> Vec<(i32, &str)> {
-        self.types()
-            .filter_map(|(_, t)| match t {
-                BtfType::DeclTag {
+        let Some(tags) = self.tags.get(&id) else {
+            return Vec::new();
+        };
+        tags.iter()
+            .filter_map(|&t| match self.type_by_id(t) {
+                Some(BtfType::DeclTag {
                     name,
-                    type_id,
                     component_idx,
-                } if *type_id == id => Some((*component_idx, name.as_str())),
+                    ..
+                }) => Some((*component_idx, name.as_str())),
                 _ => None,
             })
             .collect()
+    }
+
+    fn from_parts(types: Vec<Option<BtfType>>, strings: Vec<u8>) -> Btf {
+        let mut by_name: HashMap<String, Vec<u32>> = HashMap::new();
+        let mut tags: HashMap<u32, Vec<u32>> = HashMap::new();
+        for (id, t) in types.iter().enumerate() {
+            let Some(t) = t else { continue };
+            if let Some(n) = t.name() {
+                by_name.entry(n.to_string()).or_default().push(id as u32);
+            }
+            if let BtfType::DeclTag { type_id, .. } = t {
+                tags.entry(*type_id).or_default().push(id as u32);
+            }
+        }
+        Btf {
+            types,
+            strings,
+            by_name,
+            tags,
+        }
     }
 
     /// Human-readable name of a type for messages (`struct fw_key`, `u32 *`, ...).

@@ -157,7 +157,7 @@ pub(crate) fn parse_btf(data: &[u8]) -> Result<Btf, BtfError> {
             }
         }
     }
-    let btf = Btf { types, strings };
+    let btf = Btf::from_parts(types, strings);
     // Reject reference chains that loop (a -> const b -> a ...), so that every
     // later resolution is bounded.
     for id in 1..count {
