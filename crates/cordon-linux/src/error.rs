@@ -136,10 +136,9 @@ pub const DISABLE_ENV: &str = "CORDON_LINUX_DISABLE";
 
 fn disabled_by_env() -> Option<String> {
     match std::env::var_os(DISABLE_ENV) {
-        Some(v) if !v.is_empty() && v != "0" => Some(format!(
-            "disabled by {DISABLE_ENV}={}",
-            v.to_string_lossy()
-        )),
+        Some(v) if !v.is_empty() && v != "0" => {
+            Some(format!("disabled by {DISABLE_ENV}={}", v.to_string_lossy()))
+        }
         _ => None,
     }
 }

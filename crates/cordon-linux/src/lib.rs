@@ -31,7 +31,7 @@ mod sys;
 mod types;
 
 pub use btf::Btf;
-pub use error::{KernelError, available, possible_cpus};
+pub use error::{DISABLE_ENV, KernelError, available, possible_cpus};
 pub use map::{Map, MapSpec, update_flags};
 pub use object::{KernelObject, ObjectLoad, ObjectVerdict, map_pin_name};
 pub use prog::{
@@ -40,8 +40,22 @@ pub use prog::{
 pub use sys::errno_name;
 pub use types::{AttachType, MapType, ProgType, pseudo};
 
+/// Map contents as (key, value) pairs.
+pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
+/// Map contents as (key, one value per possible CPU) pairs.
+pub type PerCpuEntries = Vec<(Vec<u8>, Vec<Vec<u8>>)>;
+
+/// Print `skipped: <reason>` on stderr in a way the test harness does not
+/// capture (a direct write, not `eprintln!`), so skips show in `cargo test`
+/// output even for passing tests.
+pub fn report_skip(reason: &str) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "skipped: {reason}");
+}
+
 /// Evaluate a `Result<T, KernelError>`: the value on success; on
-/// [`KernelError::Unavailable`] print `skipped: <reason>` to stderr and
+/// [`KernelError::Unavailable`] print `skipped: <reason>` to stderr (see
+/// [`report_skip`]) and
 /// `return` from the enclosing (unit-returning) test; panic on any other error.
 ///
 /// ```ignore
@@ -54,7 +68,7 @@ macro_rules! require {
             Ok(v) => v,
             Err(e) => match e.skip() {
                 Some(reason) => {
-                    eprintln!("skipped: {reason}");
+                    $crate::report_skip(reason);
                     return;
                 }
                 None => panic!("{e}"),

@@ -312,7 +312,7 @@ impl Map {
 
     /// Every (key, value) pair, values as [`Map::lookup`] returns them. Keys
     /// deleted between listing and lookup are left out.
-    pub fn entries(&self) -> Result<Vec<(Vec<u8>, Vec<u8>)>, KernelError> {
+    pub fn entries(&self) -> Result<crate::Entries, KernelError> {
         let mut out = Vec::new();
         for k in self.keys()? {
             if let Some(v) = self.lookup(&k)? {

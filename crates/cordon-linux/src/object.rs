@@ -80,7 +80,11 @@ fn bpftool_path() -> Result<&'static Path, KernelError> {
             Some(p) => vec![PathBuf::from(p)],
             None => {
                 let mut v: Vec<PathBuf> = std::env::var_os("PATH")
-                    .map(|p| std::env::split_paths(&p).map(|d| d.join("bpftool")).collect())
+                    .map(|p| {
+                        std::env::split_paths(&p)
+                            .map(|d| d.join("bpftool"))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 v.push("/usr/sbin/bpftool".into());
                 v.push("/usr/local/sbin/bpftool".into());
@@ -290,9 +294,9 @@ fn object_name(path: &Path) -> String {
 /// section name; any byte outside `[A-Za-z0-9_.]` becomes `_`. Pinning then
 /// replaces every `.` with `_`.
 pub fn map_pin_name(obj_name: &str, map_name: &str) -> String {
-    let libbpf_name = if map_name.starts_with('.') {
+    let libbpf_name = if let Some(after_dot) = map_name.strip_prefix('.') {
         let sfx_len = map_name.len().clamp(7, 15);
-        let pfx_len = if map_name[1..].contains('.') {
+        let pfx_len = if after_dot.contains('.') {
             0
         } else {
             (16 - sfx_len - 1).min(obj_name.len())
@@ -335,11 +339,9 @@ fn hex_args(bytes: &[u8]) -> impl Iterator<Item = OsString> + '_ {
     bytes.iter().map(|b| os(format!("{b:02x}")))
 }
 
-/// One entry of `bpftool -j map dump`: key and one value per CPU (a single
-/// value for ordinary maps).
-type DumpEntry = (Vec<u8>, Vec<Vec<u8>>);
-
-fn parse_dump(text: &str) -> Result<Vec<DumpEntry>, String> {
+/// Parse `bpftool -j map dump`: key and one value per CPU (a single value
+/// for ordinary maps).
+fn parse_dump(text: &str) -> Result<crate::PerCpuEntries, String> {
     let v: Value = serde_json::from_str(text).map_err(|e| e.to_string())?;
     let arr = v.as_array().ok_or("top level is not an array")?;
     let mut out = Vec::with_capacity(arr.len());
@@ -347,10 +349,7 @@ fn parse_dump(text: &str) -> Result<Vec<DumpEntry>, String> {
         if let Some(err) = e.get("error") {
             return Err(format!("entry {i}: {err}"));
         }
-        let key = hex_bytes(
-            e.get("key").ok_or(format!("entry {i} has no key"))?,
-            "key",
-        )?;
+        let key = hex_bytes(e.get("key").ok_or(format!("entry {i} has no key"))?, "key")?;
         let values = if let Some(v) = e.get("value") {
             vec![hex_bytes(v, "value")?]
         } else if let Some(vs) = e.get("values").and_then(Value::as_array) {
@@ -397,11 +396,7 @@ fn prog_log(output: &str, prog: &str) -> (Option<String>, Option<i32>) {
             }
             log = Some(text);
         } else if let Some(rest) = line.strip_prefix(&failed) {
-            errno = rest
-                .trim()
-                .trim_start_matches('-')
-                .parse::<i32>()
-                .ok();
+            errno = rest.trim().trim_start_matches('-').parse::<i32>().ok();
         }
     }
     (log, errno)
@@ -576,7 +571,11 @@ impl KernelObject {
 
     /// The bpffs path of map `map` (pin name, libbpf name or section name).
     pub fn map_path(&self, map: &str) -> Result<PathBuf, KernelError> {
-        let candidates = [map.to_string(), map.replace('.', "_"), map_pin_name(&self.obj_name, map)];
+        let candidates = [
+            map.to_string(),
+            map.replace('.', "_"),
+            map_pin_name(&self.obj_name, map),
+        ];
         for c in &candidates {
             if self.maps.iter().any(|m| m == c) {
                 return Ok(self.map_dir.join(c));
@@ -607,7 +606,8 @@ impl KernelObject {
             .map_err(|e| KernelError::io("creating a temporary directory", e))?;
         let write = |name: &str, data: &[u8]| -> Result<PathBuf, KernelError> {
             let p = tmp.path().join(name);
-            std::fs::write(&p, data).map_err(|e| KernelError::io(format!("writing {}", p.display()), e))?;
+            std::fs::write(&p, data)
+                .map_err(|e| KernelError::io(format!("writing {}", p.display()), e))?;
             Ok(p)
         };
         let din = write("data_in", data_in)?;
@@ -661,7 +661,11 @@ impl KernelObject {
         Ok(KernelRun {
             retval: u32::try_from(retval).map_err(|_| bad("retval beyond u32"))?,
             data_out: read_opt(&dout)?,
-            ctx_out: if ctx_in.is_some() { read_opt(&cout)? } else { Vec::new() },
+            ctx_out: if ctx_in.is_some() {
+                read_opt(&cout)?
+            } else {
+                Vec::new()
+            },
             duration_ns: duration,
         })
     }
@@ -676,7 +680,14 @@ impl KernelObject {
         let tool = object_layer_available()?;
         let map = self.map_path(prog_array_map)?;
         let prog = self.prog_path(prog)?;
-        let mut args = vec![os("map"), os("update"), os("pinned"), map.into_os_string(), os("key"), os("hex")];
+        let mut args = vec![
+            os("map"),
+            os("update"),
+            os("pinned"),
+            map.into_os_string(),
+            os("key"),
+            os("hex"),
+        ];
         args.extend(hex_args(&index.to_le_bytes()));
         args.extend([os("value"), os("pinned"), prog.into_os_string()]);
         tool_ok(tool, &args).map(|_| ())
@@ -692,7 +703,13 @@ impl KernelObject {
         if key.is_empty() {
             args.extend([os("push"), os("pinned"), path.into_os_string()]);
         } else {
-            args.extend([os("update"), os("pinned"), path.into_os_string(), os("key"), os("hex")]);
+            args.extend([
+                os("update"),
+                os("pinned"),
+                path.into_os_string(),
+                os("key"),
+                os("hex"),
+            ]);
             args.extend(hex_args(key));
         }
         args.extend([os("value"), os("hex")]);
@@ -706,7 +723,7 @@ impl KernelObject {
     /// syscall uses); [`KernelObject::dump_map_per_cpu`] keeps them apart.
     /// Prog arrays and maps of maps show program / map *ids*. Queues, stacks
     /// and ring buffers cannot be dumped (bpftool fails).
-    pub fn dump_map(&self, map: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, KernelError> {
+    pub fn dump_map(&self, map: &str) -> Result<crate::Entries, KernelError> {
         Ok(self
             .dump_map_per_cpu(map)?
             .into_iter()
@@ -716,13 +733,16 @@ impl KernelObject {
 
     /// Like [`KernelObject::dump_map`], one value per CPU (a single value for
     /// maps that are not per-CPU).
-    pub fn dump_map_per_cpu(
-        &self,
-        map: &str,
-    ) -> Result<Vec<(Vec<u8>, Vec<Vec<u8>>)>, KernelError> {
+    pub fn dump_map_per_cpu(&self, map: &str) -> Result<crate::PerCpuEntries, KernelError> {
         let tool = object_layer_available()?;
         let path = self.map_path(map)?;
-        let args = vec![os("-j"), os("map"), os("dump"), os("pinned"), path.into_os_string()];
+        let args = vec![
+            os("-j"),
+            os("map"),
+            os("dump"),
+            os("pinned"),
+            path.into_os_string(),
+        ];
         let out = tool_ok(tool, &args)?;
         parse_dump(&out.stdout).map_err(|problem| KernelError::BpftoolOutput {
             args: args_text(&args),
@@ -764,7 +784,10 @@ mod tests {
         assert_eq!(map_pin_name("global_data", ".data"), "global_d_data");
         assert_eq!(map_pin_name("global_data", ".rodata"), "global_d_rodata");
         assert_eq!(map_pin_name("global_data", ".data.custom"), "_data_custom");
-        assert_eq!(map_pin_name("global_data", ".rodata.str1.1"), "_rodata_str1_1");
+        assert_eq!(
+            map_pin_name("global_data", ".rodata.str1.1"),
+            "_rodata_str1_1"
+        );
         assert_eq!(map_pin_name("ringbuf", ".bss"), "ringbuf_bss");
         assert_eq!(map_pin_name("a", ".kconfig"), "a_kconfig");
         assert_eq!(map_pin_name("x", "fw_rules"), "fw_rules");
@@ -779,9 +802,15 @@ mod tests {
     #[test]
     fn dumps_parse() {
         let plain = r#"[{"key":["0x01","0x00"],"value":["0xff"],"formatted":{"key":1}}]"#;
-        assert_eq!(parse_dump(plain).unwrap(), vec![(vec![1, 0], vec![vec![0xff]])]);
+        assert_eq!(
+            parse_dump(plain).unwrap(),
+            vec![(vec![1, 0], vec![vec![0xff]])]
+        );
         let pcpu = r#"[{"key":["0x00"],"values":[{"cpu":1,"value":["0x02"]},{"cpu":0,"value":["0x01"]}]}]"#;
-        assert_eq!(parse_dump(pcpu).unwrap(), vec![(vec![0], vec![vec![1], vec![2]])]);
+        assert_eq!(
+            parse_dump(pcpu).unwrap(),
+            vec![(vec![0], vec![vec![1], vec![2]])]
+        );
         assert!(parse_dump("{}").is_err());
         assert!(parse_dump(r#"[{"key":["zz"],"value":[]}]"#).is_err());
         assert!(parse_dump(r#"[{"key":[],"error":"x"}]"#).is_err());
@@ -791,7 +820,10 @@ mod tests {
     fn prog_logs_are_extracted() {
         let out = "libbpf: prog 'a': -- BEGIN PROG LOAD LOG --\nline1\nline2\n-- END PROG LOAD LOG --\n\
                    libbpf: prog 'a': failed to load: -13\nlibbpf: prog 'b': -- BEGIN PROG LOAD LOG --\nok\n-- END PROG LOAD LOG --\n";
-        assert_eq!(prog_log(out, "a"), (Some("line1\nline2\n".into()), Some(13)));
+        assert_eq!(
+            prog_log(out, "a"),
+            (Some("line1\nline2\n".into()), Some(13))
+        );
         assert_eq!(prog_log(out, "b"), (Some("ok\n".into()), None));
         assert_eq!(prog_log(out, "c"), (None, None));
     }

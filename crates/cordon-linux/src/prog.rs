@@ -316,9 +316,7 @@ impl Program {
     /// `BPF_PROG_TEST_RUN`. Program types without a test runner give
     /// [`KernelError::Unavailable`].
     pub fn test_run(&self, run: &TestRun<'_>) -> Result<KernelRun, KernelError> {
-        let data_out_size = run
-            .data_out_size
-            .unwrap_or(run.data_in.len() + 64 * 1024);
+        let data_out_size = run.data_out_size.unwrap_or(run.data_in.len() + 64 * 1024);
         let ctx_out_size = run
             .ctx_out_size
             .unwrap_or(if run.ctx_in.is_some() { 4096 } else { 0 });

@@ -254,11 +254,7 @@ pub(crate) fn ptr_mut<T>(s: &mut [T]) -> u64 {
 /// name is truncated, as libbpf does.
 pub(crate) fn obj_name(name: &str) -> [u8; OBJ_NAME_LEN] {
     let mut out = [0u8; OBJ_NAME_LEN];
-    for (slot, b) in out
-        .iter_mut()
-        .take(OBJ_NAME_LEN - 1)
-        .zip(name.bytes())
-    {
+    for (slot, b) in out.iter_mut().take(OBJ_NAME_LEN - 1).zip(name.bytes()) {
         *slot = if b.is_ascii_alphanumeric() || b == b'_' || b == b'.' {
             b
         } else {

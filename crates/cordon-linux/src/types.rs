@@ -207,7 +207,10 @@ mod tests {
         assert_eq!(ProgType::XDP.name(), Some("XDP"));
         assert_eq!(ProgType::from_name("sched_cls"), Some(ProgType::SCHED_CLS));
         assert_eq!(format!("{:?}", MapType(999)), "MapType(999)");
-        assert_eq!(MapType::from_name("percpu_array"), Some(MapType::PERCPU_ARRAY));
+        assert_eq!(
+            MapType::from_name("percpu_array"),
+            Some(MapType::PERCPU_ARRAY)
+        );
         assert!(MapType::LRU_PERCPU_HASH.is_per_cpu());
         assert!(!MapType::ARRAY.is_per_cpu());
     }

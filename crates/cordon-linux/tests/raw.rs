@@ -88,9 +88,8 @@ const XDP_LINEAR_LEN: &str = "
 #[test]
 fn xdp_ctx_in_sets_ingress_and_the_linear_length() {
     // r0 = ctx->ingress_ifindex
-    let ingress = require!(
-        ProgLoad::new(ProgType::XDP, &asm("r0 = *(u32 *)(r1 +12)\nexit")).load()
-    );
+    let ingress =
+        require!(ProgLoad::new(ProgType::XDP, &asm("r0 = *(u32 *)(r1 +12)\nexit")).load());
     let pkt = udp_packet(60);
     // struct xdp_md: data, data_end, data_meta, ingress_ifindex, rx_queue_index, egress_ifindex
     let mut ctx = [0u8; 24];
@@ -111,7 +110,9 @@ fn xdp_ctx_in_sets_ingress_and_the_linear_length() {
 
     // data_end below the packet length shortens the linear part (the rest
     // becomes a fragment); beyond it is refused.
-    let linear = ProgLoad::new(ProgType::XDP, &asm(XDP_LINEAR_LEN)).load().unwrap();
+    let linear = ProgLoad::new(ProgType::XDP, &asm(XDP_LINEAR_LEN))
+        .load()
+        .unwrap();
     let mut ctx = [0u8; 24];
     ctx[4..8].copy_from_slice(&40u32.to_le_bytes());
     let run = linear.test_run(&TestRun::new(&pkt).with_ctx(&ctx)).unwrap();
@@ -143,10 +144,12 @@ fn xdp_linear_area_is_capped_at_3520_bytes() {
 #[cfg(target_arch = "x86_64")]
 fn skb_packets_are_limited_to_3712_bytes() {
     // 4096 - NET_SKB_PAD (64) - skb_shared_info (320) on x86-64.
-    let prog = require!(
-        ProgLoad::new(ProgType::SCHED_CLS, &asm("r0 = *(u32 *)(r1 +0)\nexit")).load()
+    let prog =
+        require!(ProgLoad::new(ProgType::SCHED_CLS, &asm("r0 = *(u32 *)(r1 +0)\nexit")).load());
+    assert_eq!(
+        prog.test_run(&TestRun::new(&[0u8; 3712])).unwrap().retval,
+        3712
     );
-    assert_eq!(prog.test_run(&TestRun::new(&[0u8; 3712])).unwrap().retval, 3712);
     for len in [13usize, 3713] {
         let err = prog
             .test_run(&TestRun::new(&vec![0u8; len]))
@@ -210,7 +213,11 @@ fn skb_ctx_in_mark_is_visible_and_comes_back() {
         .test_run(&TestRun::new(&udp_packet(64)).with_ctx(&ctx))
         .unwrap();
     assert_eq!(run.retval, 42);
-    assert!(run.ctx_out.len() >= 192, "ctx_out {} bytes", run.ctx_out.len());
+    assert!(
+        run.ctx_out.len() >= 192,
+        "ctx_out {} bytes",
+        run.ctx_out.len()
+    );
     assert_eq!(&run.ctx_out[8..12], &42u32.to_le_bytes());
     // Fields test_run does not let you set (len at offset 0) are refused.
     ctx[0..4].copy_from_slice(&64u32.to_le_bytes());
@@ -244,7 +251,7 @@ fn rejection_through_load_is_a_rejected_error() {
     let err = match ProgLoad::new(ProgType::SCHED_CLS, &insns).load() {
         Ok(_) => panic!("8-byte skb->len read accepted"),
         Err(e) if e.is_unavailable() => {
-            eprintln!("skipped: {e}");
+            cordon_linux::report_skip(e.skip().unwrap_or_default());
             return;
         }
         Err(e) => e,
@@ -252,7 +259,10 @@ fn rejection_through_load_is_a_rejected_error() {
     match &err {
         KernelError::Rejected { errno, log, .. } => {
             assert_eq!(*errno, libc::EACCES);
-            assert!(log.contains("invalid bpf_context access off=0 size=8"), "{log}");
+            assert!(
+                log.contains("invalid bpf_context access off=0 size=8"),
+                "{log}"
+            );
         }
         other => panic!("expected Rejected, got {other}"),
     }
@@ -275,7 +285,11 @@ fn a_huge_log_is_returned_whole() {
     );
     assert!(v.accepted, "errno {:?}", v.errno);
     assert!(v.log.len() > 1 << 20, "log only {} bytes", v.log.len());
-    assert!(v.log.contains("processed 20002 insns"), "{}", &v.log[v.log.len() - 300..]);
+    assert!(
+        v.log.contains("processed 20002 insns"),
+        "{}",
+        &v.log[v.log.len() - 300..]
+    );
 }
 
 /// Key 0 on the stack, then `call bpf_map_lookup_elem`; `pre` sets up r1.
@@ -304,7 +318,10 @@ fn program_writes_maps_by_fd_array_index() {
     assert!(insns.iter().any(|i| i.src == pseudo::MAP_IDX_VALUE));
     let run = test_run(ProgType::XDP, &insns, &[&a, &b], &udp_packet(64), None, 1).unwrap();
     assert_eq!(run.retval, 0);
-    assert_eq!(a.lookup(&0u32.to_le_bytes()).unwrap(), Some(42u64.to_le_bytes().to_vec()));
+    assert_eq!(
+        a.lookup(&0u32.to_le_bytes()).unwrap(),
+        Some(42u64.to_le_bytes().to_vec())
+    );
     assert_eq!(a.lookup(&1u32.to_le_bytes()).unwrap(), Some(vec![0; 8]));
     let mut want = vec![0u8; 16];
     want[8] = 7;
@@ -321,8 +338,10 @@ fn hash_map_syscalls() {
     let m = require!(Map::create(&MapSpec::hash(4, 8, 8)));
     let k = |n: u32| n.to_le_bytes();
     assert_eq!(m.next_key(None).unwrap(), None);
-    m.update(&k(1), &10u64.to_le_bytes(), update_flags::ANY).unwrap();
-    m.update(&k(2), &20u64.to_le_bytes(), update_flags::NOEXIST).unwrap();
+    m.update(&k(1), &10u64.to_le_bytes(), update_flags::ANY)
+        .unwrap();
+    m.update(&k(2), &20u64.to_le_bytes(), update_flags::NOEXIST)
+        .unwrap();
     let err = m
         .update(&k(2), &21u64.to_le_bytes(), update_flags::NOEXIST)
         .unwrap_err();
@@ -353,8 +372,14 @@ fn queue_peek_and_pop() {
     q.update(&[], &1u32.to_le_bytes(), 0).unwrap();
     q.update(&[], &2u32.to_le_bytes(), 0).unwrap();
     assert_eq!(q.lookup(&[]).unwrap(), Some(1u32.to_le_bytes().to_vec()));
-    assert_eq!(q.lookup_and_delete(&[]).unwrap(), Some(1u32.to_le_bytes().to_vec()));
-    assert_eq!(q.lookup_and_delete(&[]).unwrap(), Some(2u32.to_le_bytes().to_vec()));
+    assert_eq!(
+        q.lookup_and_delete(&[]).unwrap(),
+        Some(1u32.to_le_bytes().to_vec())
+    );
+    assert_eq!(
+        q.lookup_and_delete(&[]).unwrap(),
+        Some(2u32.to_le_bytes().to_vec())
+    );
     assert_eq!(q.lookup_and_delete(&[]).unwrap(), None);
 }
 
@@ -386,14 +411,20 @@ fn per_cpu_array_counts_every_run() {
     let ncpu = per_cpu.len();
     let err = m.update(&0u32.to_le_bytes(), &[0; 8], 0);
     assert!(ncpu == 1 || matches!(err, Err(KernelError::InvalidArgument(_))));
-    m.update(&0u32.to_le_bytes(), &vec![0; 8 * ncpu], 0).unwrap();
-    assert_eq!(m.lookup(&0u32.to_le_bytes()).unwrap(), Some(vec![0; 8 * ncpu]));
+    m.update(&0u32.to_le_bytes(), &vec![0; 8 * ncpu], 0)
+        .unwrap();
+    assert_eq!(
+        m.lookup(&0u32.to_le_bytes()).unwrap(),
+        Some(vec![0; 8 * ncpu])
+    );
 }
 
 #[test]
 fn tail_call_through_a_prog_array() {
     let jt = require!(Map::create(&MapSpec::new(MapType::PROG_ARRAY, 4, 4, 2)));
-    let callee = ProgLoad::new(ProgType::XDP, &asm("r0 = 9\nexit")).load().unwrap();
+    let callee = ProgLoad::new(ProgType::XDP, &asm("r0 = 9\nexit"))
+        .load()
+        .unwrap();
     let caller = asm("
         r2 = map[idx:0]
         r3 = 1
@@ -406,9 +437,17 @@ fn tail_call_through_a_prog_array() {
         .load()
         .unwrap();
     let pkt = udp_packet(64);
-    assert_eq!(caller.test_run(&TestRun::new(&pkt)).unwrap().retval, 1, "empty slot");
+    assert_eq!(
+        caller.test_run(&TestRun::new(&pkt)).unwrap().retval,
+        1,
+        "empty slot"
+    );
     jt.update_fd(&1u32.to_le_bytes(), callee.as_fd()).unwrap();
-    assert_eq!(caller.test_run(&TestRun::new(&pkt)).unwrap().retval, 9, "tail-called");
+    assert_eq!(
+        caller.test_run(&TestRun::new(&pkt)).unwrap().retval,
+        9,
+        "tail-called"
+    );
     assert!(jt.delete(&1u32.to_le_bytes()).unwrap());
     assert_eq!(caller.test_run(&TestRun::new(&pkt)).unwrap().retval, 1);
 }
@@ -416,10 +455,8 @@ fn tail_call_through_a_prog_array() {
 #[test]
 fn map_of_maps_with_an_inner_template() {
     let inner = require!(Map::create(&MapSpec::array(8, 2)));
-    let outer = Map::create(
-        &MapSpec::new(MapType::ARRAY_OF_MAPS, 4, 4, 1).with_inner(&inner),
-    )
-    .unwrap();
+    let outer =
+        Map::create(&MapSpec::new(MapType::ARRAY_OF_MAPS, 4, 4, 1).with_inner(&inner)).unwrap();
     outer.update_fd(&0u32.to_le_bytes(), inner.as_fd()).unwrap();
     assert!(outer.lookup(&0u32.to_le_bytes()).unwrap().is_some());
 }
@@ -441,7 +478,13 @@ fn tiny_btf() -> Vec<u8> {
     btf.extend_from_slice(&0xeb9fu16.to_le_bytes());
     btf.push(1); // version
     btf.push(0); // flags
-    for v in [24u32, 0, types.len() as u32, types.len() as u32, strings.len() as u32] {
+    for v in [
+        24u32,
+        0,
+        types.len() as u32,
+        types.len() as u32,
+        strings.len() as u32,
+    ] {
         btf.extend_from_slice(&v.to_le_bytes());
     }
     btf.extend_from_slice(&types);
@@ -453,9 +496,13 @@ fn tiny_btf() -> Vec<u8> {
 fn btf_backs_maps_and_line_info() {
     let btf = require!(Btf::load(&tiny_btf()));
     let m = Map::create(&MapSpec::new(MapType::ARRAY, 4, 4, 2).with_btf(&btf, 1, 1)).unwrap();
-    m.update(&1u32.to_le_bytes(), &5i32.to_le_bytes(), 0).unwrap();
+    m.update(&1u32.to_le_bytes(), &5i32.to_le_bytes(), 0)
+        .unwrap();
     let insns = asm("r0 = 5\nexit");
-    let func = [FuncInfo { insn_off: 0, type_id: 3 }];
+    let func = [FuncInfo {
+        insn_off: 0,
+        type_id: 3,
+    }];
     let lines = [LineInfo {
         insn_off: 0,
         file_name_off: 10,
@@ -471,7 +518,10 @@ fn btf_backs_maps_and_line_info() {
     assert!(v.accepted, "{}", v.log);
     assert!(v.log.contains("; r0 = 5 @ t.c:7"), "{}", v.log);
     // A func_info naming a non-FUNC type is refused.
-    let bad = [FuncInfo { insn_off: 0, type_id: 1 }];
+    let bad = [FuncInfo {
+        insn_off: 0,
+        type_id: 1,
+    }];
     let v = ProgLoad::new(ProgType::SOCKET_FILTER, &insns)
         .with_btf(&btf, &bad, &[])
         .verdict()
@@ -486,7 +536,7 @@ fn broken_btf_is_rejected_with_its_log() {
     btf[0] = 0; // bad magic
     match Btf::load(&btf) {
         Err(KernelError::Rejected { errno, .. }) => assert_eq!(errno, libc::EINVAL),
-        Err(e) if e.is_unavailable() => eprintln!("skipped: {e}"),
+        Err(e) if e.is_unavailable() => cordon_linux::report_skip(e.skip().unwrap_or_default()),
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
