@@ -141,6 +141,24 @@ impl Map {
         })
     }
 
+    /// Open a pinned map (`BPF_OBJ_GET`), e.g. one of a
+    /// [`crate::KernelObject`]'s maps, for direct syscall access.
+    pub fn from_pinned(path: &std::path::Path) -> Result<Map, KernelError> {
+        available()?;
+        let fd = sys::obj_get(path)
+            .map_err(|e| KernelError::syscall(cmd::OBJ_GET, e, path.display().to_string()))?;
+        let info: sys::MapInfoPrefix = sys::obj_info(fd.as_fd()).map_err(|e| {
+            KernelError::syscall(cmd::OBJ_GET_INFO_BY_FD, e, path.display().to_string())
+        })?;
+        Ok(Map {
+            fd,
+            map_type: MapType(info.map_type),
+            key_size: info.key_size,
+            value_size: info.value_size,
+            max_entries: info.max_entries,
+        })
+    }
+
     pub fn map_type(&self) -> MapType {
         self.map_type
     }

@@ -304,6 +304,22 @@ impl<'a> ProgLoad<'a> {
 }
 
 impl Program {
+    /// Open a pinned program (`BPF_OBJ_GET`), e.g. one of a
+    /// [`crate::KernelObject`]'s, to test-run it without bpftool.
+    pub fn from_pinned(path: &std::path::Path) -> Result<Program, KernelError> {
+        available()?;
+        let fd = sys::obj_get(path)
+            .map_err(|e| KernelError::syscall(cmd::OBJ_GET, e, path.display().to_string()))?;
+        let info: sys::ProgInfoPrefix = sys::obj_info(fd.as_fd()).map_err(|e| {
+            KernelError::syscall(cmd::OBJ_GET_INFO_BY_FD, e, path.display().to_string())
+        })?;
+        Ok(Program {
+            fd,
+            prog_type: ProgType(info.prog_type),
+            log: String::new(),
+        })
+    }
+
     pub fn prog_type(&self) -> ProgType {
         self.prog_type
     }

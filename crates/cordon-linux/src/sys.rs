@@ -18,6 +18,7 @@ pub(crate) mod cmd {
     pub const PROG_LOAD: u32 = 5;
     pub const OBJ_GET: u32 = 7;
     pub const PROG_TEST_RUN: u32 = 10;
+    pub const OBJ_GET_INFO_BY_FD: u32 = 15;
     pub const BTF_LOAD: u32 = 18;
     pub const MAP_LOOKUP_AND_DELETE_ELEM: u32 = 21;
     pub const MAP_FREEZE: u32 = 22;
@@ -33,6 +34,7 @@ pub(crate) mod cmd {
             PROG_LOAD => "BPF_PROG_LOAD",
             OBJ_GET => "BPF_OBJ_GET",
             PROG_TEST_RUN => "BPF_PROG_TEST_RUN",
+            OBJ_GET_INFO_BY_FD => "BPF_OBJ_GET_INFO_BY_FD",
             BTF_LOAD => "BPF_BTF_LOAD",
             MAP_LOOKUP_AND_DELETE_ELEM => "BPF_MAP_LOOKUP_AND_DELETE_ELEM",
             MAP_FREEZE => "BPF_MAP_FREEZE",
@@ -163,6 +165,37 @@ pub(crate) struct ObjGetAttr {
     pub _pad: u32,
 }
 
+/// The `BPF_OBJ_GET_INFO_BY_FD` member (16 bytes).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct InfoByFdAttr {
+    pub bpf_fd: u32,
+    pub info_len: u32,
+    pub info: u64,
+}
+
+/// The leading fields of `struct bpf_map_info` (the kernel fills at most
+/// `info_len` bytes, so a prefix is enough).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct MapInfoPrefix {
+    pub map_type: u32,
+    pub id: u32,
+    pub key_size: u32,
+    pub value_size: u32,
+    pub max_entries: u32,
+    pub map_flags: u32,
+    pub name: [u8; OBJ_NAME_LEN],
+}
+
+/// The leading fields of `struct bpf_prog_info`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ProgInfoPrefix {
+    pub prog_type: u32,
+    pub id: u32,
+}
+
 const _: () = {
     assert!(size_of::<ProgLoadAttr>() == 152);
     assert!(std::mem::offset_of!(ProgLoadAttr, prog_name) == 48);
@@ -179,6 +212,8 @@ const _: () = {
     assert!(std::mem::offset_of!(TestRunAttr, flags) == 64);
     assert!(size_of::<BtfLoadAttr>() == 40);
     assert!(size_of::<ObjGetAttr>() == 24);
+    assert!(size_of::<InfoByFdAttr>() == 16);
+    assert!(size_of::<MapInfoPrefix>() == 40);
 };
 
 /// Marker for the attribute structs above: plain `repr(C)` data with no
@@ -190,6 +225,31 @@ impl Attr for MapElemAttr {}
 impl Attr for TestRunAttr {}
 impl Attr for BtfLoadAttr {}
 impl Attr for ObjGetAttr {}
+impl Attr for InfoByFdAttr {}
+
+/// `BPF_OBJ_GET`: open a pinned object.
+pub(crate) fn obj_get(path: &std::path::Path) -> Result<OwnedFd, i32> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).map_err(|_| libc::EINVAL)?;
+    let mut attr = ObjGetAttr {
+        pathname: c.as_ptr() as usize as u64,
+        ..Default::default()
+    };
+    bpf_fd(cmd::OBJ_GET, &mut attr)
+}
+
+/// `BPF_OBJ_GET_INFO_BY_FD` into a `repr(C)` info prefix.
+pub(crate) fn obj_info<T: Copy + Default>(fd: std::os::fd::BorrowedFd<'_>) -> Result<T, i32> {
+    use std::os::fd::AsRawFd;
+    let mut info = T::default();
+    let mut attr = InfoByFdAttr {
+        bpf_fd: fd.as_raw_fd() as u32,
+        info_len: size_of::<T>() as u32,
+        info: &mut info as *mut T as usize as u64,
+    };
+    bpf(cmd::OBJ_GET_INFO_BY_FD, &mut attr)?;
+    Ok(info)
+}
 
 /// Call `bpf(cmd, attr, sizeof(attr))`. Returns the non-negative result or
 /// the errno.

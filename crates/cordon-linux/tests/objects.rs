@@ -2,7 +2,9 @@
 //! committed objects of tests/bpf. Every test skips (prints `skipped: ...`)
 //! where bpf(), bpftool or bpffs is not available.
 
-use cordon_linux::{KernelError, KernelObject, possible_cpus, require};
+use cordon_linux::{
+    KernelError, KernelObject, MapType, ObjectLoad, ProgType, TestRun, possible_cpus, require,
+};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -324,4 +326,63 @@ fn verifier_verdicts_per_program() {
         KernelObject::verdict(&obj("subprogs.o"), "missing"),
         Err(KernelError::NotFound { .. })
     ));
+}
+
+#[test]
+fn pinned_objects_open_for_direct_syscalls() {
+    let o = require!(KernelObject::load(&obj("maps_basic.o")));
+    let prog = o.program("maps_basic").unwrap();
+    assert_eq!(prog.prog_type(), ProgType::SCHED_CLS);
+    let mut pkt = ipv4_packet(64, 17, 0);
+    pkt[0..4].copy_from_slice(&2u32.to_le_bytes());
+    let run = prog.test_run(&TestRun::new(&pkt)).unwrap();
+    assert_eq!(run.retval, 135);
+    let arr = o.map("arr").unwrap();
+    assert_eq!(
+        (arr.map_type(), arr.key_size(), arr.value_size()),
+        (MapType::ARRAY, 4, 8)
+    );
+    assert_eq!(
+        arr.lookup(&2u32.to_le_bytes()).unwrap(),
+        Some(64u64.to_le_bytes().to_vec())
+    );
+    let pcpu = o.map("pcpu_hash").unwrap();
+    assert!(pcpu.map_type().is_per_cpu());
+    let values = pcpu.lookup_per_cpu(&2u32.to_le_bytes()).unwrap().unwrap();
+    assert_eq!(values.iter().map(|v| u64_at(v, 0)).sum::<u64>(), 2);
+    // The same bytes through bpftool.
+    let dumped = o.dump_map_per_cpu("pcpu_hash").unwrap();
+    assert_eq!(dumped, vec![(2u32.to_le_bytes().to_vec(), values)]);
+}
+
+#[test]
+fn bpftool_type_argument_overrides_section_names() {
+    let opts = ObjectLoad {
+        prog_type: Some("classifier".into()),
+    };
+    // socket_filter.o as a tc classifier: LD_ABS offsets now start at the
+    // Ethernet header instead of the network header.
+    let o = require!(KernelObject::load_with(&obj("socket_filter.o"), &opts));
+    assert_eq!(
+        o.program("socket_filter").unwrap().prog_type(),
+        ProgType::SCHED_CLS
+    );
+    let udp = ipv4_packet(64, 17, 0);
+    assert_eq!(
+        o.run("socket_filter", &udp, None, 1).unwrap().retval,
+        0,
+        "byte 0 is a MAC byte"
+    );
+    let mut fake = udp.clone();
+    fake[0] = 0x45; // "version 4"
+    fake[9] = 17; // "protocol UDP"
+    assert_eq!(
+        o.run("socket_filter", &fake, None, 1).unwrap().retval,
+        64,
+        "skb->len with Ethernet"
+    );
+    let bad = ObjectLoad {
+        prog_type: Some("no_such_type".into()),
+    };
+    assert!(KernelObject::load_with(&obj("socket_filter.o"), &bad).is_err());
 }
