@@ -21,6 +21,40 @@
 //! turn into a printed skip with [`require!`] / [`KernelError::skip`]. Setting
 //! the environment variable `CORDON_LINUX_DISABLE` to anything but `0` or the
 //! empty string forces `Unavailable` everywhere (to exercise the skip path).
+//! `CORDON_BPFTOOL` names the bpftool binary (default: `bpftool` on `PATH`,
+//! then `/usr/sbin/bpftool`).
+//!
+//! # What Linux does (6.18, x86-64; each point is checked by a test)
+//!
+//! * `retval` is the low 32 bits of r0 (`r0 = -5` gives `0xfffffffb`).
+//! * Packets shorter than 14 bytes are `EINVAL` for XDP and skb programs.
+//! * XDP: the linear area is at most 3520 bytes (4096 - 256 headroom - 320
+//!   `skb_shared_info`); longer input continues in fragments the program does
+//!   not see between `data` and `data_end`, and `data_out` returns all of it.
+//!   `ctx_in` (`struct xdp_md`, 24 bytes): `data_meta` must be 0, `data` is
+//!   the metadata length, `data_end` may be *below* the input length (the rest
+//!   becomes a fragment) but not above it, `egress_ifindex` must be 0,
+//!   `ingress_ifindex` must name a device (1 = lo works). `ctx_out` is 24 bytes.
+//! * skb programs: input at most 3712 bytes (4096 - 64 `NET_SKB_PAD` - 320).
+//!   `SCHED_CLS` sees the whole frame (`skb->len` = input length).
+//!   `SOCKET_FILTER` (and the other non-L2 types) see data from the network
+//!   header: `skb->len` = length - 14, `LD_ABS` offsets count from the IP
+//!   header, and `data_out` has the full length with the 14 Ethernet bytes
+//!   *zeroed*. `skb->ifindex` is the loopback device. `ctx_in`
+//!   (`struct __sk_buff`) may set only some fields (mark, priority, cb, ...);
+//!   a non-zero `len` is `EINVAL`. `ctx_out` is always the whole 192-byte
+//!   `__sk_buff`, however short `ctx_in` was.
+//! * An output larger than the `data_out` buffer is `ENOSPC` *after* the
+//!   program ran (its map writes happened).
+//! * Verifier log: at level 1 a successful load keeps only the summary line
+//!   (`processed N insns ...`); the instruction trace appears on failure or
+//!   at level 2. A log that does not fit fails the load with `ENOSPC` (the
+//!   size needed comes back in `log_true_size`); [`ProgLoad`] retries with a
+//!   larger buffer. Most rejections are `EACCES` (`R0 !read_ok`); malformed
+//!   `func_info` is `EINVAL`. As root, reading uninitialised stack is allowed.
+//! * Per-CPU maps: a syscall lookup returns `round_up(value_size, 8)` bytes
+//!   per *possible* CPU; bpftool prints `value_size` bytes per CPU.
+//! * `BPF_MAP_FREEZE`d maps refuse syscall updates with `EPERM`.
 
 mod btf;
 mod error;

@@ -14,6 +14,8 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 const INITIAL_LOG_SIZE: usize = 1 << 20;
 /// Linux refuses log buffers larger than `UINT_MAX >> 2`.
 const MAX_LOG_SIZE: usize = (u32::MAX >> 2) as usize;
+/// How far to grow the log on kernels that do not report the size they need.
+const LEGACY_LOG_LIMIT: usize = 64 << 20;
 /// `ENOTSUPP`: kernel-internal "not supported", returned by `BPF_PROG_TEST_RUN`
 /// for program types without a test runner.
 const ENOTSUPP: i32 = 524;
@@ -288,11 +290,19 @@ impl<'a> ProgLoad<'a> {
             };
             match sys::bpf_fd(cmd::PROG_LOAD, &mut attr) {
                 Ok(fd) => return Ok((Ok(fd), log_text(&log))),
-                Err(libc::ENOSPC) if self.log_level != 0 && log_size < MAX_LOG_SIZE => {
-                    // The log did not fit (Linux >= 6.4 then fails the load
-                    // and reports the size it needed in log_true_size).
-                    let want = (attr.log_true_size as usize).max(log_size * 2);
-                    log_size = want.min(MAX_LOG_SIZE);
+                Err(libc::ENOSPC) if self.log_level != 0 => {
+                    // Linux >= 6.4 fails the load when the log did not fit
+                    // and reports the size it needed in log_true_size;
+                    // older kernels report 0, so double (up to a bound).
+                    let need = attr.log_true_size as usize;
+                    log_size = if need > log_size && log_size < MAX_LOG_SIZE {
+                        need.min(MAX_LOG_SIZE)
+                    } else if need == 0 && log_size < LEGACY_LOG_LIMIT {
+                        log_size * 2
+                    } else {
+                        // ENOSPC for another reason: that is the verdict.
+                        return Ok((Err(libc::ENOSPC), log_text(&log)));
+                    };
                 }
                 Err(libc::ENOSYS) => {
                     return Err(KernelError::syscall(cmd::PROG_LOAD, libc::ENOSYS, ""));
