@@ -386,3 +386,53 @@ fn bpftool_type_argument_overrides_section_names() {
     };
     assert!(KernelObject::load_with(&obj("socket_filter.o"), &bad).is_err());
 }
+
+/// (object, program, packet length, expected return values of consecutive runs),
+/// from what each tests/bpf/*.c says it computes.
+const EXPECTED: &[(&str, &str, usize, &[u32])] = &[
+    // inner_a[0] += len, +1000 for the hash-of-maps hit
+    ("map_in_map.o", "map_in_map", 64, &[64 + 1000, 128 + 1000]),
+    // shared total += len under the lock
+    ("spin_lock.o", "spin_add", 64, &[64, 128, 192]),
+    // sum of i*i for i < 70 % 64 = 6, plus iters * 100000
+    ("loop_callback.o", "loop_sum", 70, &[55 + 600_000]),
+    // sum of 3*i for i < 70
+    ("iter_for.o", "iter_sum", 70, &[3 * 2415]),
+    // len <= 100: returns len; len > 100 throws len + 1000
+    ("exceptions.o", "throw_big", 64, &[64]),
+    ("exceptions.o", "throw_big", 120, &[1120]),
+    // even length: both events submitted; odd: the reserved one discarded
+    ("ringbuf.o", "ringbuf_events", 64, &[2, 2]),
+    ("ringbuf.o", "ringbuf_events", 65, &[1]),
+    ("subprogs_v1.o", "prog_a", 64, &[3 * 64 + 64 * 64 + 3]),
+    ("subprogs_nobtf.o", "prog_b", 64, &[70]),
+    ("xdp_firewall_v1.o", "xdp_firewall", 64, &[2]),
+];
+
+#[test]
+fn committed_objects_compute_what_their_sources_say() {
+    for &(file, prog, len, want) in EXPECTED {
+        let o = require!(KernelObject::load(&obj(file)));
+        let pkt = ipv4_packet(len, 17, 0);
+        let got: Vec<u32> = want
+            .iter()
+            .map(|_| o.run(prog, &pkt, None, 1).unwrap().retval)
+            .collect();
+        assert_eq!(got, want, "{file} {prog} on {len} bytes");
+    }
+}
+
+#[test]
+fn ringbuf_sequence_lives_in_bss() {
+    let o = require!(KernelObject::load(&obj("ringbuf.o")));
+    for _ in 0..3 {
+        o.run("ringbuf_events", &ipv4_packet(64, 17, 0), None, 1)
+            .unwrap();
+    }
+    let bss = o.dump_map(".bss").unwrap();
+    assert_eq!(
+        o.map_path(".bss").unwrap(),
+        o.map_path("ringbuf_bss").unwrap()
+    );
+    assert_eq!(u64_at(&bss[0].1, 0), 6, "two sequence numbers per run");
+}

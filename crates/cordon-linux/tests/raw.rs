@@ -159,13 +159,50 @@ fn skb_packets_are_limited_to_3712_bytes() {
 }
 
 #[test]
-fn a_too_small_data_out_buffer_is_enospc() {
-    let prog = require!(ProgLoad::new(ProgType::XDP, &asm(XDP_LINEAR_LEN)).load());
+fn a_too_small_data_out_buffer_is_enospc_after_the_run() {
+    let m = require!(Map::create(&MapSpec::array(8, 1)));
+    let maps = [&m];
+    let prog = ProgLoad::new(ProgType::XDP, &asm(COUNT_RUNS))
+        .with_maps(&maps)
+        .load()
+        .unwrap();
     let mut run = TestRun::new(&[1u8; 64]);
     run.data_out_size = Some(10);
     let err = prog.test_run(&run).expect_err("10-byte data_out");
     assert_eq!(err.errno(), Some(libc::ENOSPC), "{err}");
     assert!(err.to_string().contains("needs data 64"), "{err}");
+    assert_eq!(
+        m.lookup(&0u32.to_le_bytes()).unwrap(),
+        Some(1u64.to_le_bytes().to_vec()),
+        "the program ran"
+    );
+}
+
+#[test]
+fn root_may_read_uninitialised_stack() {
+    let v = require!(verdict(
+        ProgType::SOCKET_FILTER,
+        &asm("r0 = *(u64 *)(r10 -8)\nexit"),
+        &[]
+    ));
+    assert!(v.accepted, "{}", v.log);
+}
+
+#[test]
+fn xdp_metadata_must_start_the_buffer() {
+    let prog = require!(ProgLoad::new(ProgType::XDP, &asm(XDP_LINEAR_LEN)).load());
+    let pkt = udp_packet(64);
+    let mut ctx = [0u8; 24];
+    ctx[0..4].copy_from_slice(&8u32.to_le_bytes()); // data: 8 bytes of metadata
+    ctx[4..8].copy_from_slice(&64u32.to_le_bytes());
+    let run = prog.test_run(&TestRun::new(&pkt).with_ctx(&ctx)).unwrap();
+    assert_eq!(run.retval, 56, "the first 8 input bytes are metadata");
+    assert_eq!(run.data_out, pkt, "data_out starts at data_meta");
+    ctx[8..12].copy_from_slice(&4u32.to_le_bytes()); // data_meta != 0
+    let err = prog
+        .test_run(&TestRun::new(&pkt).with_ctx(&ctx))
+        .expect_err("data_meta set");
+    assert_eq!(err.errno(), Some(libc::EINVAL), "{err}");
 }
 
 #[test]
@@ -219,6 +256,13 @@ fn skb_ctx_in_mark_is_visible_and_comes_back() {
         run.ctx_out.len()
     );
     assert_eq!(&run.ctx_out[8..12], &42u32.to_le_bytes());
+    assert_eq!(&run.ctx_out[40..44], &1u32.to_le_bytes(), "ifindex = lo");
+    // However short ctx_in is, ctx_out is the whole __sk_buff.
+    let run = prog
+        .test_run(&TestRun::new(&udp_packet(64)).with_ctx(&[0u8; 8]))
+        .unwrap();
+    assert_eq!(run.ctx_out.len(), 192);
+    assert_eq!(run.retval, 1);
     // Fields test_run does not let you set (len at offset 0) are refused.
     ctx[0..4].copy_from_slice(&64u32.to_le_bytes());
     let err = prog
@@ -383,21 +427,25 @@ fn queue_peek_and_pop() {
     assert_eq!(q.lookup_and_delete(&[]).unwrap(), None);
 }
 
+/// Adds 1 to the u64 at key 0 of map 0; returns XDP_PASS.
+const COUNT_RUNS: &str = "
+    r1 = map[idx:0]
+    *(u32 *)(r10 -4) = 0
+    r2 = r10
+    r2 += -4
+    call bpf_map_lookup_elem#1
+    if r0 == 0x0 goto out
+    r1 = 1
+    lock *(u64 *)(r0 +0) += r1
+out:
+    r0 = 2
+    exit
+";
+
 #[test]
 fn per_cpu_array_counts_every_run() {
     let m = require!(Map::create(&MapSpec::new(MapType::PERCPU_ARRAY, 4, 8, 1)));
-    let insns = asm("
-        r1 = map[idx:0]
-        *(u32 *)(r10 -4) = 0
-        r2 = r10
-        r2 += -4
-        call bpf_map_lookup_elem#1
-        if r0 == 0x0 goto out
-        r1 = 1
-        lock *(u64 *)(r0 +0) += r1
-    out:
-        r0 = 2
-        exit");
+    let insns = asm(COUNT_RUNS);
     let run = test_run(ProgType::XDP, &insns, &[&m], &udp_packet(64), None, 25).unwrap();
     assert_eq!(run.retval, 2);
     let per_cpu = m.lookup_per_cpu(&0u32.to_le_bytes()).unwrap().unwrap();
