@@ -588,3 +588,14 @@ fn broken_btf_is_rejected_with_its_log() {
         other => panic!("expected a rejection, got {other:?}"),
     }
 }
+
+#[test]
+fn program_types_without_a_test_runner_are_unavailable() {
+    let prog = require!(ProgLoad::new(ProgType::KPROBE, &asm("r0 = 0\nexit")).load());
+    match prog.test_run(&TestRun::new(&[0u8; 64])) {
+        Err(KernelError::Unavailable(reason)) => {
+            assert!(reason.contains("KPROBE"), "{reason}");
+        }
+        other => panic!("expected Unavailable, got {other:?}"),
+    }
+}
