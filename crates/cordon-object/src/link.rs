@@ -1,6 +1,6 @@
 //! Whole-object loading: functions, programs, linking and relocation.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use cordon_isa::Insn;
 use cordon_isa::opcode::{
@@ -70,6 +70,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Object, ObjectError> {
         ext: ext.as_ref(),
         kfuncs: Vec::new(),
         kfunc_index: HashMap::new(),
+        ksyms: btf.as_ref().map(ksym_names),
     };
     let mut programs = Vec::new();
     for (fi, f) in funcs.iter().enumerate() {
@@ -88,6 +89,20 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Object, ObjectError> {
         kernel_version,
         btf,
     })
+}
+
+/// Names of the `__ksym` externs: the entries of DATASEC `.ksyms`.
+fn ksym_names(btf: &Btf) -> HashSet<String> {
+    let Some(id) = btf.find_by_name(".ksyms", "datasec") else {
+        return HashSet::new();
+    };
+    let Some(BtfType::DataSec { vars, .. }) = btf.type_by_id(id) else {
+        return HashSet::new();
+    };
+    vars.iter()
+        .filter_map(|v| btf.type_by_id(v.type_id).and_then(|t| t.name()))
+        .map(String::from)
+        .collect()
 }
 
 /// clang leaves DATASEC sizes and variable offsets for the loader to fill in.
@@ -205,6 +220,8 @@ struct Linker<'l, 'a> {
     ext: Option<&'l BtfExt>,
     kfuncs: Vec<String>,
     kfunc_index: HashMap<String, usize>,
+    /// Names in BTF DATASEC `.ksyms` (the `__ksym` externs), when the object has BTF.
+    ksyms: Option<HashSet<String>>,
 }
 
 /// Per-program linking state.
@@ -444,6 +461,16 @@ impl Linker<'_, '_> {
                             insn: slot,
                             symbol,
                             problem: "call to an unnamed undefined symbol".into(),
+                        });
+                    }
+                    if let Some(ksyms) = &self.ksyms
+                        && !ksyms.contains(&sym.name)
+                    {
+                        return Err(ObjectError::Unresolved {
+                            section: sec_name,
+                            insn: slot,
+                            symbol,
+                            problem: "extern function is not a kfunc (not declared __ksym, no entry in BTF DATASEC .ksyms); linking several BPF objects is not supported".into(),
                         });
                     }
                     let next = self.kfuncs.len();

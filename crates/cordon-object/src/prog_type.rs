@@ -130,6 +130,8 @@ const SOCK_ADDR: &[&str] = &[
 impl ProgType {
     /// Program type for a `SEC()` name; [`ProgType::Unspec`] when unknown.
     pub fn from_section(section: &str) -> ProgType {
+        // `SEC("?xdp")`: libbpf's "do not auto-load" marker.
+        let section = section.strip_prefix('?').unwrap_or(section);
         let mut best: Option<(usize, ProgType)> = None;
         for &(prefix, t) in TABLE {
             let hit = section == prefix
@@ -258,6 +260,7 @@ mod tests {
             ("cgroup/connect4", CgroupSockAddr),
             ("cgroup/skb", CgroupSkb),
             ("fentry/foo", Tracing),
+            ("?xdp", Xdp),
             ("xdpfoo", Unspec),
             ("raw", Unspec),
             ("", Unspec),

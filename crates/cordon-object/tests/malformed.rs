@@ -365,3 +365,28 @@ fn messages_name_the_culprit() {
         "section xdp, instruction 12: relocation against symbol fw_rules on opcode 0xbf, which is neither lddw nor call"
     );
 }
+
+#[test]
+fn extern_call_that_is_not_a_ksym() {
+    let mut b = read_obj("kfunc_obj.o");
+    let sym = symbol(&b, "cordon_test_acquire");
+    let strtab = section(&b, ".strtab");
+    let name = strtab.offset + get_u32(&b, sym) as usize;
+    let last = name + "cordon_test_acquire".len() - 1;
+    b[last] = b'X'; // ELF name no longer matches the BTF .ksyms entry
+    match err(&b) {
+        ObjectError::Unresolved {
+            section,
+            symbol,
+            problem,
+            ..
+        } => {
+            assert_eq!(
+                (section.as_str(), symbol.as_str()),
+                ("tc", "cordon_test_acquirX")
+            );
+            assert!(problem.contains("not a kfunc"), "{problem}");
+        }
+        other => panic!("{other}"),
+    }
+}
