@@ -46,6 +46,10 @@ builds=(
 	"exceptions.o     exceptions.c     -g -mcpu=v3"
 	"exception_cb.o   exception_cb.c   -g -mcpu=v3"
 	"core_local.o     core_local.c     -g -mcpu=v3"
+	"xdp_swap.o       xdp_swap.c       -g -mcpu=v3"
+	"lpm_bloom.o      lpm_bloom.c      -g -mcpu=v3"
+	"perf_output.o    perf_output.c    -g -mcpu=v3"
+	"deep_calls.o     deep_calls.c     -g -mcpu=v3"
 )
 
 cd "$here"

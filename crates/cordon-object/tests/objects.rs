@@ -53,7 +53,7 @@ fn check_relocations(obj: &Object, p: &ProgramSpec) {
 fn every_committed_object_loads_and_validates() {
     let names = all_objects();
     assert!(
-        names.len() >= 23,
+        names.len() >= 27,
         "expected the committed objects, found {names:?}"
     );
     for name in names {
@@ -661,4 +661,98 @@ fn core_relocations_against_local_types() {
         .unwrap();
     assert_eq!(p.insns[bs.insn].imm, 1);
     assert!(obj.report().contains("co-re"));
+}
+
+#[test]
+fn lpm_bloom_perf_maps() {
+    let obj = load("lpm_bloom.o");
+    let (_, lpm) = obj.map("routes").unwrap();
+    assert_eq!(
+        (
+            lpm.type_name(),
+            lpm.key_size,
+            lpm.value_size,
+            lpm.max_entries,
+            lpm.flags
+        ),
+        ("lpm_trie", 8, 4, 256, 1)
+    );
+    let (_, bloom) = obj.map("seen_src").unwrap();
+    assert_eq!(
+        (
+            bloom.type_name(),
+            bloom.key_size,
+            bloom.value_size,
+            bloom.max_entries,
+            bloom.map_extra
+        ),
+        ("bloom_filter", 0, 4, 1024, 3)
+    );
+    let obj = load("perf_output.o");
+    let (_, pe) = obj.map("samples").unwrap();
+    assert_eq!(
+        (pe.type_name(), pe.key_size, pe.value_size, pe.max_entries),
+        ("perf_event_array", 4, 4, 0)
+    );
+}
+
+#[test]
+fn deep_call_chain() {
+    let obj = load("deep_calls.o");
+    let p = obj.program("deep_entry").unwrap();
+    let names: Vec<_> = p.functions.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "deep_entry",
+            "try_tail",
+            "level1",
+            "level2",
+            "level3",
+            "level4",
+            "level5",
+            "level6",
+            "level7"
+        ]
+    );
+    let global: Vec<_> = p
+        .functions
+        .iter()
+        .filter(|f| f.linkage == FuncLinkage::Global)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert_eq!(global, ["deep_entry", "try_tail", "level1"]);
+    // The tail call is made from try_tail, with the prog_array relocated there.
+    let tt = &p.functions[1];
+    let (ci, _) = obj.map("chain").unwrap();
+    let r = p
+        .relocations
+        .iter()
+        .find(|r| r.kind == RelocKind::Map { map: ci })
+        .unwrap();
+    assert!(r.insn >= tt.start && r.insn < tt.start + tt.len);
+    // Every call lands on a function start, each function is called exactly once.
+    let calls: Vec<_> = p
+        .relocations
+        .iter()
+        .filter_map(|r| match &r.kind {
+            RelocKind::Call { function, .. } => Some(function.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls.len(), 8);
+    for n in &names[1..] {
+        assert_eq!(calls.iter().filter(|c| *c == n).count(), 1, "{n}");
+    }
+}
+
+#[test]
+fn xdp_packet_rewrite() {
+    let obj = load("xdp_swap.o");
+    let p = obj.program("xdp_echo").unwrap();
+    assert_eq!(p.prog_type, ProgType::Xdp);
+    let prog = p.program().unwrap();
+    // bpf_xdp_adjust_head is helper 44
+    assert!(prog.kinds().contains(&Some(Kind::CallHelper { id: 44 })));
+    assert!(obj.maps.is_empty() && obj.kfuncs.is_empty());
 }
