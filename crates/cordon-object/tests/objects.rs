@@ -756,3 +756,52 @@ fn xdp_packet_rewrite() {
     assert!(prog.kinds().contains(&Some(Kind::CallHelper { id: 44 })));
     assert!(obj.maps.is_empty() && obj.kfuncs.is_empty());
 }
+
+#[test]
+fn btf_round_trips_and_sanitizes() {
+    for name in all_objects() {
+        let obj = load(&name);
+        let Some(btf) = &obj.btf else { continue };
+        let bytes = btf.to_bytes();
+        let again = cordon_object::Btf::parse(&bytes).unwrap();
+        assert_eq!(&again, btf, "{name}: encode/parse round trip");
+        let k = btf.for_kernel();
+        let kb = cordon_object::Btf::parse(&k.to_bytes()).unwrap();
+        for (id, t) in kb.types() {
+            match t {
+                BtfType::Func { linkage, proto, .. } => {
+                    assert_ne!(
+                        *linkage,
+                        cordon_object::btf::Linkage::Extern,
+                        "{name} [{id}]"
+                    );
+                    if *linkage == cordon_object::btf::Linkage::Global {
+                        let (_, params) = kb.func_proto(*proto).unwrap();
+                        assert!(params.iter().all(|p| p.name.is_some() || p.type_id == 0));
+                    }
+                }
+                BtfType::DataSec {
+                    name: n,
+                    vars,
+                    size,
+                } if n == ".ksyms" => {
+                    assert_eq!(*size as usize, vars.len() * 4);
+                    for v in vars {
+                        assert!(matches!(
+                            kb.type_by_id(v.type_id),
+                            Some(BtfType::Var { .. })
+                        ));
+                    }
+                }
+                _ => {}
+            }
+        }
+        // Every line-info string keeps its offset.
+        for p in &obj.programs {
+            for l in &p.line_info {
+                let off = btf.string_offset(&l.file).unwrap();
+                assert_eq!(kb.string_at(off), Some(l.file.as_str()));
+            }
+        }
+    }
+}

@@ -10,6 +10,7 @@
 //! section of variable-length records and a string section. Type id 0 is
 //! `void`; the first record is id 1.
 
+mod encode;
 mod ext;
 mod parse;
 
