@@ -260,8 +260,8 @@ impl Btf {
         };
         let mut dummy: Option<u32> = None;
         let mut protos_to_name = Vec::new();
-        for i in 0..types.len() {
-            match &mut types[i] {
+        for t in types.iter_mut() {
+            match t {
                 Some(BtfType::Func { linkage, proto, .. }) if *linkage == Linkage::Extern => {
                     *linkage = Linkage::Global;
                     protos_to_name.push(*proto);
