@@ -87,6 +87,11 @@ pub struct LineInfo {
     pub column: u32,
     /// The source line's text (trimmed of surrounding whitespace).
     pub text: String,
+    /// Raw `.BTF` string offsets of the file name and the (untrimmed) line
+    /// text, valid in [`Btf::to_bytes`] / [`Btf::for_kernel`] output too: what
+    /// a kernel `bpf_line_info` needs.
+    pub file_name_off: u32,
+    pub line_off: u32,
 }
 
 /// What a relocation turned an instruction into.

@@ -723,6 +723,8 @@ impl Linker<'_, '_> {
                             line: r.line,
                             column: r.column,
                             text: r.line_text.trim().to_string(),
+                            file_name_off: r.file_name_off,
+                            line_off: r.line_off,
                         });
                     }
                 }

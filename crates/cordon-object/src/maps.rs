@@ -90,6 +90,7 @@ pub struct MapSpec {
     pub map_type: u32,
     pub key_size: u32,
     pub value_size: u32,
+    /// As declared; 0 for a `perf_event_array` means "one per CPU" to libbpf.
     pub max_entries: u32,
     pub flags: u32,
     pub numa_node: u32,
@@ -107,6 +108,19 @@ pub struct MapSpec {
 impl MapSpec {
     pub fn type_name(&self) -> &'static str {
         map_type_name(self.map_type).unwrap_or("unknown")
+    }
+
+    /// `(btf_key_type_id, btf_value_type_id)` to pass to the kernel's
+    /// `BPF_MAP_CREATE`, or `None` to create the map without BTF. Linux
+    /// rejects BTF for fd-holding maps, queue/stack and a few others (libbpf
+    /// drops it for the same list); keyless global-data maps pass `(0, datasec)`.
+    pub fn kernel_btf_ids(&self) -> Option<(u32, u32)> {
+        const NO_BTF: &[u32] = &[3, 4, 7, 8, 12, 13, 14, 15, 16, 17, 18, 22, 23, 25];
+        if NO_BTF.contains(&self.map_type) {
+            return None;
+        }
+        let value = self.btf_value_type_id?;
+        Some((self.btf_key_type_id.unwrap_or(0), value))
     }
 }
 

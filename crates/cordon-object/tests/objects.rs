@@ -801,7 +801,34 @@ fn btf_round_trips_and_sanitizes() {
             for l in &p.line_info {
                 let off = btf.string_offset(&l.file).unwrap();
                 assert_eq!(kb.string_at(off), Some(l.file.as_str()));
+                assert_eq!(kb.string_at(l.file_name_off), Some(l.file.as_str()));
+                assert_eq!(
+                    kb.string_at(l.line_off).map(str::trim),
+                    Some(l.text.as_str())
+                );
             }
         }
     }
+}
+
+#[test]
+fn kernel_btf_ids_follow_linux_rules() {
+    let obj = load("queue_stack.o");
+    assert!(obj.map("fifo").unwrap().1.btf_value_type_id.is_some());
+    assert_eq!(obj.map("fifo").unwrap().1.kernel_btf_ids(), None);
+    let obj = load("tail_call.o");
+    assert_eq!(obj.map("jump_table").unwrap().1.kernel_btf_ids(), None);
+    let obj = load("maps_basic.o");
+    let (_, arr) = obj.map("arr").unwrap();
+    assert_eq!(
+        arr.kernel_btf_ids(),
+        Some((arr.btf_key_type_id.unwrap(), arr.btf_value_type_id.unwrap()))
+    );
+    assert_eq!(obj.map("pcpu_arr").unwrap().1.kernel_btf_ids(), None);
+    let obj = load("global_data.o");
+    let (_, data) = obj.map(".data").unwrap();
+    assert_eq!(
+        data.kernel_btf_ids(),
+        Some((0, data.btf_value_type_id.unwrap()))
+    );
 }

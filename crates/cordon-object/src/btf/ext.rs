@@ -20,6 +20,9 @@ pub struct ExtLineInfo {
     pub line_text: String,
     pub line: u32,
     pub column: u32,
+    /// Raw string offsets of `file` and `line_text` in `.BTF`.
+    pub file_name_off: u32,
+    pub line_off: u32,
 }
 
 /// CO-RE relocation kinds (`enum bpf_core_relo_kind`).
@@ -179,6 +182,8 @@ impl BtfExt {
                     line_text: strings(le32(b, 8))?,
                     line: line_col >> 10,
                     column: line_col & 0x3ff,
+                    file_name_off: le32(b, 4),
+                    line_off: le32(b, 8),
                 });
             }
             out.line_info.push((sec, v));
