@@ -30,7 +30,9 @@ fn map_fields(m: &MapSpec) -> String {
         m.btf_value_type_id.unwrap_or(0),
         m.map_extra,
         m.kernel_btf_ids().is_some() as u8,
-        m.initial_data.as_deref().map_or_else(|| "-".to_string(), hex)
+        m.initial_data
+            .as_deref()
+            .map_or_else(|| "-".to_string(), hex)
     )
 }
 
@@ -63,7 +65,14 @@ fn main() {
     }
     for p in &obj.programs {
         let code: Vec<u8> = p.insns.iter().flat_map(|i| i.to_bytes()).collect();
-        writeln!(s, "prog {} {} {}", p.name, p.prog_type.kernel_id(), hex(&code)).unwrap();
+        writeln!(
+            s,
+            "prog {} {} {}",
+            p.name,
+            p.prog_type.kernel_id(),
+            hex(&code)
+        )
+        .unwrap();
         let fi: Vec<String> = p
             .func_info
             .iter()
