@@ -50,6 +50,7 @@ builds=(
 	"lpm_bloom.o      lpm_bloom.c      -g -mcpu=v3"
 	"perf_output.o    perf_output.c    -g -mcpu=v3"
 	"deep_calls.o     deep_calls.c     -g -mcpu=v3"
+	"bloom_ulong.o    bloom_ulong.c    -g -mcpu=v3"
 )
 
 cd "$here"

@@ -439,20 +439,31 @@ fn parse_btf_def(btf: &Btf, name: &str, type_id: u32, depth: u32) -> Result<MapS
     let mut value_size = None;
     for m in members {
         let mname = m.name.as_deref().unwrap_or("");
-        // __uint(name, val) is `int (*name)[val]`.
-        let uint = || -> Result<u32, ObjectError> {
+        // __uint(name, val) is `int (*name)[val]`; __ulong(name, val) is
+        // `enum { __unique_value = val } *name` (libbpf >= 1.2).
+        let ulong = || -> Result<u64, ObjectError> {
             let p = btf
                 .skip_mods_and_typedefs(m.type_id)
                 .map_err(|e| err(format!("{mname}: {e}")))?;
-            match btf.type_by_id(p) {
-                Some(BtfType::Ptr { type_id }) => match btf.type_by_id(*type_id) {
-                    Some(BtfType::Array { nelems, .. }) => Ok(*nelems),
-                    _ => Err(err(format!(
-                        "{mname} is not __uint(): pointer to non-array"
-                    ))),
-                },
-                _ => Err(err(format!("{mname} is not __uint(): not a pointer"))),
+            let Some(BtfType::Ptr { type_id }) = btf.type_by_id(p) else {
+                return Err(err(format!("{mname} is not __uint(): not a pointer")));
+            };
+            match btf.type_by_id(*type_id) {
+                Some(BtfType::Array { nelems, .. }) => Ok(*nelems as u64),
+                Some(BtfType::Enum { values, .. } | BtfType::Enum64 { values, .. })
+                    if values.len() == 1 =>
+                {
+                    Ok(values[0].value as u64)
+                }
+                _ => Err(err(format!(
+                    "{mname} is neither __uint() nor __ulong(): pointer to {}",
+                    btf.type_name(*type_id)
+                ))),
             }
+        };
+        let uint = || -> Result<u32, ObjectError> {
+            let v = ulong()?;
+            u32::try_from(v).map_err(|_| err(format!("{mname} value {v} does not fit 32 bits")))
         };
         // __type(name, T) is `T *name`.
         let pointee = || -> Result<u32, ObjectError> {
@@ -469,7 +480,7 @@ fn parse_btf_def(btf: &Btf, name: &str, type_id: u32, depth: u32) -> Result<MapS
             "max_entries" => spec.max_entries = uint()?,
             "map_flags" => spec.flags = uint()?,
             "numa_node" => spec.numa_node = uint()?,
-            "map_extra" => spec.map_extra = uint()? as u64,
+            "map_extra" => spec.map_extra = ulong()?,
             "pinning" => {
                 uint()?; // pinning is a loader concern: ignored
             }

@@ -53,7 +53,7 @@ fn check_relocations(obj: &Object, p: &ProgramSpec) {
 fn every_committed_object_loads_and_validates() {
     let names = all_objects();
     assert!(
-        names.len() >= 27,
+        names.len() >= 28,
         "expected the committed objects, found {names:?}"
     );
     for name in names {
@@ -830,5 +830,21 @@ fn kernel_btf_ids_follow_linux_rules() {
     assert_eq!(
         data.kernel_btf_ids(),
         Some((0, data.btf_value_type_id.unwrap()))
+    );
+}
+
+#[test]
+fn ulong_map_extra() {
+    let obj = load("bloom_ulong.o");
+    let (_, m) = obj.map("lengths").unwrap();
+    assert_eq!(
+        (
+            m.type_name(),
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+            m.map_extra
+        ),
+        ("bloom_filter", 0, 4, 64, 5)
     );
 }

@@ -17,6 +17,13 @@
 #define __noinline __attribute__((noinline))
 #endif
 
+/* 64-bit map attribute (libbpf 1.2+): `enum { v = val } *name`. */
+#ifndef __ulong
+#define ___cordon_concat(a, b) a##b
+#define ___cordon_uniq(n) ___cordon_concat(__unique_value, n)
+#define __ulong(name, val) enum { ___cordon_uniq(__COUNTER__) = val } *name
+#endif
+
 /* Legacy map definition ("maps" section), removed from libbpf 1.0 headers. */
 struct bpf_map_def {
 	unsigned int type;
