@@ -848,3 +848,25 @@ fn ulong_map_extra() {
         ("bloom_filter", 0, 4, 64, 5)
     );
 }
+
+/// The running kernel's BTF (every kind, ~100k types) parses, resolves and
+/// round-trips. Skipped where /sys/kernel/btf/vmlinux is not readable.
+#[test]
+fn vmlinux_btf() {
+    let Ok(raw) = std::fs::read("/sys/kernel/btf/vmlinux") else {
+        eprintln!("skipped: no /sys/kernel/btf/vmlinux");
+        return;
+    };
+    let btf = cordon_object::Btf::parse(&raw).unwrap();
+    assert!(btf.len() > 10_000);
+    let it = btf.find_by_name("bpf_iter_num", "struct").unwrap();
+    assert_eq!(btf.size_of(it).unwrap(), 8);
+    let throw = btf.find_func("bpf_throw").unwrap();
+    let (ret, params) = btf.func_proto(throw).unwrap();
+    assert_eq!((btf.type_name(ret).as_str(), params.len()), ("void", 1));
+    let skb = btf.find_by_name("__sk_buff", "struct").unwrap();
+    assert_eq!(btf.size_of(skb).unwrap(), 192);
+    assert_eq!(btf.member(skb, "mark").unwrap().bit_offset, 8 * 8);
+    let again = cordon_object::Btf::parse(&btf.to_bytes()).unwrap();
+    assert_eq!(again, btf);
+}
