@@ -32,10 +32,13 @@ pub(crate) enum Flow {
 }
 
 struct Checkpoint {
-    state: State,
+    /// The state (dropped once the checkpoint is evicted from the cache).
+    state: Option<State>,
     /// Paths still being explored below this checkpoint (0 = complete).
     branches: u32,
     parent: Option<usize>,
+    hit: u32,
+    miss: u32,
 }
 
 struct Pending {
@@ -131,6 +134,11 @@ pub(crate) struct Engine<'a> {
     log: String,
     /// Index of the global subprogram being verified on its own (None = main).
     pub(crate) root_global: Option<usize>,
+    pub(crate) jmps_processed: u64,
+    last_cp_insns: u64,
+    last_cp_jmps: u64,
+    /// Checkpoints currently cached.
+    cur_states: u64,
 }
 
 impl<'a> Engine<'a> {
@@ -171,6 +179,10 @@ impl<'a> Engine<'a> {
             is_callback,
             log: String::new(),
             root_global: None,
+            jmps_processed: 0,
+            last_cp_insns: 0,
+            last_cp_jmps: 0,
+            cur_states: 0,
         }
     }
 
@@ -267,6 +279,7 @@ impl<'a> Engine<'a> {
         self.parent = None;
         self.pending.clear();
         self.checkpoints.clear();
+        self.cur_states = 0;
         for e in &mut self.explored {
             e.clear();
         }
@@ -329,8 +342,14 @@ impl<'a> Engine<'a> {
                 self.do_alu(kind)?;
                 Ok(Flow::Next(pc + 1))
             }
-            Kind::Ja { off } => Ok(Flow::Next((pc as i64 + 1 + off as i64) as usize)),
-            Kind::Jcond { .. } => self.do_jcond(pc, kind),
+            Kind::Ja { off } => {
+                self.jmps_processed += 1;
+                Ok(Flow::Next((pc as i64 + 1 + off as i64) as usize))
+            }
+            Kind::Jcond { .. } => {
+                self.jmps_processed += 1;
+                self.do_jcond(pc, kind)
+            }
             Kind::Lddw { .. } => {
                 self.do_lddw(kind)?;
                 Ok(Flow::Next(pc + 2))
@@ -376,8 +395,6 @@ impl<'a> Engine<'a> {
             prev: self.pc,
             parent: self.parent,
         });
-        let live = self.pending.len() as u64 + self.checkpoints.len() as u64;
-        self.stats.peak_states = self.stats.peak_states.max(live);
         Ok(())
     }
 
@@ -438,41 +455,77 @@ impl<'a> Engine<'a> {
         let conv = self.is_convergence_point(pc);
         let priv_ = self.privileged();
         let mut ancestor: Option<usize> = None;
-        for &ci in self.explored[pc].iter().rev() {
+        let mut found: Option<usize> = None;
+        let mut evict: Vec<usize> = Vec::new();
+        for (pos, &ci) in self.explored[pc].iter().enumerate().rev() {
             let cp = &self.checkpoints[ci];
-            if cp.branches > 0 {
+            let Some(old) = cp.state.as_ref() else { continue };
+            let hit = if cp.branches > 0 {
                 if conv {
-                    if states_equal(&cp.state, &self.st, pc, &self.cfg, Mode::Within, priv_) {
-                        return Ok(true);
-                    }
                     if ancestor.is_none() {
                         ancestor = Some(ci);
                     }
-                } else if states_equal(&cp.state, &self.st, pc, &self.cfg, Mode::Exact, priv_) {
-                    return Err(format!("infinite loop detected at insn {pc}"));
+                    states_equal(old, &self.st, pc, &self.cfg, Mode::Within, priv_)
+                } else {
+                    if states_equal(old, &self.st, pc, &self.cfg, Mode::Exact, priv_) {
+                        return Err(format!("infinite loop detected at insn {pc}"));
+                    }
+                    false
                 }
-                continue;
+            } else {
+                states_equal(old, &self.st, pc, &self.cfg, Mode::Within, priv_)
+            };
+            let cp = &mut self.checkpoints[ci];
+            if hit {
+                cp.hit += 1;
+                found = Some(ci);
+                break;
             }
-            if states_equal(&cp.state, &self.st, pc, &self.cfg, Mode::Within, priv_) {
-                return Ok(true);
+            cp.miss += 1;
+            // Linux's heuristic: a state that keeps missing is unlikely to help.
+            if cp.miss > cp.hit * 3 + 3 && ancestor != Some(ci) {
+                evict.push(pos);
             }
         }
-        if let Some(a) = ancestor {
-            let old = self.checkpoints[a].state.clone();
+        if !evict.is_empty() {
+            evict.sort_unstable();
+            for &pos in evict.iter().rev() {
+                let ci = self.explored[pc].remove(pos);
+                self.checkpoints[ci].state = None;
+                self.cur_states = self.cur_states.saturating_sub(1);
+            }
+        }
+        if found.is_some() {
+            return Ok(true);
+        }
+        // Only add a checkpoint every few jumps and instructions (as Linux
+        // does), except where loops must converge.
+        let since_insns = self.stats.insn_processed - self.last_cp_insns;
+        let since_jmps = self.jmps_processed - self.last_cp_jmps;
+        if !conv && !(since_insns >= 8 && since_jmps >= 2) && !self.explored[pc].is_empty() {
+            return Ok(false);
+        }
+        if let Some(a) = ancestor
+            && let Some(old) = self.checkpoints[a].state.clone()
+        {
             widen(&old, &mut self.st);
         }
+        self.last_cp_insns = self.stats.insn_processed;
+        self.last_cp_jmps = self.jmps_processed;
         let idx = self.checkpoints.len();
         self.checkpoints.push(Checkpoint {
-            state: self.st.clone(),
+            state: Some(self.st.clone()),
             branches: 1,
             parent: self.parent,
+            hit: 0,
+            miss: 0,
         });
         self.parent = Some(idx);
         self.explored[pc].push(idx);
         self.stats.total_states += 1;
         self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(self.explored[pc].len() as u32);
-        let live = self.pending.len() as u64 + self.checkpoints.len() as u64;
-        self.stats.peak_states = self.stats.peak_states.max(live);
+        self.cur_states += 1;
+        self.stats.peak_states = self.stats.peak_states.max(self.cur_states + self.pending.len() as u64);
         Ok(false)
     }
 
