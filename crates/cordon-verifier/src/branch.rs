@@ -231,7 +231,11 @@ fn ne_shrink(p: &mut View, q: &View, wide: bool) -> bool {
     } else if p.umax == v {
         p.umax -= 1;
     }
-    let sv = if wide { v as i64 } else { v as u32 as i32 as i64 };
+    let sv = if wide {
+        v as i64
+    } else {
+        v as u32 as i32 as i64
+    };
     if p.smin == sv && p.smax > sv {
         p.smin += 1;
     } else if p.smax == sv && p.smin < sv {
@@ -252,7 +256,8 @@ fn refine_set(a: &mut Scalar, b: &mut Scalar, wide: bool, holds: bool) -> bool {
             x.t = x.t.or(Tnum::konst(v));
         }
     } else {
-        x.t = x.t.and(Tnum::konst(!v & if wide { u64::MAX } else { 0xffff_ffff }));
+        x.t =
+            x.t.and(Tnum::konst(!v & if wide { u64::MAX } else { 0xffff_ffff }));
     }
     set(a, wide, x)
 }
@@ -264,7 +269,10 @@ mod tests {
     #[test]
     fn taken_and_refine() {
         let a = Scalar::urange(0, 10);
-        assert_eq!(is_taken(&a, &Scalar::konst(11), JmpCond::Lt, true), Some(true));
+        assert_eq!(
+            is_taken(&a, &Scalar::konst(11), JmpCond::Lt, true),
+            Some(true)
+        );
         assert_eq!(is_taken(&a, &Scalar::konst(5), JmpCond::Lt, true), None);
         let mut x = Scalar::unknown();
         let mut k = Scalar::konst(16);

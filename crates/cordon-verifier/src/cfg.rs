@@ -75,7 +75,10 @@ impl Cfg {
             if insn != 0 && starts.binary_search(&insn).is_err() {
                 return Err((
                     Some(insn),
-                    format!("global function {} at insn {insn} is not a subprogram start", sig.name),
+                    format!(
+                        "global function {} at insn {insn} is not a subprogram start",
+                        sig.name
+                    ),
                 ));
             }
         }
@@ -212,8 +215,8 @@ impl Cfg {
                 _ => {}
             }
         }
-        for pc in 0..n {
-            if prog.kind(pc).is_some() && state[pc] == 0 {
+        for (pc, st) in state.iter().enumerate() {
+            if prog.kind(pc).is_some() && *st == 0 {
                 return Err((Some(pc), format!("unreachable insn {pc}")));
             }
         }
@@ -229,7 +232,9 @@ impl Cfg {
             Operand::Imm(_) => 0,
         };
         match *k {
-            Kind::Alu { op: aop, dst, src, .. } => {
+            Kind::Alu {
+                op: aop, dst, src, ..
+            } => {
                 let du = if matches!(aop, cordon_isa::AluOp::Mov | cordon_isa::AluOp::MovSx(_)) {
                     0
                 } else {

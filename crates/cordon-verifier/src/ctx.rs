@@ -54,7 +54,7 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
         return None;
     }
     let off = off as u32;
-    if off % size != 0 {
+    if !off.is_multiple_of(size) {
         return None;
     }
     match t {
@@ -82,7 +82,7 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
             match off {
                 skb::TC_CLASSID | skb::DATA | skb::DATA_END | skb::DATA_META => return None,
                 o if (skb::FAMILY..skb::LOCAL_PORT_END).contains(&o) => return None,
-                o if o >= skb::TSTAMP && o < skb::WIRE_LEN + 4 => return None,
+                o if (skb::TSTAMP..skb::WIRE_LEN + 4).contains(&o) => return None,
                 _ => {}
             }
             skb_common(off, size, write)
@@ -91,7 +91,11 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
             if write {
                 let ok = matches!(
                     off & !3,
-                    skb::MARK | skb::TC_INDEX | skb::PRIORITY | skb::TC_CLASSID | skb::QUEUE_MAPPING
+                    skb::MARK
+                        | skb::TC_INDEX
+                        | skb::PRIORITY
+                        | skb::TC_CLASSID
+                        | skb::QUEUE_MAPPING
                 ) || (skb::CB..skb::CB_END).contains(&off)
                     || off == skb::TSTAMP;
                 if !ok {
@@ -116,8 +120,14 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
 fn skb_common(off: u32, size: u32, write: bool) -> Option<CtxField> {
     match off {
         skb::FLOW_KEYS..skb::TSTAMP | skb::SK..skb::TSTAMP_TYPE => None,
-        skb::TSTAMP | skb::HWTSTAMP => (size == 8 && !(write && off == skb::HWTSTAMP)).then_some(CtxField::Scalar),
-        o if (skb::TSTAMP..skb::TSTAMP + 8).contains(&o) || (skb::HWTSTAMP..skb::HWTSTAMP + 8).contains(&o) => None,
+        skb::TSTAMP | skb::HWTSTAMP => {
+            (size == 8 && !(write && off == skb::HWTSTAMP)).then_some(CtxField::Scalar)
+        }
+        o if (skb::TSTAMP..skb::TSTAMP + 8).contains(&o)
+            || (skb::HWTSTAMP..skb::HWTSTAMP + 8).contains(&o) =>
+        {
+            None
+        }
         skb::TSTAMP_TYPE => (size == 1 && !write).then_some(CtxField::Scalar),
         o if o > skb::TSTAMP_TYPE && o < skb::HWTSTAMP => None,
         _ => {
@@ -145,14 +155,32 @@ mod tests {
 
     #[test]
     fn skb_fields() {
-        assert_eq!(access(ProgType::SchedCls, 76, 4, false), Some(CtxField::PktData));
+        assert_eq!(
+            access(ProgType::SchedCls, 76, 4, false),
+            Some(CtxField::PktData)
+        );
         assert_eq!(access(ProgType::SocketFilter, 76, 4, false), None);
-        assert_eq!(access(ProgType::SocketFilter, 0, 4, false), Some(CtxField::Scalar));
+        assert_eq!(
+            access(ProgType::SocketFilter, 0, 4, false),
+            Some(CtxField::Scalar)
+        );
         assert_eq!(access(ProgType::SocketFilter, 0, 4, true), None);
-        assert_eq!(access(ProgType::SocketFilter, 48, 4, true), Some(CtxField::Scalar));
-        assert_eq!(access(ProgType::SchedCls, 8, 4, true), Some(CtxField::Scalar));
-        assert_eq!(access(ProgType::SchedCls, 0, 2, false), Some(CtxField::Scalar));
-        assert_eq!(access(ProgType::SchedCls, 152, 8, false), Some(CtxField::Scalar));
+        assert_eq!(
+            access(ProgType::SocketFilter, 48, 4, true),
+            Some(CtxField::Scalar)
+        );
+        assert_eq!(
+            access(ProgType::SchedCls, 8, 4, true),
+            Some(CtxField::Scalar)
+        );
+        assert_eq!(
+            access(ProgType::SchedCls, 0, 2, false),
+            Some(CtxField::Scalar)
+        );
+        assert_eq!(
+            access(ProgType::SchedCls, 152, 8, false),
+            Some(CtxField::Scalar)
+        );
         assert_eq!(access(ProgType::SchedCls, 152, 4, false), None);
         assert_eq!(access(ProgType::SchedCls, 2, 4, false), None);
     }

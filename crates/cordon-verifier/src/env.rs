@@ -126,7 +126,13 @@ pub struct MapInfo {
 }
 
 impl MapInfo {
-    pub fn new(name: &str, map_type: MapType, key_size: u32, value_size: u32, max_entries: u32) -> Self {
+    pub fn new(
+        name: &str,
+        map_type: MapType,
+        key_size: u32,
+        value_size: u32,
+        max_entries: u32,
+    ) -> Self {
         MapInfo {
             name: name.to_string(),
             map_type,

@@ -24,13 +24,12 @@ pub mod tnum;
 mod verifier;
 
 pub use env::{
-    ArgKind, GlobalFuncSig, GlobalRet, LineInfo, Limits, MapInfo, MapType, ProgType, Profile,
+    ArgKind, GlobalFuncSig, GlobalRet, Limits, LineInfo, MapInfo, MapType, Profile, ProgType,
     VerifyEnv,
 };
 pub use error::VerifyError;
 pub use facts::{
-    Held, HeldLock, HeldRef, Location, SafePoint, SafePointKind, Stats, SubprogFacts,
-    VerifiedFacts,
+    Held, HeldLock, HeldRef, Location, SafePoint, SafePointKind, Stats, SubprogFacts, VerifiedFacts,
 };
 pub use proto::{ArgType, HelperProto, KfuncProto, Registry, RetType};
 pub use verifier::{Verifier, verify};

@@ -45,7 +45,13 @@ pub fn disasm(prog: &Program, env: &VerifyEnv, pc: usize) -> String {
     let Some(k) = prog.kind(pc) else {
         return format!("({:02x}) (second half of lddw)", insn.code);
     };
-    let reg = |wide: bool, r: u8| if wide { format!("r{r}") } else { format!("w{r}") };
+    let reg = |wide: bool, r: u8| {
+        if wide {
+            format!("r{r}")
+        } else {
+            format!("w{r}")
+        }
+    };
     let body = match k {
         Kind::Alu { wide, op, dst, src } => {
             let d = reg(wide, dst);
@@ -128,10 +134,20 @@ pub fn disasm(prog: &Program, env: &VerifyEnv, pc: usize) -> String {
             };
             format!("r{dst} = *({t} *)(r{src} {off:+})")
         }
-        Kind::St { size, dst, off, imm } => {
+        Kind::St {
+            size,
+            dst,
+            off,
+            imm,
+        } => {
             format!("*({} *)(r{dst} {off:+}) = {imm}", size.ctype())
         }
-        Kind::Stx { size, dst, src, off } => {
+        Kind::Stx {
+            size,
+            dst,
+            src,
+            off,
+        } => {
             format!("*({} *)(r{dst} {off:+}) = r{src}", size.ctype())
         }
         Kind::Atomic {
@@ -242,7 +258,10 @@ pub fn fmt_reg(env: &VerifyEnv, r: &Reg) -> String {
                 parts.push(format!("ref_obj_id={}", r.ref_obj_id));
             }
             if let Some(m) = env.maps.get(r.map as usize)
-                && matches!(r.ty, RegType::ConstMapPtr | RegType::MapValue | RegType::MapKey)
+                && matches!(
+                    r.ty,
+                    RegType::ConstMapPtr | RegType::MapValue | RegType::MapKey
+                )
             {
                 parts.push(format!(
                     "map={},ks={},vs={}",
@@ -268,10 +287,10 @@ pub fn fmt_reg(env: &VerifyEnv, r: &Reg) -> String {
                 }
             }
             let mut name = r.ty.name().to_string();
-            if r.ty == RegType::BtfId {
-                if let Some(t) = r.obj.and_then(|o| env.registry.obj_type(o)) {
-                    name.push_str(&t.name);
-                }
+            if r.ty == RegType::BtfId
+                && let Some(t) = r.obj.and_then(|o| env.registry.obj_type(o))
+            {
+                name.push_str(&t.name);
             }
             if r.rdonly {
                 name = format!("rdonly_{name}");

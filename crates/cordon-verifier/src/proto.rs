@@ -85,13 +85,17 @@ pub enum RetType {
     /// Pointer to a value of the map passed as the `ConstMapPtr` argument, or NULL.
     PtrToMapValueOrNull,
     /// Pointer to memory whose size is the constant in argument `size_arg` (0-based), or NULL.
-    PtrToMemOrNull { size_arg: u8 },
+    PtrToMemOrNull {
+        size_arg: u8,
+    },
     /// Pointer to a host object, or NULL.
     PtrToBtfIdOrNull(ObjTypeId),
     /// Pointer to a host object, never NULL.
     PtrToBtfId(ObjTypeId),
     /// Read-only pointer to `size` bytes, or NULL (an iterator's `next`).
-    PtrToRdonlyMemOrNull { size: u32 },
+    PtrToRdonlyMemOrNull {
+        size: u32,
+    },
     /// The call never returns (`bpf_throw`).
     NoReturn,
 }
@@ -172,7 +176,10 @@ impl HelperProto {
         self.flags & flag != 0
     }
     pub fn nargs(&self) -> usize {
-        self.args.iter().take_while(|a| **a != ArgType::None).count()
+        self.args
+            .iter()
+            .take_while(|a| **a != ArgType::None)
+            .count()
     }
 }
 
@@ -248,47 +255,265 @@ impl Registry {
         use helper as h;
         let mut r = Registry::empty();
         let p = HelperProto::new;
-        r.add_helper(p(h::MAP_LOOKUP_ELEM, "map_lookup_elem", &[ConstMapPtr, PtrToMapKey], PtrToMapValueOrNull, RET_NULL));
-        r.add_helper(p(h::MAP_UPDATE_ELEM, "map_update_elem", &[ConstMapPtr, PtrToMapKey, PtrToMapValue, Anything], Integer, 0));
-        r.add_helper(p(h::MAP_DELETE_ELEM, "map_delete_elem", &[ConstMapPtr, PtrToMapKey], Integer, 0));
-        r.add_helper(p(h::MAP_PUSH_ELEM, "map_push_elem", &[ConstMapPtr, PtrToMapValue, Anything], Integer, 0));
-        r.add_helper(p(h::MAP_POP_ELEM, "map_pop_elem", &[ConstMapPtr, PtrToUninitMapValue], Integer, 0));
-        r.add_helper(p(h::MAP_PEEK_ELEM, "map_peek_elem", &[ConstMapPtr, PtrToUninitMapValue], Integer, 0));
+        r.add_helper(p(
+            h::MAP_LOOKUP_ELEM,
+            "map_lookup_elem",
+            &[ConstMapPtr, PtrToMapKey],
+            PtrToMapValueOrNull,
+            RET_NULL,
+        ));
+        r.add_helper(p(
+            h::MAP_UPDATE_ELEM,
+            "map_update_elem",
+            &[ConstMapPtr, PtrToMapKey, PtrToMapValue, Anything],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::MAP_DELETE_ELEM,
+            "map_delete_elem",
+            &[ConstMapPtr, PtrToMapKey],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::MAP_PUSH_ELEM,
+            "map_push_elem",
+            &[ConstMapPtr, PtrToMapValue, Anything],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::MAP_POP_ELEM,
+            "map_pop_elem",
+            &[ConstMapPtr, PtrToUninitMapValue],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::MAP_PEEK_ELEM,
+            "map_peek_elem",
+            &[ConstMapPtr, PtrToUninitMapValue],
+            Integer,
+            0,
+        ));
         r.add_helper(p(h::KTIME_GET_NS, "ktime_get_ns", &[], Integer, 0));
-        r.add_helper(p(h::KTIME_GET_BOOT_NS, "ktime_get_boot_ns", &[], Integer, 0));
+        r.add_helper(p(
+            h::KTIME_GET_BOOT_NS,
+            "ktime_get_boot_ns",
+            &[],
+            Integer,
+            0,
+        ));
         r.add_helper(p(h::GET_PRANDOM_U32, "get_prandom_u32", &[], Integer, 0));
-        r.add_helper(p(h::GET_SMP_PROCESSOR_ID, "get_smp_processor_id", &[], Integer, 0));
-        r.add_helper(p(h::TRACE_PRINTK, "trace_printk", &[PtrToMem, ConstSize], Integer, 0));
-        r.add_helper(p(h::TAIL_CALL, "tail_call", &[PtrToCtx, ConstMapPtr, Anything], Void, TAIL_CALL));
-        r.add_helper(p(h::LOOP, "loop", &[Anything, CallbackFn, PtrToStackOrNull, Anything], Integer, CALLS_CALLBACK));
-        r.add_helper(p(h::RINGBUF_OUTPUT, "ringbuf_output", &[ConstMapPtr, PtrToMem, ConstSizeOrZero, Anything], Integer, 0));
-        r.add_helper(p(h::RINGBUF_RESERVE, "ringbuf_reserve", &[ConstMapPtr, ConstAllocSizeOrZero, Anything], RetType::PtrToMemOrNull { size_arg: 1 }, ACQUIRE | RET_NULL));
-        r.add_helper(p(h::RINGBUF_SUBMIT, "ringbuf_submit", &[ReleaseRingbufMem, Anything], Void, RELEASE));
-        r.add_helper(p(h::RINGBUF_DISCARD, "ringbuf_discard", &[ReleaseRingbufMem, Anything], Void, RELEASE));
-        r.add_helper(p(h::RINGBUF_QUERY, "ringbuf_query", &[ConstMapPtr, Anything], Integer, 0));
-        r.add_helper(p(h::SPIN_LOCK, "spin_lock", &[PtrToSpinLock], Void, SPIN_LOCK));
-        r.add_helper(p(h::SPIN_UNLOCK, "spin_unlock", &[PtrToSpinLock], Void, SPIN_UNLOCK));
-        r.add_helper(p(h::XDP_ADJUST_HEAD, "xdp_adjust_head", &[PtrToCtx, Anything], Integer, CHANGES_PKT_DATA).only(progs::XDP));
-        r.add_helper(p(h::XDP_ADJUST_TAIL, "xdp_adjust_tail", &[PtrToCtx, Anything], Integer, CHANGES_PKT_DATA).only(progs::XDP));
-        r.add_helper(p(h::XDP_ADJUST_META, "xdp_adjust_meta", &[PtrToCtx, Anything], Integer, CHANGES_PKT_DATA).only(progs::XDP));
-        r.add_helper(p(h::SKB_LOAD_BYTES, "skb_load_bytes", &[PtrToCtx, Anything, PtrToUninitMem, ConstSize], Integer, 0).only(progs::SKB));
-        r.add_helper(p(h::SKB_STORE_BYTES, "skb_store_bytes", &[PtrToCtx, Anything, PtrToMem, ConstSize, Anything], Integer, CHANGES_PKT_DATA).only(progs::SCHED_CLS));
-        r.add_helper(p(h::CSUM_DIFF, "csum_diff", &[PtrToMemOrNull, ConstSizeOrZero, PtrToMemOrNull, ConstSizeOrZero, Anything], Integer, 0).only(progs::SCHED_CLS | progs::XDP));
-        r.add_helper(p(h::L3_CSUM_REPLACE, "l3_csum_replace", &[PtrToCtx, Anything, Anything, Anything, Anything], Integer, CHANGES_PKT_DATA).only(progs::SCHED_CLS));
-        r.add_helper(p(h::L4_CSUM_REPLACE, "l4_csum_replace", &[PtrToCtx, Anything, Anything, Anything, Anything], Integer, CHANGES_PKT_DATA).only(progs::SCHED_CLS));
-        r.add_helper(p(h::REDIRECT, "redirect", &[Anything, Anything], Integer, 0).only(progs::SCHED_CLS | progs::XDP));
-        r.add_helper(p(h::REDIRECT_MAP, "redirect_map", &[ConstMapPtr, Anything, Anything], Integer, 0).only(progs::XDP));
+        r.add_helper(p(
+            h::GET_SMP_PROCESSOR_ID,
+            "get_smp_processor_id",
+            &[],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::TRACE_PRINTK,
+            "trace_printk",
+            &[PtrToMem, ConstSize],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::TAIL_CALL,
+            "tail_call",
+            &[PtrToCtx, ConstMapPtr, Anything],
+            Void,
+            TAIL_CALL,
+        ));
+        r.add_helper(p(
+            h::LOOP,
+            "loop",
+            &[Anything, CallbackFn, PtrToStackOrNull, Anything],
+            Integer,
+            CALLS_CALLBACK,
+        ));
+        r.add_helper(p(
+            h::RINGBUF_OUTPUT,
+            "ringbuf_output",
+            &[ConstMapPtr, PtrToMem, ConstSizeOrZero, Anything],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::RINGBUF_RESERVE,
+            "ringbuf_reserve",
+            &[ConstMapPtr, ConstAllocSizeOrZero, Anything],
+            RetType::PtrToMemOrNull { size_arg: 1 },
+            ACQUIRE | RET_NULL,
+        ));
+        r.add_helper(p(
+            h::RINGBUF_SUBMIT,
+            "ringbuf_submit",
+            &[ReleaseRingbufMem, Anything],
+            Void,
+            RELEASE,
+        ));
+        r.add_helper(p(
+            h::RINGBUF_DISCARD,
+            "ringbuf_discard",
+            &[ReleaseRingbufMem, Anything],
+            Void,
+            RELEASE,
+        ));
+        r.add_helper(p(
+            h::RINGBUF_QUERY,
+            "ringbuf_query",
+            &[ConstMapPtr, Anything],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::SPIN_LOCK,
+            "spin_lock",
+            &[PtrToSpinLock],
+            Void,
+            SPIN_LOCK,
+        ));
+        r.add_helper(p(
+            h::SPIN_UNLOCK,
+            "spin_unlock",
+            &[PtrToSpinLock],
+            Void,
+            SPIN_UNLOCK,
+        ));
+        r.add_helper(
+            p(
+                h::XDP_ADJUST_HEAD,
+                "xdp_adjust_head",
+                &[PtrToCtx, Anything],
+                Integer,
+                CHANGES_PKT_DATA,
+            )
+            .only(progs::XDP),
+        );
+        r.add_helper(
+            p(
+                h::XDP_ADJUST_TAIL,
+                "xdp_adjust_tail",
+                &[PtrToCtx, Anything],
+                Integer,
+                CHANGES_PKT_DATA,
+            )
+            .only(progs::XDP),
+        );
+        r.add_helper(
+            p(
+                h::XDP_ADJUST_META,
+                "xdp_adjust_meta",
+                &[PtrToCtx, Anything],
+                Integer,
+                CHANGES_PKT_DATA,
+            )
+            .only(progs::XDP),
+        );
+        r.add_helper(
+            p(
+                h::SKB_LOAD_BYTES,
+                "skb_load_bytes",
+                &[PtrToCtx, Anything, PtrToUninitMem, ConstSize],
+                Integer,
+                0,
+            )
+            .only(progs::SKB),
+        );
+        r.add_helper(
+            p(
+                h::SKB_STORE_BYTES,
+                "skb_store_bytes",
+                &[PtrToCtx, Anything, PtrToMem, ConstSize, Anything],
+                Integer,
+                CHANGES_PKT_DATA,
+            )
+            .only(progs::SCHED_CLS),
+        );
+        r.add_helper(
+            p(
+                h::CSUM_DIFF,
+                "csum_diff",
+                &[
+                    PtrToMemOrNull,
+                    ConstSizeOrZero,
+                    PtrToMemOrNull,
+                    ConstSizeOrZero,
+                    Anything,
+                ],
+                Integer,
+                0,
+            )
+            .only(progs::SCHED_CLS | progs::XDP),
+        );
+        r.add_helper(
+            p(
+                h::L3_CSUM_REPLACE,
+                "l3_csum_replace",
+                &[PtrToCtx, Anything, Anything, Anything, Anything],
+                Integer,
+                CHANGES_PKT_DATA,
+            )
+            .only(progs::SCHED_CLS),
+        );
+        r.add_helper(
+            p(
+                h::L4_CSUM_REPLACE,
+                "l4_csum_replace",
+                &[PtrToCtx, Anything, Anything, Anything, Anything],
+                Integer,
+                CHANGES_PKT_DATA,
+            )
+            .only(progs::SCHED_CLS),
+        );
+        r.add_helper(
+            p(h::REDIRECT, "redirect", &[Anything, Anything], Integer, 0)
+                .only(progs::SCHED_CLS | progs::XDP),
+        );
+        r.add_helper(
+            p(
+                h::REDIRECT_MAP,
+                "redirect_map",
+                &[ConstMapPtr, Anything, Anything],
+                Integer,
+                0,
+            )
+            .only(progs::XDP),
+        );
 
         let obj = r.add_obj_type(ObjType {
             name: kfunc::TEST_OBJ.to_string(),
             size: 16,
             writable: false,
         });
-        r.add_kfunc(kfunc::ITER_NUM_NEW, &[IterNumUninit, Anything, Anything], Integer, ITER_NEW);
-        r.add_kfunc(kfunc::ITER_NUM_NEXT, &[IterNum], PtrToRdonlyMemOrNull { size: 4 }, ITER_NEXT | RET_NULL);
+        r.add_kfunc(
+            kfunc::ITER_NUM_NEW,
+            &[IterNumUninit, Anything, Anything],
+            Integer,
+            ITER_NEW,
+        );
+        r.add_kfunc(
+            kfunc::ITER_NUM_NEXT,
+            &[IterNum],
+            PtrToRdonlyMemOrNull { size: 4 },
+            ITER_NEXT | RET_NULL,
+        );
         r.add_kfunc(kfunc::ITER_NUM_DESTROY, &[IterNum], Void, ITER_DESTROY);
-        r.add_kfunc(kfunc::TEST_ACQUIRE, &[Anything], PtrToBtfIdOrNull(obj), ACQUIRE | RET_NULL);
-        r.add_kfunc(kfunc::TEST_RELEASE, &[ReleasePtrToBtfId(obj)], Void, RELEASE);
+        r.add_kfunc(
+            kfunc::TEST_ACQUIRE,
+            &[Anything],
+            PtrToBtfIdOrNull(obj),
+            ACQUIRE | RET_NULL,
+        );
+        r.add_kfunc(
+            kfunc::TEST_RELEASE,
+            &[ReleasePtrToBtfId(obj)],
+            Void,
+            RELEASE,
+        );
         r.add_kfunc(kfunc::THROW, &[Anything], NoReturn, THROW);
         r
     }
@@ -300,7 +525,8 @@ impl Registry {
     /// Register a kfunc; returns its id (what `call src=2` carries in `imm`).
     pub fn add_kfunc(&mut self, name: &str, args: &[ArgType], ret: RetType, flags: u32) -> u32 {
         let id = self.kfuncs.len() as u32 + 1;
-        self.kfuncs.push(HelperProto::new(id, name, args, ret, flags));
+        self.kfuncs
+            .push(HelperProto::new(id, name, args, ret, flags));
         id
     }
 

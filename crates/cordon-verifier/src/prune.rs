@@ -53,7 +53,14 @@ impl IdMap {
     }
 }
 
-pub fn states_equal(old: &State, cur: &State, pc: usize, cfg: &Cfg, mode: Mode, privileged: bool) -> bool {
+pub fn states_equal(
+    old: &State,
+    cur: &State,
+    pc: usize,
+    cfg: &Cfg,
+    mode: Mode,
+    privileged: bool,
+) -> bool {
     if old.frames.len() != cur.frames.len()
         || old.in_callback != cur.in_callback
         || old.refs.len() != cur.refs.len()
@@ -69,7 +76,7 @@ pub fn states_equal(old: &State, cur: &State, pc: usize, cfg: &Cfg, mode: Mode, 
     match (&old.lock, &cur.lock) {
         (None, None) => {}
         (Some(o), Some(c)) => {
-            if o.map != c.map || !ids.check(o.ptr_id, c.ptr_id) && !(o.ptr_id == 0 && c.ptr_id == 0) {
+            if o.map != c.map || !ids.check(o.ptr_id, c.ptr_id) {
                 return false;
             }
         }

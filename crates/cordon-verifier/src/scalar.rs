@@ -188,7 +188,10 @@ impl Scalar {
         }
         if (self.smin as u64) >> 32 == (self.smax as u64) >> 32 {
             let hi = (self.smin as u64) & !0xffff_ffffu64;
-            let (lo, up) = ((hi | self.u32min as u64) as i64, (hi | self.u32max as u64) as i64);
+            let (lo, up) = (
+                (hi | self.u32min as u64) as i64,
+                (hi | self.u32max as u64) as i64,
+            );
             if lo <= up {
                 self.smin = self.smin.max(lo);
                 self.smax = self.smax.min(up);
@@ -342,7 +345,11 @@ impl Scalar {
             AluOp::Mov => src.zext32(),
             AluOp::MovSx(bits) => src.view_zext().sign_extend(bits as u32).zext32(),
             AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
-                let Some(s) = src.var_off.subreg().is_const().then_some(src.var_off.value as u32)
+                let Some(s) = src
+                    .var_off
+                    .subreg()
+                    .is_const()
+                    .then_some(src.var_off.value as u32)
                 else {
                     return Scalar::urange(0, u32::MAX as u64);
                 };
@@ -606,7 +613,11 @@ mod tests {
                 let b = Scalar::srange(blo, bhi);
                 for op in ops {
                     for wide in [true, false] {
-                        let r = if wide { a.alu64(op, &b) } else { a.alu32(op, &b) };
+                        let r = if wide {
+                            a.alu64(op, &b)
+                        } else {
+                            a.alu32(op, &b)
+                        };
                         for x in alo..=ahi.min(alo + 12) {
                             for y in blo..=bhi.min(blo + 12) {
                                 if let Some(v) = concrete(op, x as u64, y as u64, wide) {

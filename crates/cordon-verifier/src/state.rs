@@ -146,9 +146,7 @@ impl Reg {
     }
     /// Pointer whose offset is the known constant `off` (no variable part).
     pub fn fixed_off(&self) -> Option<i64> {
-        self.var
-            .const_value()
-            .map(|v| self.off as i64 + v as i64)
+        self.var.const_value().map(|v| self.off as i64 + v as i64)
     }
 }
 
@@ -245,7 +243,10 @@ impl Frame {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum RefKind {
     /// A host object from an acquire kfunc (its type, the acquiring kfunc id).
-    Object { obj: Option<ObjTypeId>, acquired_by: u32 },
+    Object {
+        obj: Option<ObjTypeId>,
+        acquired_by: u32,
+    },
     /// A ring buffer record from `ringbuf_reserve` (map index).
     RingbufRecord { map: u32 },
     /// An open-coded iterator on the stack.

@@ -12,6 +12,7 @@ pub struct Tnum {
     pub mask: u64,
 }
 
+#[allow(clippy::should_implement_trait)]
 impl Tnum {
     pub const UNKNOWN: Tnum = Tnum {
         value: 0,

@@ -14,21 +14,39 @@ fn bounded_loop_accepted() {
 fn bounded_loop_body_checked_every_iteration() {
     // Iteration i reads fp-8*(i+1); the 64th iteration leaves the stack.
     let text = |n: u32| {
-        format!("r1 = r10\nr2 = 0\nl: r1 += -8\n*(u64 *)(r1 +0) = 0\nr2 += 1\nif r2 < {n} goto l\nr0 = 0\nexit")
+        format!(
+            "r1 = r10\nr2 = 0\nl: r1 += -8\n*(u64 *)(r1 +0) = 0\nr2 += 1\nif r2 < {n} goto l\nr0 = 0\nexit"
+        )
     };
     accept(&sock(), &text(64));
-    reject(&sock(), &text(65), "invalid write to stack R1 off=-520 size=8");
+    reject(
+        &sock(),
+        &text(65),
+        "invalid write to stack R1 off=-520 size=8",
+    );
 }
 
 #[test]
 fn infinite_loop_detected() {
-    reject(&sock(), "r0 = 0\nl: goto l", "infinite loop detected at insn 1");
-    reject(&sock(), "r0 = 0\nl: r1 = 1\nif r0 == 0 goto l\nexit", "infinite loop detected at insn 1");
+    reject(
+        &sock(),
+        "r0 = 0\nl: goto l",
+        "infinite loop detected at insn 1",
+    );
+    reject(
+        &sock(),
+        "r0 = 0\nl: r1 = 1\nif r0 == 0 goto l\nexit",
+        "infinite loop detected at insn 1",
+    );
 }
 
 #[test]
 fn unbounded_loop_hits_complexity_limit() {
-    let e = reject(&sock(), "r0 = 0\nl: r0 += 1\ngoto l", "BPF program is too large. Processed 1000001 insn");
+    let e = reject(
+        &sock(),
+        "r0 = 0\nl: r0 += 1\ngoto l",
+        "BPF program is too large. Processed 1000001 insn",
+    );
     assert!(e.insn.is_some());
 }
 
@@ -39,7 +57,11 @@ fn complexity_limit_is_configurable() {
         max_insn_processed: 1000,
         ..Limits::default()
     };
-    reject(&e, "r0 = 0\nl: r0 += 1\nif r0 < 2000 goto l\nexit", "BPF program is too large. Processed 1001 insn");
+    reject(
+        &e,
+        "r0 = 0\nl: r0 += 1\nif r0 < 2000 goto l\nexit",
+        "BPF program is too large. Processed 1001 insn",
+    );
     accept(&e, "r0 = 0\nl: r0 += 1\nif r0 < 100 goto l\nexit");
 }
 
@@ -52,7 +74,11 @@ fn pruning_keeps_diamonds_linear() {
     }
     text += "r0 = 0\nexit";
     let f = accept(&sock(), &text);
-    assert!(f.stats.insn_processed < 500, "processed {}", f.stats.insn_processed);
+    assert!(
+        f.stats.insn_processed < 500,
+        "processed {}",
+        f.stats.insn_processed
+    );
     assert!(f.stats.total_states > 0);
 }
 

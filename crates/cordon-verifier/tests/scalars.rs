@@ -36,7 +36,10 @@ fn exit_without_r0() {
 
 #[test]
 fn constant_offset_in_bounds() {
-    accept(&sock(), &with_value("r6 = 8", "r0 += r6\nr1 = *(u64 *)(r0 +0)"));
+    accept(
+        &sock(),
+        &with_value("r6 = 8", "r0 += r6\nr1 = *(u64 *)(r0 +0)"),
+    );
     reject(
         &sock(),
         &with_value("r6 = 9", "r0 += r6\nr1 = *(u64 *)(r0 +0)"),
@@ -46,7 +49,10 @@ fn constant_offset_in_bounds() {
 
 #[test]
 fn and_mask_bounds_index() {
-    accept(&sock(), &with_value(UNKNOWN_R6, "r6 &= 7\nr0 += r6\nr1 = *(u64 *)(r0 +0)"));
+    accept(
+        &sock(),
+        &with_value(UNKNOWN_R6, "r6 &= 7\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+    );
     reject(
         &sock(),
         &with_value(UNKNOWN_R6, "r6 &= 15\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
@@ -67,11 +73,17 @@ fn unbounded_min_rejected_for_pointer_math() {
 fn unsigned_compare_bounds() {
     accept(
         &sock(),
-        &with_value(UNKNOWN_R6, "if r6 > 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            UNKNOWN_R6,
+            "if r6 > 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
     );
     reject(
         &sock(),
-        &with_value(UNKNOWN_R6, "if r6 > 9 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            UNKNOWN_R6,
+            "if r6 > 9 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
         "R0 max value is outside of the allowed memory range",
     );
 }
@@ -80,7 +92,10 @@ fn unsigned_compare_bounds() {
 fn signed_compare_needs_lower_bound() {
     reject(
         &sock(),
-        &with_value(UNKNOWN_R6, "if r6 s> 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            UNKNOWN_R6,
+            "if r6 s> 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
         "unbounded min value",
     );
     accept(
@@ -109,13 +124,19 @@ fn jmp32_bounds_low_half() {
     // w6 < 8 bounds only the low half; the 64-bit value is still unknown.
     reject(
         &sock(),
-        &with_value(UNKNOWN_R6, "if w6 > 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            UNKNOWN_R6,
+            "if w6 > 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
         "unbounded min value",
     );
     // After a 32-bit move the upper half is zero, so the 32-bit check suffices.
     accept(
         &sock(),
-        &with_value(UNKNOWN_R6, "w6 = w6\nif w6 > 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            UNKNOWN_R6,
+            "w6 = w6\nif w6 > 8 goto out\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
     );
 }
 
@@ -162,7 +183,10 @@ fn reg_reg_comparison_refines() {
 #[test]
 fn dead_branch_not_explored() {
     // r1 = 5 so `r1 > 10` is never taken: the invalid access is dead code.
-    accept(&sock(), "r1 = 5\nif r1 > 10 goto bad\nr0 = 0\nexit\nbad: r0 = *(u64 *)(r1 +0)\nexit");
+    accept(
+        &sock(),
+        "r1 = 5\nif r1 > 10 goto bad\nr0 = 0\nexit\nbad: r0 = *(u64 *)(r1 +0)\nexit",
+    );
     reject(
         &sock(),
         "r1 = 50\nif r1 > 10 goto bad\nr0 = 0\nexit\nbad: r0 = *(u64 *)(r1 +0)\nexit",
@@ -182,7 +206,10 @@ fn shifts_and_arithmetic_track_constants() {
     // (1 << 3) - 1 = 7, >> 1 = 3, * 2 = 6, ^ 1 = 7: a u64 at 7..15 fits exactly.
     reject(
         &sock(),
-        &with_value("r6 = 1\nr6 <<= 3\nr6 += 1", "r0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            "r6 = 1\nr6 <<= 3\nr6 += 1",
+            "r0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
         "off=9 size=8",
     );
 }
@@ -190,11 +217,17 @@ fn shifts_and_arithmetic_track_constants() {
 #[test]
 fn alu32_wraps_and_zero_extends() {
     // w6 = 0xffffffff + 2 wraps to 1.
-    accept(&sock(), &with_value("w6 = -1\nw6 += 2", "r0 += r6\nr1 = *(u64 *)(r0 +0)"));
+    accept(
+        &sock(),
+        &with_value("w6 = -1\nw6 += 2", "r0 += r6\nr1 = *(u64 *)(r0 +0)"),
+    );
     // 64-bit add does not wrap at 32 bits.
     reject(
         &sock(),
-        &with_value("r6 = 0xffffffff ll\nr6 += 2", "r0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            "r6 = 0xffffffff ll\nr6 += 2",
+            "r0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
         "is not allowed",
     );
 }
@@ -203,11 +236,17 @@ fn alu32_wraps_and_zero_extends() {
 fn arsh_and_sign_extension() {
     accept(
         &sock(),
-        &with_value("r6 = -16\nr6 s>>= 2\nr6 = -r6", "r0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            "r6 = -16\nr6 s>>= 2\nr6 = -r6",
+            "r0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
     );
     accept(
         &sock(),
-        &with_value("r6 = 0xf8\nr6 = (s8)r6\nr6 = -r6", "r0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        &with_value(
+            "r6 = 0xf8\nr6 = (s8)r6\nr6 = -r6",
+            "r0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
     );
 }
 

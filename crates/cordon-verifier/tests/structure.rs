@@ -13,7 +13,11 @@ fn minimal_program() {
 
 #[test]
 fn fall_through_off_the_end() {
-    reject(&sock(), "r0 = 0\nr0 += 1", "last insn is not an exit or jmp");
+    reject(
+        &sock(),
+        "r0 = 0\nr0 += 1",
+        "last insn is not an exit or jmp",
+    );
 }
 
 #[test]
@@ -23,7 +27,11 @@ fn unreachable_insn() {
 
 #[test]
 fn jump_over_insn_is_unreachable() {
-    reject(&sock(), "r0 = 0\ngoto pc+1\nr0 = 1\nexit", "unreachable insn 2");
+    reject(
+        &sock(),
+        "r0 = 0\ngoto pc+1\nr0 = 1\nexit",
+        "unreachable insn 2",
+    );
 }
 
 #[test]
@@ -34,7 +42,11 @@ fn conditional_jump_both_reachable() {
 #[test]
 fn subprogram_fall_through_rejected() {
     // The subprogram at 3 is called; main's last insn (2) is not an exit.
-    reject(&sock(), "r0 = 0\ncall pc+1\nr0 = 1\nr0 = 2\nexit", "last insn is not an exit or jmp");
+    reject(
+        &sock(),
+        "r0 = 0\ncall pc+1\nr0 = 1\nr0 = 2\nexit",
+        "last insn is not an exit or jmp",
+    );
 }
 
 #[test]
@@ -56,12 +68,20 @@ fn static_call_ok() {
 #[test]
 fn uncalled_subprogram_is_unreachable() {
     // Code after main's exit that nobody calls.
-    reject(&sock(), "r0 = 0\nexit\nf: r0 = 1\nexit", "unreachable insn 2");
+    reject(
+        &sock(),
+        "r0 = 0\nexit\nf: r0 = 1\nexit",
+        "unreachable insn 2",
+    );
 }
 
 #[test]
 fn recursion_rejected() {
-    reject(&sock(), "call f\nexit\nf: call f\nr0 = 0\nexit", "back-edge from insn 2 to 2");
+    reject(
+        &sock(),
+        "call f\nexit\nf: call f\nr0 = 0\nexit",
+        "back-edge from insn 2 to 2",
+    );
 }
 
 #[test]
@@ -105,7 +125,11 @@ fn chain(depth: usize, frame_bytes: u32) -> String {
 #[test]
 fn eight_frames_ok_nine_rejected() {
     accept(&sock(), &chain(8, 0));
-    reject(&sock(), &chain(9, 0), "the call stack of 9 frames is too deep");
+    reject(
+        &sock(),
+        &chain(9, 0),
+        "the call stack of 9 frames is too deep",
+    );
 }
 
 #[test]
@@ -115,7 +139,11 @@ fn combined_stack_limit() {
     assert_eq!(f.max_stack_depth, 480);
     assert_eq!(f.subprogs[0].stack_depth, 160);
     // 4 x 160 = 640 > 512.
-    reject(&sock(), &chain(4, 160), "combined stack size of 4 calls is 640. Too large");
+    reject(
+        &sock(),
+        &chain(4, 160),
+        "combined stack size of 4 calls is 640. Too large",
+    );
 }
 
 #[test]
@@ -166,7 +194,11 @@ fn subprog_stack_used_through_pointer_counts_for_caller() {
 
 #[test]
 fn unprivileged_rejects_bpf_to_bpf_calls() {
-    reject(&unpriv(), "call f\nexit\nf: r0 = 0\nexit", "allowed for CAP_BPF");
+    reject(
+        &unpriv(),
+        "call f\nexit\nf: r0 = 0\nexit",
+        "allowed for CAP_BPF",
+    );
 }
 
 #[test]

@@ -9,7 +9,9 @@ use crate::env::{ArgKind, GlobalRet, MapType, ProgType};
 use crate::facts::SafePointKind;
 use crate::log::fmt_reg;
 use crate::proto::{ArgType, HelperProto, RetType, flags, helper, progs};
-use crate::state::{Frame, FrameKind, IterState, LockState, Reg, RefKind, RefState, RegType, SlotType};
+use crate::state::{
+    Frame, FrameKind, IterState, LockState, RefKind, RefState, Reg, RegType, SlotType,
+};
 
 /// What argument checking learned.
 #[derive(Default)]
@@ -64,12 +66,20 @@ fn type_name_in(reg: Option<&crate::proto::Registry>, r: &Reg) -> String {
 }
 
 fn expected(types: &[RegType]) -> String {
-    types.iter().map(|t| t.name()).collect::<Vec<_>>().join(", ")
+    types
+        .iter()
+        .map(|t| t.name())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 impl Engine<'_> {
     fn type_err(&self, regno: u8, r: &Reg, types: &[RegType]) -> String {
-        format!("R{regno} type={} expected={}", type_name(r), expected(types))
+        format!(
+            "R{regno} type={} expected={}",
+            type_name(r),
+            expected(types)
+        )
     }
 
     fn clobber_caller_saved(&mut self) {
@@ -87,7 +97,11 @@ impl Engine<'_> {
         let privileged = self.privileged();
         self.st.for_each_reg(|r| {
             if r.ref_obj_id == id {
-                *r = if privileged { Reg::unknown() } else { Reg::not_init() };
+                *r = if privileged {
+                    Reg::unknown()
+                } else {
+                    Reg::not_init()
+                };
             }
         });
         Ok(())
@@ -107,18 +121,22 @@ impl Engine<'_> {
         let f = proto.id;
         let t = m.map_type;
         let ok_for_func = match f {
-            helper::MAP_LOOKUP_ELEM | helper::MAP_UPDATE_ELEM | helper::MAP_DELETE_ELEM => !matches!(
-                t,
-                MapType::RingBuf | MapType::Queue | MapType::Stack | MapType::ProgArray
-            ) || (f != helper::MAP_LOOKUP_ELEM && t == MapType::ProgArray && false),
+            helper::MAP_LOOKUP_ELEM | helper::MAP_UPDATE_ELEM | helper::MAP_DELETE_ELEM => {
+                !matches!(
+                    t,
+                    MapType::RingBuf | MapType::Queue | MapType::Stack | MapType::ProgArray
+                )
+            }
             helper::MAP_PUSH_ELEM | helper::MAP_POP_ELEM | helper::MAP_PEEK_ELEM => {
                 matches!(t, MapType::Queue | MapType::Stack)
             }
-            helper::RINGBUF_OUTPUT
-            | helper::RINGBUF_RESERVE
-            | helper::RINGBUF_QUERY => t == MapType::RingBuf,
+            helper::RINGBUF_OUTPUT | helper::RINGBUF_RESERVE | helper::RINGBUF_QUERY => {
+                t == MapType::RingBuf
+            }
             helper::TAIL_CALL => t == MapType::ProgArray,
-            helper::REDIRECT_MAP => matches!(t, MapType::DevMap | MapType::CpuMap | MapType::XskMap),
+            helper::REDIRECT_MAP => {
+                matches!(t, MapType::DevMap | MapType::CpuMap | MapType::XskMap)
+            }
             _ => true,
         };
         if !ok_for_func {
@@ -141,7 +159,11 @@ impl Engine<'_> {
             let regno = i as u8 + 1;
             self.check_read(regno)?;
             let r = *self.st.reg(regno);
-            let argn = if is_kfunc { format!("arg#{i}") } else { format!("R{regno}") };
+            let argn = if is_kfunc {
+                format!("arg#{i}")
+            } else {
+                format!("R{regno}")
+            };
             match ty {
                 ArgType::None => {}
                 ArgType::Anything => {
@@ -199,7 +221,9 @@ impl Engine<'_> {
                     }
                     if null {
                         if r.var.umax != 0 {
-                            return Err(format!("R{mreg} is NULL but R{regno} size may be non-zero"));
+                            return Err(format!(
+                                "R{mreg} is NULL but R{regno} size may be non-zero"
+                            ));
                         }
                         continue;
                     }
@@ -295,7 +319,8 @@ impl Engine<'_> {
                     meta.release = Some(r.ref_obj_id);
                 }
                 ArgType::IterNumUninit | ArgType::IterNum => {
-                    let Some(off) = (r.ty == RegType::Stack).then(|| r.fixed_off()).flatten() else {
+                    let Some(off) = (r.ty == RegType::Stack).then(|| r.fixed_off()).flatten()
+                    else {
                         return Err(format!("{argn} expected pointer to an iterator on stack"));
                     };
                     if off % 8 != 0 || !(-(self.env.limits.max_stack as i64)..=-8).contains(&off) {
@@ -307,7 +332,9 @@ impl Engine<'_> {
                     let is_iter = slot.types[0] == SlotType::Iter && slot.iter.is_some();
                     if ty == ArgType::IterNumUninit {
                         if is_iter {
-                            return Err(format!("{argn} expected uninitialized iter_num as arg #{i}"));
+                            return Err(format!(
+                                "{argn} expected uninitialized iter_num as arg #{i}"
+                            ));
                         }
                         self.note_stack(r.frameno, -off);
                         meta.iter = Some((frame, spi, 0));
@@ -332,7 +359,10 @@ impl Engine<'_> {
             return Err(format!("map '{}' has no valid bpf_spin_lock", m.name));
         };
         let Some(off) = r.fixed_off() else {
-            return Err("R1 doesn't have constant offset. bpf_spin_lock has to be at the constant offset".into());
+            return Err(
+                "R1 doesn't have constant offset. bpf_spin_lock has to be at the constant offset"
+                    .into(),
+            );
         };
         if off != l as i64 {
             return Err(format!(
@@ -389,7 +419,10 @@ impl Engine<'_> {
             return Err(format!("kernel btf_id {id} is not a function"));
         };
         if proto.has(flags::SLEEPABLE) && !self.env.sleepable {
-            return Err(format!("program must be sleepable to call sleepable kfunc {}", proto.name));
+            return Err(format!(
+                "program must be sleepable to call sleepable kfunc {}",
+                proto.name
+            ));
         }
         if proto.has(flags::THROW) {
             return self.do_throw(pc, &proto);
@@ -404,24 +437,37 @@ impl Engine<'_> {
 
     fn do_throw(&mut self, pc: usize, proto: &HelperProto) -> Res<Flow> {
         self.check_args(proto, true)?;
-        if self.st.in_callback > 0
-            || self.st.frames.iter().any(|f| f.kind == FrameKind::Callback)
-        {
-            return Err(format!("{} cannot be called from callback subprog", proto.name));
+        if self.st.in_callback > 0 || self.st.frames.iter().any(|f| f.kind == FrameKind::Callback) {
+            return Err(format!(
+                "{} cannot be called from callback subprog",
+                proto.name
+            ));
         }
         if !self.env.throw_releases_resources {
             if self.st.lock.is_some() {
-                return Err(format!("{} cannot be used inside bpf_spin_lock-ed region", proto.name));
+                return Err(format!(
+                    "{} cannot be used inside bpf_spin_lock-ed region",
+                    proto.name
+                ));
             }
             if let Some(r) = self.st.refs.first() {
-                return Err(format!("Unreleased reference id={} alloc_insn={}", r.id, r.insn));
+                return Err(format!(
+                    "Unreleased reference id={} alloc_insn={}",
+                    r.id, r.insn
+                ));
             }
         }
         self.record_safe_point(pc, SafePointKind::Throw);
         Ok(Flow::End)
     }
 
-    fn finish_call(&mut self, pc: usize, proto: &HelperProto, meta: ArgMeta, is_kfunc: bool) -> Res<Flow> {
+    fn finish_call(
+        &mut self,
+        pc: usize,
+        proto: &HelperProto,
+        meta: ArgMeta,
+        is_kfunc: bool,
+    ) -> Res<Flow> {
         // Effects that need the argument registers.
         if proto.has(flags::SPIN_LOCK) {
             self.spin_lock(pc, true)?;
@@ -437,8 +483,15 @@ impl Engine<'_> {
         if proto.has(flags::CHANGES_PKT_DATA) {
             let privileged = self.privileged();
             self.st.for_each_reg(|r| {
-                if matches!(r.ty, RegType::Packet | RegType::PacketMeta | RegType::PacketEnd) {
-                    *r = if privileged { Reg::unknown() } else { Reg::not_init() };
+                if matches!(
+                    r.ty,
+                    RegType::Packet | RegType::PacketMeta | RegType::PacketEnd
+                ) {
+                    *r = if privileged {
+                        Reg::unknown()
+                    } else {
+                        Reg::not_init()
+                    };
                 }
             });
         }
@@ -556,7 +609,10 @@ impl Engine<'_> {
     fn enter_callback(&mut self, pc: usize, cb: usize) -> Res<Flow> {
         let depth = self.st.frames.len();
         if depth >= self.env.limits.max_call_frames {
-            return Err(format!("the call stack of {} frames is too deep", depth + 1));
+            return Err(format!(
+                "the call stack of {} frames is too deep",
+                depth + 1
+            ));
         }
         // Path where the helper returns (after zero or more callback runs).
         let mut done = self.st.clone();
@@ -622,7 +678,10 @@ impl Engine<'_> {
         }
         let depth = self.st.frames.len();
         if depth >= self.env.limits.max_call_frames {
-            return Err(format!("the call stack of {} frames is too deep", depth + 1));
+            return Err(format!(
+                "the call stack of {} frames is too deep",
+                depth + 1
+            ));
         }
         let mut f = Frame::new(callee, pc, depth as u8, FrameKind::Call);
         for r in 1..=5 {
@@ -671,10 +730,18 @@ impl Engine<'_> {
                     );
                 }
                 if let Some(r) = self.st.refs.first() {
-                    return Err(format!("Unreleased reference id={} alloc_insn={}", r.id, r.insn));
+                    return Err(format!(
+                        "Unreleased reference id={} alloc_insn={}",
+                        r.id, r.insn
+                    ));
                 }
                 if let Some(g) = global {
-                    let ret = self.env.global_funcs.get(&g).map(|s| s.ret).unwrap_or_default();
+                    let ret = self
+                        .env
+                        .global_funcs
+                        .get(&g)
+                        .map(|s| s.ret)
+                        .unwrap_or_default();
                     if ret == GlobalRet::Scalar {
                         self.check_read(0)?;
                         let r0 = *self.st.reg(0);

@@ -16,7 +16,10 @@ use cordon_isa::{AtomicOp, Kind};
 pub(crate) enum Access {
     Read,
     /// Store of `val` (from register `regno` if any).
-    Write { val: Reg, regno: Option<u8> },
+    Write {
+        val: Reg,
+        regno: Option<u8>,
+    },
 }
 
 impl Access {
@@ -24,7 +27,11 @@ impl Access {
         matches!(self, Access::Write { .. })
     }
     fn extra(self) -> &'static str {
-        if self.is_write() { " write to" } else { " read from" }
+        if self.is_write() {
+            " write to"
+        } else {
+            " read from"
+        }
     }
 }
 
@@ -54,13 +61,28 @@ impl Engine<'_> {
                 *self.st.reg_mut(dst) = v;
                 Ok(())
             }
-            Kind::St { size, dst, off, imm } => {
+            Kind::St {
+                size,
+                dst,
+                off,
+                imm,
+            } => {
                 self.check_read(dst)?;
                 let val = Reg::konst(imm as i64 as u64);
-                self.mem_access(dst, off as i64, size.bytes(), Access::Write { val, regno: None })?;
+                self.mem_access(
+                    dst,
+                    off as i64,
+                    size.bytes(),
+                    Access::Write { val, regno: None },
+                )?;
                 Ok(())
             }
-            Kind::Stx { size, dst, src, off } => {
+            Kind::Stx {
+                size,
+                dst,
+                src,
+                off,
+            } => {
                 self.check_read(src)?;
                 self.check_read(dst)?;
                 let val = *self.st.reg(src);
@@ -87,7 +109,15 @@ impl Engine<'_> {
         }
     }
 
-    fn do_atomic(&mut self, size: u32, op: AtomicOp, fetch: bool, dst: u8, src: u8, off: i64) -> Res<()> {
+    fn do_atomic(
+        &mut self,
+        size: u32,
+        op: AtomicOp,
+        fetch: bool,
+        dst: u8,
+        src: u8,
+        off: i64,
+    ) -> Res<()> {
         self.check_read(src)?;
         self.check_read(dst)?;
         if op == AtomicOp::Cmpxchg {
@@ -102,7 +132,11 @@ impl Engine<'_> {
         let p = *self.st.reg(dst);
         if matches!(
             p.ty,
-            RegType::Ctx | RegType::Packet | RegType::PacketMeta | RegType::PacketEnd | RegType::BtfId
+            RegType::Ctx
+                | RegType::Packet
+                | RegType::PacketMeta
+                | RegType::PacketEnd
+                | RegType::BtfId
         ) {
             return Err(format!(
                 "BPF_ATOMIC stores into R{dst} {} is not allowed",
@@ -162,9 +196,15 @@ impl Engine<'_> {
             return Err(format!("R{regno} invalid mem access 'scalar'"));
         }
         if p.maybe_null {
-            return Err(format!("R{regno} invalid mem access '{}_or_null'", p.ty.name()));
+            return Err(format!(
+                "R{regno} invalid mem access '{}_or_null'",
+                p.ty.name()
+            ));
         }
-        if let Access::Write { val, regno: Some(vr) } = acc
+        if let Access::Write {
+            val,
+            regno: Some(vr),
+        } = acc
             && val.is_pointer()
             && !self.privileged()
             && p.ty != RegType::Stack
@@ -196,7 +236,9 @@ impl Engine<'_> {
                     let lo = p.off as i64 + off + p.var.smin;
                     let hi = p.off as i64 + off + p.var.umax as i64 + size as i64;
                     if lo < l as i64 + 4 && hi > l as i64 {
-                        return Err("bpf_spin_lock cannot be accessed directly by load/store".into());
+                        return Err(
+                            "bpf_spin_lock cannot be accessed directly by load/store".into()
+                        );
                     }
                 }
                 self.lax_align(&p, off, size, "value ")?;
@@ -206,7 +248,12 @@ impl Engine<'_> {
                 if acc.is_write() {
                     return Err(format!("R{regno} cannot write into map_key"));
                 }
-                let ks = self.env.maps.get(p.map as usize).map(|m| m.key_size).unwrap_or(0);
+                let ks = self
+                    .env
+                    .maps
+                    .get(p.map as usize)
+                    .map(|m| m.key_size)
+                    .unwrap_or(0);
                 self.region_check(regno, &p, off, size, ks as i64, "map key", "key_size")?;
                 Ok(unknown_of_size(size))
             }
@@ -239,7 +286,10 @@ impl Engine<'_> {
                     ));
                 }
                 if self.env.strict_alignment && size > 1 {
-                    let t = p.var.var_off.add(Tnum::konst((2 + p.off as i64 + off) as u64));
+                    let t = p
+                        .var
+                        .var_off
+                        .add(Tnum::konst((2 + p.off as i64 + off) as u64));
                     if !t.is_aligned(size as u64) {
                         return Err(format!(
                             "misaligned packet access off 2+{}+{}+{off} size {size}",
@@ -255,13 +305,19 @@ impl Engine<'_> {
                 };
                 let lo = p.off as i64 + off;
                 if lo < 0 || lo + size as i64 > t.size as i64 {
-                    return Err(format!("access beyond struct {} at off {lo} size {size}", t.name));
+                    return Err(format!(
+                        "access beyond struct {} at off {lo} size {size}",
+                        t.name
+                    ));
                 }
                 if acc.is_write() {
                     if !t.writable {
                         return Err("only read is supported".into());
                     }
-                    if let Access::Write { val, regno: Some(vr) } = acc
+                    if let Access::Write {
+                        val,
+                        regno: Some(vr),
+                    } = acc
                         && val.is_pointer()
                     {
                         return Err(format!("R{vr} leaks addr into object"));
@@ -275,7 +331,16 @@ impl Engine<'_> {
 
     /// Bounds of a sized region (map value, map key, memory).
     #[allow(clippy::too_many_arguments)]
-    fn region_check(&self, regno: u8, p: &Reg, off: i64, size: u32, region: i64, what: &str, field: &str) -> Res<()> {
+    fn region_check(
+        &self,
+        regno: u8,
+        p: &Reg,
+        off: i64,
+        size: u32,
+        region: i64,
+        what: &str,
+        field: &str,
+    ) -> Res<()> {
         let base = p.off as i64 + off;
         if p.var.smin < 0 && !p.var.is_const() {
             return Err(format!(
@@ -319,14 +384,21 @@ impl Engine<'_> {
 
     fn ctx_access(&mut self, regno: u8, p: &Reg, off: i64, size: u32, acc: Access) -> Res<Reg> {
         if !p.var.is_const() {
-            return Err(format!("variable ctx access var_off={} disallowed", p.var.var_off));
+            return Err(format!(
+                "variable ctx access var_off={} disallowed",
+                p.var.var_off
+            ));
         }
         let fixed = p.off as i64 + p.var.var_off.value as i64;
         if fixed != 0 {
-            return Err(format!("dereference of modified ctx ptr R{regno} off={fixed} disallowed"));
+            return Err(format!(
+                "dereference of modified ctx ptr R{regno} off={fixed} disallowed"
+            ));
         }
         if off.rem_euclid(size as i64) != 0 {
-            return Err(format!("misaligned context access off (0x0; 0x0)+0+{off} size {size}"));
+            return Err(format!(
+                "misaligned context access off (0x0; 0x0)+0+{off} size {size}"
+            ));
         }
         let Some(field) = ctx::access(self.env.prog_type, off, size, acc.is_write()) else {
             return Err(format!("invalid bpf_context access off={off} size={size}"));
@@ -354,11 +426,18 @@ impl Engine<'_> {
             ));
         }
         let allocated = self.st.frames[frame].stack.len() as i64 * 8;
-        let min_valid = if acc.is_write() || self.privileged() { -max } else { -allocated };
+        let min_valid = if acc.is_write() || self.privileged() {
+            -max
+        } else {
+            -allocated
+        };
         if let Some(v) = p.var.const_value() {
             let lo = off + v as i64;
             if lo < min_valid || lo + size as i64 > 0 {
-                return Err(format!("invalid{} stack R{regno} off={off} size={size}", acc.extra()));
+                return Err(format!(
+                    "invalid{} stack R{regno} off={off} size={size}",
+                    acc.extra()
+                ));
             }
             self.note_stack(p.frameno, -lo);
             return match acc {
@@ -370,7 +449,10 @@ impl Engine<'_> {
             };
         }
         if p.var.smax >= MAX_VAR_OFF || p.var.smin <= -MAX_VAR_OFF {
-            return Err(format!("invalid unbounded variable-offset{} stack R{regno}", acc.extra()));
+            return Err(format!(
+                "invalid unbounded variable-offset{} stack R{regno}",
+                acc.extra()
+            ));
         }
         let lo = p.var.smin + off;
         let hi = p.var.smax + off + size as i64;
@@ -394,7 +476,14 @@ impl Engine<'_> {
 
     /// Mark bytes `[lo, hi)` of `frame`'s stack as written with unknown data
     /// (or zero). `var` = a variable-offset write (not every byte is written).
-    pub(crate) fn stack_mark_range(&mut self, frame: usize, lo: i64, hi: i64, zero: bool, var: bool) -> Res<()> {
+    pub(crate) fn stack_mark_range(
+        &mut self,
+        frame: usize,
+        lo: i64,
+        hi: i64,
+        zero: bool,
+        var: bool,
+    ) -> Res<()> {
         let privileged = self.privileged();
         let f = &mut self.st.frames[frame];
         for o in lo..hi {
@@ -432,7 +521,14 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn stack_write_fixed(&mut self, frame: usize, lo: i64, size: u32, val: Reg, vr: Option<u8>) -> Res<()> {
+    fn stack_write_fixed(
+        &mut self,
+        frame: usize,
+        lo: i64,
+        size: u32,
+        val: Reg,
+        vr: Option<u8>,
+    ) -> Res<()> {
         let spi = ((-lo - 1) / 8) as usize;
         let idx = (lo + 8 * (spi as i64 + 1)) as usize;
         let privileged = self.privileged();
@@ -484,7 +580,10 @@ impl Engine<'_> {
                 // Writes outside the spilled bytes keep the spill.
                 let (keep, sz) = {
                     let slot = &self.st.frames[frame].stack[spi];
-                    (slot.is_spill() && idx >= slot.spill_size as usize, slot.spill_size)
+                    (
+                        slot.is_spill() && idx >= slot.spill_size as usize,
+                        slot.spill_size,
+                    )
                 };
                 let zero = val.is_null();
                 if keep {
@@ -553,7 +652,16 @@ impl Engine<'_> {
     /// Read (or helper-read) of every byte in `[lo, hi)`: all must be
     /// initialized (privileged loads may read uninitialized stack).
     #[allow(clippy::too_many_arguments)]
-    fn stack_read_range(&mut self, frame: usize, lo: i64, hi: i64, regno: u8, extra: &str, off: i64, size: u32) -> Res<Reg> {
+    fn stack_read_range(
+        &mut self,
+        frame: usize,
+        lo: i64,
+        hi: i64,
+        regno: u8,
+        extra: &str,
+        off: i64,
+        size: u32,
+    ) -> Res<Reg> {
         let privileged = self.privileged();
         let f = &self.st.frames[frame];
         let mut all_zero = true;
@@ -612,7 +720,9 @@ impl Engine<'_> {
                 let off = p.off as i64;
                 let frame = p.frameno as usize;
                 if p.var.smax >= MAX_VAR_OFF || p.var.smin <= -MAX_VAR_OFF {
-                    return Err(format!("invalid unbounded variable-offset indirect access to stack R{regno}"));
+                    return Err(format!(
+                        "invalid unbounded variable-offset indirect access to stack R{regno}"
+                    ));
                 }
                 let lo = p.var.smin + off;
                 let hi = p.var.smax + off + size as i64;
@@ -635,7 +745,11 @@ impl Engine<'_> {
                         .map(|_| ())
                 }
             }
-            RegType::MapValue | RegType::MapKey | RegType::Mem | RegType::Packet | RegType::PacketMeta => {
+            RegType::MapValue
+            | RegType::MapKey
+            | RegType::Mem
+            | RegType::Packet
+            | RegType::PacketMeta => {
                 let acc = if write {
                     Access::Write {
                         val: Reg::unknown(),
@@ -649,7 +763,10 @@ impl Engine<'_> {
                 let _ = saved;
                 self.mem_access_sized(regno, size, acc)
             }
-            _ => Err(format!("R{regno} type={} not a memory pointer", p.ty.name())),
+            _ => Err(format!(
+                "R{regno} type={} not a memory pointer",
+                p.ty.name()
+            )),
         }
     }
 
@@ -658,7 +775,10 @@ impl Engine<'_> {
         match p.ty {
             RegType::Packet | RegType::PacketMeta => {
                 if acc.is_write()
-                    && !matches!(self.env.prog_type, ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct)
+                    && !matches!(
+                        self.env.prog_type,
+                        ProgType::Xdp | ProgType::SchedCls | ProgType::SchedAct
+                    )
                 {
                     return Err("cannot write into packet".into());
                 }
@@ -693,7 +813,12 @@ impl Engine<'_> {
                 if acc.is_write() {
                     return Err(format!("R{regno} cannot write into map_key"));
                 }
-                let ks = self.env.maps.get(p.map as usize).map(|m| m.key_size).unwrap_or(0);
+                let ks = self
+                    .env
+                    .maps
+                    .get(p.map as usize)
+                    .map(|m| m.key_size)
+                    .unwrap_or(0);
                 self.region_check(regno, &p, 0, size, ks as i64, "map key", "key_size")
             }
             RegType::Mem => {

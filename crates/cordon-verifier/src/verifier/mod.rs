@@ -10,8 +10,8 @@ use crate::cfg::Cfg;
 use crate::env::{ArgKind, VerifyEnv};
 use crate::error::VerifyError;
 use crate::facts::{
-    Held, HeldLock, HeldRef, Location, MAX_VARIANTS, SafePoint, SafePointKind, Stats,
-    SubprogFacts, VerifiedFacts,
+    Held, HeldLock, HeldRef, Location, MAX_VARIANTS, SafePoint, SafePointKind, Stats, SubprogFacts,
+    VerifiedFacts,
 };
 use crate::log;
 use crate::prune::{Mode, states_equal};
@@ -82,7 +82,11 @@ impl<'a> Verifier<'a> {
                 let subprogs = e.stack_check().map_err(|(insn, m)| e.error(insn, m))?;
                 if self.env.log_level > 0 {
                     let _ = writeln!(e.log, "{}", stats.line(self.env.limits.max_insn_processed));
-                    let _ = writeln!(e.log, "verification time {} usec", stats.verification_time_usec);
+                    let _ = writeln!(
+                        e.log,
+                        "verification time {} usec",
+                        stats.verification_time_usec
+                    );
                 }
                 let max_stack_depth = subprogs.first().map(|s| s.chain_stack_depth).unwrap_or(0);
                 Ok(VerifiedFacts {
@@ -98,7 +102,11 @@ impl<'a> Verifier<'a> {
                 let pc = e.pc;
                 let mut err = e.error(Some(pc), m);
                 if self.env.log_level > 0 {
-                    let _ = writeln!(err.log, "{}", stats.line(self.env.limits.max_insn_processed));
+                    let _ = writeln!(
+                        err.log,
+                        "{}",
+                        stats.line(self.env.limits.max_insn_processed)
+                    );
                 }
                 Err(err)
             }
@@ -266,7 +274,11 @@ impl<'a> Engine<'a> {
                 in_callback: 0,
             };
             if self.env.log_level > 0 {
-                let _ = writeln!(self.log, "Validating {}() func#{} at insn {insn}...", sig.name, sub);
+                let _ = writeln!(
+                    self.log,
+                    "Validating {}() func#{} at insn {insn}...",
+                    sig.name, sub
+                );
             }
             self.run_from(init, insn)?;
         }
@@ -319,7 +331,12 @@ impl<'a> Engine<'a> {
             if self.back_edge_src[pc] {
                 self.record_safe_point(pc, SafePointKind::BackEdge);
             }
-            let refs = self.st.refs.iter().filter(|r| !matches!(r.kind, crate::state::RefKind::Iter)).count() as u32;
+            let refs = self
+                .st
+                .refs
+                .iter()
+                .filter(|r| !matches!(r.kind, crate::state::RefKind::Iter))
+                .count() as u32;
             self.max_refs = self.max_refs.max(refs);
             match self.step(pc)? {
                 Flow::Next(next) => self.pc = next,
@@ -384,7 +401,10 @@ impl<'a> Engine<'a> {
     /// Queue the other side of a branch.
     pub(crate) fn push_branch(&mut self, state: State, pc: usize) -> Res<()> {
         if self.pending.len() >= self.env.limits.max_jmp_seq {
-            return Err(format!("The sequence of {} jumps is too complex.", self.pending.len()));
+            return Err(format!(
+                "The sequence of {} jumps is too complex.",
+                self.pending.len()
+            ));
         }
         if let Some(p) = self.parent {
             self.checkpoints[p].branches += 1;
@@ -459,7 +479,9 @@ impl<'a> Engine<'a> {
         let mut evict: Vec<usize> = Vec::new();
         for (pos, &ci) in self.explored[pc].iter().enumerate().rev() {
             let cp = &self.checkpoints[ci];
-            let Some(old) = cp.state.as_ref() else { continue };
+            let Some(old) = cp.state.as_ref() else {
+                continue;
+            };
             let hit = if cp.branches > 0 {
                 if conv {
                     if ancestor.is_none() {
@@ -502,7 +524,7 @@ impl<'a> Engine<'a> {
         // does), except where loops must converge.
         let since_insns = self.stats.insn_processed - self.last_cp_insns;
         let since_jmps = self.jmps_processed - self.last_cp_jmps;
-        if !conv && !(since_insns >= 8 && since_jmps >= 2) && !self.explored[pc].is_empty() {
+        if !(conv || self.explored[pc].is_empty() || (since_insns >= 8 && since_jmps >= 2)) {
             return Ok(false);
         }
         if let Some(a) = ancestor
@@ -523,9 +545,15 @@ impl<'a> Engine<'a> {
         self.parent = Some(idx);
         self.explored[pc].push(idx);
         self.stats.total_states += 1;
-        self.stats.max_states_per_insn = self.stats.max_states_per_insn.max(self.explored[pc].len() as u32);
+        self.stats.max_states_per_insn = self
+            .stats
+            .max_states_per_insn
+            .max(self.explored[pc].len() as u32);
         self.cur_states += 1;
-        self.stats.peak_states = self.stats.peak_states.max(self.cur_states + self.pending.len() as u64);
+        self.stats.peak_states = self
+            .stats
+            .peak_states
+            .max(self.cur_states + self.pending.len() as u64);
         Ok(false)
     }
 
@@ -543,7 +571,12 @@ impl<'a> Engine<'a> {
     /// Where every held reference and the lock live right now.
     pub(crate) fn held(&self) -> Held {
         let mut held = Held {
-            frames: self.st.frames.iter().map(|f| (f.subprog, f.callsite)).collect(),
+            frames: self
+                .st
+                .frames
+                .iter()
+                .map(|f| (f.subprog, f.callsite))
+                .collect(),
             ..Held::default()
         };
         let locate = |pred: &dyn Fn(&Reg, bool) -> bool| {
@@ -623,7 +656,10 @@ impl<'a> Engine<'a> {
             if d > lim.max_stack {
                 return Err((
                     Some(self.cfg.subprogs[i].start),
-                    format!("stack size {d} of subprogram {i} is larger than {}", lim.max_stack),
+                    format!(
+                        "stack size {d} of subprogram {i} is larger than {}",
+                        lim.max_stack
+                    ),
                 ));
             }
         }

@@ -155,7 +155,15 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn ptr_arith(&mut self, dst: u8, wide: bool, op: AluOp, ptr: Reg, off: Reg, dst_is_ptr: bool) -> Res<Reg> {
+    fn ptr_arith(
+        &mut self,
+        dst: u8,
+        wide: bool,
+        op: AluOp,
+        ptr: Reg,
+        off: Reg,
+        dst_is_ptr: bool,
+    ) -> Res<Reg> {
         let tname = ptr.ty.name();
         if !wide {
             if op == AluOp::Sub && self.privileged() {
@@ -202,7 +210,9 @@ impl Engine<'_> {
         }
         if let Some(v) = known {
             if !(-MAX_VAR_OFF < v && v < MAX_VAR_OFF) {
-                return Err(format!("math between {tname} pointer and {v} is not allowed"));
+                return Err(format!(
+                    "math between {tname} pointer and {v} is not allowed"
+                ));
             }
         } else if off.var.smin == i64::MIN {
             return Err(format!(
@@ -236,7 +246,11 @@ impl Engine<'_> {
                 if r.var.smin <= -MAX_VAR_OFF || r.var.smax >= MAX_VAR_OFF {
                     return Err(format!(
                         "value {} makes {tname} pointer be out of bounds",
-                        if r.var.smin <= -MAX_VAR_OFF { r.var.smin } else { r.var.smax }
+                        if r.var.smin <= -MAX_VAR_OFF {
+                            r.var.smin
+                        } else {
+                            r.var.smax
+                        }
                     ));
                 }
             }
@@ -250,7 +264,12 @@ impl Engine<'_> {
                     ));
                 }
                 RegType::MapValue => {
-                    let vs = self.env.maps.get(r.map as usize).map(|m| m.value_size).unwrap_or(0) as i64;
+                    let vs = self
+                        .env
+                        .maps
+                        .get(r.map as usize)
+                        .map(|m| m.value_size)
+                        .unwrap_or(0) as i64;
                     let lo = r.off as i64 + r.var.smin;
                     let hi = r.off as i64 + r.var.umax.min(i64::MAX as u64) as i64;
                     if lo < 0 || hi > vs {
@@ -311,7 +330,11 @@ impl Engine<'_> {
                 r.size = self.cfg.subprog_of[target as usize] as u32;
                 r
             }
-            _ => return Err(format!("lddw pseudo source {pseudo} (BTF ksym) is not supported")),
+            _ => {
+                return Err(format!(
+                    "lddw pseudo source {pseudo} (BTF ksym) is not supported"
+                ));
+            }
         };
         *self.st.reg_mut(dst) = reg;
         Ok(())
@@ -392,11 +415,19 @@ impl Engine<'_> {
                     return Ok(Flow::Next(pc + 1));
                 }
                 // Pointers that cannot be NULL never equal 0.
-                return Ok(Flow::Next(if cond == JmpCond::Ne { target } else { pc + 1 }));
+                return Ok(Flow::Next(if cond == JmpCond::Ne {
+                    target
+                } else {
+                    pc + 1
+                }));
             }
         }
-        if wide && a.is_pointer() && b.is_pointer() {
-            if let Some((taken_side, use_src, open)) = pkt_compare(&a, &b, cond) {
+        if wide
+            && a.is_pointer()
+            && b.is_pointer()
+            && let Some((taken_side, use_src, open)) = pkt_compare(&a, &b, cond)
+        {
+            {
                 let data = if use_src { b } else { a };
                 let mut other = self.st.clone();
                 if taken_side {
@@ -409,7 +440,11 @@ impl Engine<'_> {
             }
         }
         if !self.privileged() {
-            let r = if a.is_pointer() { dst } else { src_reg.unwrap_or(dst) };
+            let r = if a.is_pointer() {
+                dst
+            } else {
+                src_reg.unwrap_or(dst)
+            };
             return Err(format!("R{r} pointer comparison prohibited"));
         }
         let other = self.st.clone();
@@ -421,7 +456,16 @@ impl Engine<'_> {
 /// Refine `dst` (and `src` when it is a register) in `st` by the outcome of
 /// `a cond b`; propagate to linked scalars. False if the outcome is impossible.
 #[allow(clippy::too_many_arguments)]
-fn refine_in(st: &mut State, dst: u8, src: Option<u8>, a: Reg, b: Reg, cond: JmpCond, wide: bool, holds: bool) -> bool {
+fn refine_in(
+    st: &mut State,
+    dst: u8,
+    src: Option<u8>,
+    a: Reg,
+    b: Reg,
+    cond: JmpCond,
+    wide: bool,
+    holds: bool,
+) -> bool {
     let mut x = a.var;
     let mut y = b.var;
     if !branch::refine(&mut x, &mut y, cond, wide, holds) {

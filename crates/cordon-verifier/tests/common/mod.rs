@@ -2,7 +2,9 @@
 #![allow(dead_code)]
 
 use cordon_isa::{Program, assemble_linux};
-use cordon_verifier::{MapInfo, MapType, ProgType, Profile, VerifiedFacts, VerifyEnv, VerifyError, verify};
+use cordon_verifier::{
+    MapInfo, MapType, Profile, ProgType, VerifiedFacts, VerifyEnv, VerifyError, verify,
+};
 
 /// Maps every test environment has, by index:
 /// 0 hash(4 -> 8), 1 array(4 -> 16, 1 entry), 2 ringbuf, 3 prog_array,
@@ -47,7 +49,10 @@ pub fn unpriv() -> VerifyEnv {
 pub fn kf(env: &VerifyEnv, text: &str) -> String {
     let mut out = text.to_string();
     for k in env.registry.kfuncs() {
-        out = out.replace(&format!("KF({})", k.name), &format!("kernel-function#{}", k.id));
+        out = out.replace(
+            &format!("KF({})", k.name),
+            &format!("kernel-function#{}", k.id),
+        );
     }
     out
 }
@@ -65,7 +70,10 @@ pub fn run(env: &VerifyEnv, text: &str) -> Result<VerifiedFacts, VerifyError> {
 pub fn accept(env: &VerifyEnv, text: &str) -> VerifiedFacts {
     match run(env, text) {
         Ok(f) => f,
-        Err(e) => panic!("expected accept, got: {e}\n--- log ---\n{}\n--- prog ---\n{text}", e.log),
+        Err(e) => panic!(
+            "expected accept, got: {e}\n--- log ---\n{}\n--- prog ---\n{text}",
+            e.log
+        ),
     }
 }
 
