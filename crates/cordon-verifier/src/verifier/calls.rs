@@ -24,6 +24,8 @@ struct ArgMeta {
     iter: Option<(usize, usize, u32)>,
     /// Register of the last memory argument and whether it was NULL / written.
     mem: Option<(u8, bool, bool)>,
+    /// Statically known map key (array lookups with it cannot fail).
+    const_key: Option<u64>,
 }
 
 fn prog_mask(t: ProgType) -> u32 {
@@ -193,6 +195,9 @@ impl Engine<'_> {
                         return Err(self.type_err(regno, &r, MEM_TYPES));
                     }
                     self.helper_mem_access(regno, size as u64, ty == ArgType::PtrToUninitMapValue)?;
+                    if ty == ArgType::PtrToMapKey && m.map_type.is_array() {
+                        meta.const_key = self.constant_key(&r, size);
+                    }
                 }
                 ArgType::PtrToMem | ArgType::PtrToMemOrNull | ArgType::PtrToUninitMem => {
                     if ty == ArgType::PtrToMemOrNull && r.is_null() {
@@ -348,6 +353,32 @@ impl Engine<'_> {
             }
         }
         Ok(meta)
+    }
+
+    /// The key a stack pointer points at, when it is a known constant
+    /// (zeroed bytes, or a spilled constant of exactly the key's size).
+    fn constant_key(&self, r: &Reg, key_size: u32) -> Option<u64> {
+        if !self.privileged() || r.ty != RegType::Stack {
+            return None;
+        }
+        let off = r.fixed_off()?;
+        if off >= 0 || key_size == 0 || key_size > 8 {
+            return None;
+        }
+        let spi = ((-off - 1) / 8) as usize;
+        let idx = (off + 8 * (spi as i64 + 1)) as usize;
+        let slot = self.st.frames[r.frameno as usize].slot(spi)?;
+        let end = idx + key_size as usize;
+        if end > 8 {
+            return None;
+        }
+        if slot.types[idx..end].iter().all(|t| *t == SlotType::Zero) {
+            return Some(0);
+        }
+        if idx == 0 && slot.is_spill() && slot.spill_size as u32 == key_size && slot.spilled.is_scalar() {
+            return slot.spilled.var.const_value();
+        }
+        None
     }
 
     fn spin_lock(&mut self, pc: usize, lock: bool) -> Res<()> {
@@ -526,9 +557,19 @@ impl Engine<'_> {
             RetType::NoReturn => return Ok(Flow::End),
             RetType::PtrToMapValueOrNull => {
                 let mut r = Reg::ptr(RegType::MapValue);
-                r.map = meta.map.ok_or("internal: map argument missing")?;
-                r.maybe_null = true;
-                r.id = self.new_id();
+                let map = meta.map.ok_or("internal: map argument missing")?;
+                r.map = map;
+                let info = self.env.maps.get(map as usize);
+                // Array lookups with a constant in-range key cannot fail (Linux 6.14+).
+                let never_null = proto.id == helper::MAP_LOOKUP_ELEM
+                    && info.is_some_and(|m| {
+                        m.map_type.is_array()
+                            && meta.const_key.is_some_and(|k| k < m.max_entries as u64)
+                    });
+                r.maybe_null = !never_null;
+                if r.maybe_null || info.is_some_and(|m| m.spin_lock_off.is_some()) {
+                    r.id = self.new_id();
+                }
                 r
             }
             RetType::PtrToMemOrNull { .. } => {
