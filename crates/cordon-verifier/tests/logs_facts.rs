@@ -6,11 +6,20 @@ use cordon_verifier::{LineInfo, Profile, ProgType, VerifyEnv, verify};
 
 #[test]
 fn level1_log_shows_failing_path_and_reason() {
-    let e = reject(&sock(), "r0 = 0\nr1 = 5\nr0 = *(u64 *)(r1 +0)\nexit", "R1 invalid mem access 'scalar'");
+    let e = reject(
+        &sock(),
+        "r0 = 0\nr1 = 5\nr0 = *(u64 *)(r1 +0)\nexit",
+        "R1 invalid mem access 'scalar'",
+    );
     assert_eq!(e.insn, Some(2));
     assert!(e.log.contains("2: (79) r0 = *(u64 *)(r1 +0)"), "{}", e.log);
     // The reason is the last line before the statistics line, as in Linux.
-    assert!(e.log.contains("R1 invalid mem access 'scalar'\nprocessed 3 insns"), "{}", e.log);
+    assert!(
+        e.log
+            .contains("R1 invalid mem access 'scalar'\nprocessed 3 insns"),
+        "{}",
+        e.log
+    );
     assert!(e.to_string().starts_with("insn 2: "));
 }
 
@@ -21,7 +30,11 @@ fn level1_log_shows_branch_state() {
         "call bpf_get_prandom_u32#7\nif r0 > 5 goto bad\nr0 = 0\nexit\nbad: r0 = *(u64 *)(r0 +0)\nexit",
         "R0 invalid mem access 'scalar'",
     );
-    assert!(e.log.contains("from 1 to 4: R0=scalar(umin=6)"), "{}", e.log);
+    assert!(
+        e.log.contains("from 1 to 4: R0=scalar(umin=6)"),
+        "{}",
+        e.log
+    );
     // The fall-through path that succeeded is not part of the level-1 log.
     assert!(!e.log.contains("3: (95) exit"), "{}", e.log);
 }
@@ -38,7 +51,11 @@ fn level2_log_prints_every_state() {
 
 #[test]
 fn statistics_line() {
-    let e = reject(&sock(), "r0 = *(u64 *)(r1 +1000)\nexit", "invalid bpf_context access");
+    let e = reject(
+        &sock(),
+        "r0 = *(u64 *)(r1 +1000)\nexit",
+        "invalid bpf_context access",
+    );
     assert!(e.log.contains("processed 1 insns (limit 1000000) max_states_per_insn 1 total_states 1 peak_states 1 mark_read 0"), "{}", e.log);
 }
 
@@ -54,11 +71,27 @@ fn no_log_at_level_zero() {
 fn line_info_in_log() {
     let mut env = sock();
     env.line_info = vec![
-        LineInfo { insn: 0, file: "prog.c".into(), line: 10, col: 1, source: "int x = 0;".into() },
-        LineInfo { insn: 1, file: "prog.c".into(), line: 11, col: 5, source: "return *(long *)ctx->bad;".into() },
+        LineInfo {
+            insn: 0,
+            file: "prog.c".into(),
+            line: 10,
+            col: 1,
+            source: "int x = 0;".into(),
+        },
+        LineInfo {
+            insn: 1,
+            file: "prog.c".into(),
+            line: 11,
+            col: 5,
+            source: "return *(long *)ctx->bad;".into(),
+        },
     ];
     let e = verify(&prog(&env, "r0 = 0\nr0 = *(u64 *)(r1 +1000)\nexit"), &env).unwrap_err();
-    assert!(e.log.contains("; return *(long *)ctx->bad; @ prog.c:11"), "{}", e.log);
+    assert!(
+        e.log.contains("; return *(long *)ctx->bad; @ prog.c:11"),
+        "{}",
+        e.log
+    );
 }
 
 #[test]
@@ -75,7 +108,8 @@ fn register_state_formatting() {
 
 #[test]
 fn facts_for_accepted_program() {
-    let text = "*(u64 *)(r10 -24) = 0\ncall f\nr0 = 0\nexit\nf: *(u64 *)(r10 -40) = 0\nr0 = 0\nexit";
+    let text =
+        "*(u64 *)(r10 -24) = 0\ncall f\nr0 = 0\nexit\nf: *(u64 *)(r10 -40) = 0\nr0 = 0\nexit";
     let f = accept(&sock(), text);
     assert_eq!(f.subprogs.len(), 2);
     assert_eq!(f.subprogs[0].stack_depth, 24);
@@ -101,11 +135,21 @@ fn registry_is_shared_shape() {
     let lookup = r.helper(1).unwrap();
     assert_eq!(lookup.name, "map_lookup_elem");
     assert_eq!(lookup.nargs(), 2);
-    for name in ["bpf_iter_num_new", "bpf_iter_num_next", "bpf_iter_num_destroy", "cordon_test_acquire", "cordon_test_release", "bpf_throw"] {
+    for name in [
+        "bpf_iter_num_new",
+        "bpf_iter_num_next",
+        "bpf_iter_num_destroy",
+        "cordon_test_acquire",
+        "cordon_test_release",
+        "bpf_throw",
+    ] {
         let id = r.kfunc_id(name).unwrap_or_else(|| panic!("{name}"));
         assert_eq!(r.kfunc(id).unwrap().name, name);
     }
-    for id in [1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 23, 26, 28, 44, 51, 54, 65, 87, 88, 89, 93, 94, 125, 130, 131, 132, 133, 134, 181] {
+    for id in [
+        1, 2, 3, 5, 6, 7, 8, 9, 10, 11, 12, 23, 26, 28, 44, 51, 54, 65, 87, 88, 89, 93, 94, 125,
+        130, 131, 132, 133, 134, 181,
+    ] {
         assert!(r.helper(id).is_some(), "helper {id}");
     }
 }

@@ -579,12 +579,24 @@ fn unprivileged_pointer_comparison() {
 #[test]
 fn array_lookup_with_constant_key_is_never_null() {
     // Map 1 is an array with one entry: key 0 is in range.
-    let p = |store: &str| format!("{store}\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem#1\nr0 = *(u64 *)(r0 +0)\nexit");
+    let p = |store: &str| {
+        format!(
+            "{store}\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem#1\nr0 = *(u64 *)(r0 +0)\nexit"
+        )
+    };
     accept(&sock(), &p("*(u32 *)(r10 -4) = 0"));
     accept(&sock(), &p("r1 = 0\n*(u32 *)(r10 -4) = w1"));
-    reject(&sock(), &p("*(u32 *)(r10 -4) = 1"), "R0 invalid mem access 'map_value_or_null'");
+    reject(
+        &sock(),
+        &p("*(u32 *)(r10 -4) = 1"),
+        "R0 invalid mem access 'map_value_or_null'",
+    );
     // Hash maps always need the check.
-    reject(&sock(), &p("*(u32 *)(r10 -4) = 0").replace("map[idx:1]", "map[idx:0]"), "map_value_or_null");
+    reject(
+        &sock(),
+        &p("*(u32 *)(r10 -4) = 0").replace("map[idx:1]", "map[idx:0]"),
+        "map_value_or_null",
+    );
     // Unprivileged loads keep the check (Linux requires bpf_capable).
     reject(&unpriv(), &p("*(u32 *)(r10 -4) = 0"), "map_value_or_null");
 }

@@ -30,7 +30,11 @@ fn abstract_with_member() -> impl Strategy<Value = (Scalar, u64)> {
                 (Scalar::urange(lo, hi), v.clamp(lo, hi))
             }
             2 => {
-                let (sl, sh) = if (a as i64) <= (b as i64) { (a as i64, b as i64) } else { (b as i64, a as i64) };
+                let (sl, sh) = if (a as i64) <= (b as i64) {
+                    (a as i64, b as i64)
+                } else {
+                    (b as i64, a as i64)
+                };
                 let span = (sh as i128 - sl as i128 + 1) as u128;
                 let v = (sl as i128 + (pick as u128 % span) as i128) as i64;
                 (Scalar::srange(sl, sh), v as u64)

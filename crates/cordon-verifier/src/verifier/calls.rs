@@ -375,7 +375,11 @@ impl Engine<'_> {
         if slot.types[idx..end].iter().all(|t| *t == SlotType::Zero) {
             return Some(0);
         }
-        if idx == 0 && slot.is_spill() && slot.spill_size as u32 == key_size && slot.spilled.is_scalar() {
+        if idx == 0
+            && slot.is_spill()
+            && slot.spill_size as u32 == key_size
+            && slot.spilled.is_scalar()
+        {
             return slot.spilled.var.const_value();
         }
         None
