@@ -184,6 +184,8 @@ pub(crate) fn compile(
     }
 
     let mut ctx = Context::new();
+    let dump = std::env::var_os("CORDON_JIT_DUMP").is_some();
+    ctx.set_disasm(dump);
     let mut fctx = FunctionBuilderContext::new();
     let mut code_size = 0usize;
     for plan in &plans {
@@ -263,12 +265,15 @@ pub(crate) fn compile(
             let builder = tr.run();
             builder.finalize(isa.frontend_config());
         }
-        if std::env::var_os("CORDON_JIT_DUMP").is_some() {
+        if dump {
             eprintln!("{}", ctx.func.display());
         }
         module
             .define_function(plan.id, &mut ctx)
             .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
+        if dump && let Some(vcode) = ctx.compiled_code().and_then(|c| c.vcode.as_ref()) {
+            eprintln!("{vcode}");
+        }
         code_size += ctx
             .compiled_code()
             .map(|c| c.code_buffer().len())

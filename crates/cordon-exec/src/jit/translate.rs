@@ -258,7 +258,6 @@ impl<'a, 'b> Tr<'a, 'b> {
             }
         }
         self.lo = self.b.ins().iadd_imm_s(self.fp, -(self.frame_size as i64));
-        self.arena = self.ctx_load(RunContext::OFFSET_ARENA);
         if checked {
             if matches!(self.variant, Variant::Main) {
                 // The budget of a fresh run is a compile-time constant.
@@ -1053,6 +1052,7 @@ impl<'a, 'b> Tr<'a, 'b> {
             depth_next = Some(self.b.ins().iadd_imm_s(depth, 1));
         }
         // Inline shadow-stack allocation of the callee's frame.
+        self.arena = self.ctx_load(RunContext::OFFSET_ARENA);
         let limit = self.b.ins().load(
             I64,
             ctx_flags(),

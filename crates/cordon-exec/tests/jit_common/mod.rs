@@ -1,6 +1,7 @@
 //! Shared by the JIT tests: running one program on every engine and comparing.
 #![allow(dead_code)]
 
+use std::cell::RefCell;
 use std::path::PathBuf;
 
 use cordon_exec::jit::JitExecutable;
@@ -18,8 +19,29 @@ pub fn shared_dir() -> PathBuf {
 /// Outcome of one run: r0 or the error's message, and the final input memory.
 pub type Outcome = (Result<u64, String>, Vec<u8>);
 
-fn outcome(r: Result<u64, ExecError>, mem: Vec<u8>) -> Outcome {
-    (r.map_err(|e| e.to_string()), mem)
+thread_local! {
+    /// One input buffer per thread, reused by every run so that all engines see
+    /// the input at the same address (r0 and error messages may contain it).
+    static BUF: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Run `f` on a copy of `mem` placed at a stable address; returns the final memory.
+pub fn with_input(mem: &[u8], f: impl FnOnce(&mut [u8]) -> Result<u64, String>) -> Outcome {
+    BUF.with(|b| {
+        let mut b = b.borrow_mut();
+        if b.capacity() < 4096 {
+            *b = Vec::with_capacity(4096);
+        }
+        assert!(mem.len() <= 4096, "test inputs are at most 4 KiB");
+        b.clear();
+        b.extend_from_slice(mem);
+        let r = f(&mut b[..]);
+        (r, b.clone())
+    })
+}
+
+fn msg(r: Result<u64, ExecError>) -> Result<u64, String> {
+    r.map_err(|e| e.to_string())
 }
 
 /// Run on the checked interpreter.
@@ -29,11 +51,10 @@ pub fn interp_checked(
     mem: &[u8],
     opts: ExecOptions,
 ) -> Outcome {
-    let mut m = mem.to_vec();
-    let r = Executable::checked(prog, helpers, opts)
-        .map_err(|e| e.to_string())
-        .and_then(|x| x.run(&mut m).map_err(|e| e.to_string()));
-    (r, m)
+    match Executable::checked(prog, helpers, opts) {
+        Ok(x) => with_input(mem, |m| msg(x.run(m))),
+        Err(e) => (Err(e.to_string()), mem.to_vec()),
+    }
 }
 
 /// Run on the checked JIT.
@@ -43,34 +64,32 @@ pub fn jit_checked(
     mem: &[u8],
     opts: ExecOptions,
 ) -> Outcome {
-    let mut m = mem.to_vec();
-    let exe = match JitExecutable::checked(prog, helpers, opts) {
-        Ok(x) => x,
-        Err(e) => return (Err(e.to_string()), m),
-    };
-    let r = exe.run(&mut m);
-    outcome(r, m)
+    match JitExecutable::checked(prog, helpers, opts) {
+        Ok(x) => with_input(mem, |m| msg(x.run(m))),
+        Err(e) => (Err(e.to_string()), mem.to_vec()),
+    }
 }
 
-/// Run on the trusted JIT and the trusted interpreter.
+/// Run on the trusted interpreter and the trusted JIT.
 ///
 /// # Safety
-/// Only for programs whose checked run succeeded (all accesses were valid).
+/// Only for programs whose checked run on this input succeeded (so every access
+/// they make is valid).
 pub unsafe fn trusted_both(
     prog: &Program,
     helpers: &HelperRegistry,
     mem: &[u8],
     opts: ExecOptions,
 ) -> (Outcome, Outcome) {
-    let mut m1 = mem.to_vec();
-    let r1 = unsafe { Executable::trusted(prog, helpers, opts.clone()) }
-        .map_err(|e| e.to_string())
-        .and_then(|x| x.run(&mut m1).map_err(|e| e.to_string()));
-    let mut m2 = mem.to_vec();
-    let r2 = unsafe { JitExecutable::trusted(prog, helpers, opts) }
-        .map_err(|e| e.to_string())
-        .and_then(|x| x.run(&mut m2).map_err(|e| e.to_string()));
-    ((r1, m1), (r2, m2))
+    let i = match unsafe { Executable::trusted(prog, helpers, opts.clone()) } {
+        Ok(x) => with_input(mem, |m| msg(x.run(m))),
+        Err(e) => (Err(e.to_string()), mem.to_vec()),
+    };
+    let j = match unsafe { JitExecutable::trusted(prog, helpers, opts) } {
+        Ok(x) => with_input(mem, |m| msg(x.run(m))),
+        Err(e) => (Err(e.to_string()), mem.to_vec()),
+    };
+    (i, j)
 }
 
 /// Run `prog` on the checked interpreter and the checked JIT and require the same
@@ -85,16 +104,16 @@ pub fn run_all_engines(
     let i = interp_checked(prog, helpers, mem, opts.clone());
     let j = jit_checked(prog, helpers, mem, opts.clone());
     if i != j {
-        return Err(format!("interpreter {:?} != JIT {:?}", i, j));
+        return Err(format!("interpreter {i:?} != JIT {j:?}"));
     }
     if i.0.is_ok() {
         // SAFETY: the checked run succeeded, so every access of this input is valid.
         let (ti, tj) = unsafe { trusted_both(prog, helpers, mem, opts) };
         if ti != i {
-            return Err(format!("trusted interpreter {:?} != checked {:?}", ti, i));
+            return Err(format!("trusted interpreter {ti:?} != checked {i:?}"));
         }
         if tj != i {
-            return Err(format!("trusted JIT {:?} != checked {:?}", tj, i));
+            return Err(format!("trusted JIT {tj:?} != checked {i:?}"));
         }
     }
     i.0
