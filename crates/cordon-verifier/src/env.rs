@@ -228,7 +228,8 @@ pub struct VerifyEnv {
     /// Optional line info, sorted or not.
     pub line_info: Vec<LineInfo>,
     pub limits: Limits,
-    /// 0: no log, 1: the failing path, 2: every instruction.
+    /// Linux's log level bits: 1 = the failing path, 2 = every instruction's
+    /// state, 4 = statistics (verification time, stack depths). 0 = no log.
     pub log_level: u32,
     /// BPF_F_STRICT_ALIGNMENT: also enforce alignment on packet and map accesses.
     pub strict_alignment: bool,
@@ -270,6 +271,14 @@ impl VerifyEnv {
     pub fn with_global(mut self, insn: usize, sig: GlobalFuncSig) -> Self {
         self.global_funcs.insert(insn, sig);
         self
+    }
+    /// 0 (none), 1 (failing path) or 2 (everything).
+    pub(crate) fn verbosity(&self) -> u32 {
+        if self.log_level & 2 != 0 {
+            2
+        } else {
+            self.log_level & 1
+        }
     }
     pub(crate) fn privileged(&self) -> bool {
         self.profile == Profile::Privileged

@@ -106,6 +106,8 @@ pub struct VerifiedFacts {
     /// Loop back-edges `(from, to)`.
     pub back_edges: Vec<(usize, usize)>,
     pub stats: Stats,
+    /// The verifier log (empty with log level 0).
+    pub log: String,
 }
 
 /// Verification statistics (Linux's last log line).

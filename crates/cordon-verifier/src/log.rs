@@ -3,7 +3,7 @@
 use crate::env::VerifyEnv;
 use crate::scalar::Scalar;
 use crate::state::{Frame, Reg, RegType, SlotType, State};
-use cordon_isa::{AluOp, AtomicOp, EndianOp, Insn, Kind, Operand, Program};
+use cordon_isa::{AluOp, Insn, Kind, Program};
 use std::fmt::Write;
 
 fn alu_sym(op: AluOp) -> &'static str {
@@ -31,158 +31,24 @@ pub fn alu_name(op: AluOp) -> &'static str {
     alu_sym(op)
 }
 
-fn hex_imm(v: i64) -> String {
-    if v < 0 {
-        format!("{v}")
-    } else {
-        format!("{v:#x}")
-    }
-}
-
-/// Disassemble one instruction the way Linux's verifier log does (without the index).
+/// Disassemble one instruction the way Linux's verifier log does (without the
+/// index): cordon-isa's Linux-syntax printer, with helper and kfunc names
+/// taken from the registry.
 pub fn disasm(prog: &Program, env: &VerifyEnv, pc: usize) -> String {
     let insn: Insn = prog.insns()[pc];
     let Some(k) = prog.kind(pc) else {
         return format!("({:02x}) (second half of lddw)", insn.code);
     };
-    let reg = |wide: bool, r: u8| {
-        if wide {
-            format!("r{r}")
-        } else {
-            format!("w{r}")
-        }
-    };
     let body = match k {
-        Kind::Alu { wide, op, dst, src } => {
-            let d = reg(wide, dst);
-            let s = match src {
-                Operand::Reg(r) => reg(wide, r),
-                Operand::Imm(i) => format!("{i}"),
-            };
-            match op {
-                AluOp::Neg => format!("{d} = -{d}"),
-                AluOp::MovSx(b) => format!("{d} = (s{b}){s}"),
-                _ => format!("{d} {} {s}", alu_sym(op)),
-            }
-        }
-        Kind::Endian { op, bits, dst } => {
-            let name = match op {
-                EndianOp::Le => "le",
-                EndianOp::Be => "be",
-                EndianOp::Swap => "bswap",
-            };
-            format!("r{dst} = {name}{bits} r{dst}")
-        }
-        Kind::Ja { off } => format!("goto pc{off:+}"),
-        Kind::Jcond {
-            wide,
-            cond,
-            dst,
-            src,
-            off,
-        } => {
-            let s = match src {
-                Operand::Reg(r) => reg(wide, r),
-                Operand::Imm(i) => hex_imm(i as i64),
-            };
-            format!("if {} {} {s} goto pc{off:+}", reg(wide, dst), cond.symbol())
-        }
-        Kind::CallHelper { id } => {
-            let name = env
-                .registry
-                .helper(id as u32)
-                .map(|p| format!("bpf_{}", p.name))
-                .unwrap_or_else(|| "unknown".into());
-            format!("call {name}#{id}")
-        }
-        Kind::CallKfunc { btf_id, .. } => {
-            let name = env
-                .registry
-                .kfunc(btf_id as u32)
-                .map(|p| p.name.clone())
-                .unwrap_or_else(|| "unknown".into());
-            format!("call {name}#{btf_id}")
-        }
-        Kind::CallLocal { rel } => format!("call pc{rel:+}"),
-        Kind::Callx { reg } => format!("callx r{reg}"),
-        Kind::Exit => "exit".to_string(),
-        Kind::Lddw {
-            dst,
-            pseudo,
-            imm,
-            next_imm,
-        } => match pseudo {
-            0 => format!("r{dst} = {:#x}", Kind::lddw_value(imm, next_imm)),
-            1 | 5 => format!("r{dst} = map[idx:{imm}]"),
-            2 | 6 => format!("r{dst} = map[idx:{imm}][0]+{next_imm}"),
-            4 => format!("r{dst} = func pc{imm:+}"),
-            _ => format!("r{dst} = pseudo{pseudo}({imm})"),
+        Kind::CallHelper { id } => match env.registry.helper(id as u32) {
+            Some(p) => format!("call bpf_{}#{id}", p.name),
+            None => cordon_isa::format_kind(&k),
         },
-        Kind::LdAbs { size, imm } => format!("r0 = *({} *)skb[{imm}]", size.ctype()),
-        Kind::LdInd { size, src, imm } => format!("r0 = *({} *)skb[r{src} + {imm}]", size.ctype()),
-        Kind::Ldx {
-            size,
-            sign_extend,
-            dst,
-            src,
-            off,
-        } => {
-            let t = if sign_extend {
-                size.ctype().replace('u', "s")
-            } else {
-                size.ctype().to_string()
-            };
-            format!("r{dst} = *({t} *)(r{src} {off:+})")
-        }
-        Kind::St {
-            size,
-            dst,
-            off,
-            imm,
-        } => {
-            format!("*({} *)(r{dst} {off:+}) = {imm}", size.ctype())
-        }
-        Kind::Stx {
-            size,
-            dst,
-            src,
-            off,
-        } => {
-            format!("*({} *)(r{dst} {off:+}) = r{src}", size.ctype())
-        }
-        Kind::Atomic {
-            size,
-            op,
-            fetch,
-            dst,
-            src,
-            off,
-        } => {
-            let w = if size.bytes() == 8 { "64" } else { "" };
-            let name = match op {
-                AtomicOp::Add => "add",
-                AtomicOp::Or => "or",
-                AtomicOp::And => "and",
-                AtomicOp::Xor => "xor",
-                AtomicOp::Xchg => "xchg",
-                AtomicOp::Cmpxchg => "cmpxchg",
-            };
-            let ptr = format!("({} *)(r{dst} {off:+})", size.ctype());
-            match (op, fetch) {
-                (AtomicOp::Cmpxchg, _) => format!("r0 = atomic{w}_cmpxchg({ptr}, r0, r{src})"),
-                (AtomicOp::Xchg, _) => format!("r{src} = atomic{w}_xchg({ptr}, r{src})"),
-                (_, true) => format!("r{src} = atomic{w}_fetch_{name}({ptr}, r{src})"),
-                (_, false) => {
-                    let sym = match op {
-                        AtomicOp::Add => "+=",
-                        AtomicOp::Or => "|=",
-                        AtomicOp::And => "&=",
-                        _ => "^=",
-                    };
-                    format!("lock *{ptr} {sym} r{src}")
-                }
-            }
-        }
+        Kind::CallKfunc { btf_id, .. } => match env.registry.kfunc(btf_id as u32) {
+            Some(p) => format!("call {}#{btf_id}", p.name),
+            None => cordon_isa::format_kind(&k),
+        },
+        _ => cordon_isa::format_kind(&k),
     };
     format!("({:02x}) {body}", insn.code)
 }

@@ -29,9 +29,15 @@ fn conformance_programs_never_panic() {
             continue;
         }
         let text = std::fs::read_to_string(&path).unwrap();
-        let Ok(case) = datafile::parse(&text) else { continue };
-        let Ok(insns) = case.program_insns() else { continue };
-        let Ok(prog) = Program::new(insns) else { continue };
+        let Ok(case) = datafile::parse(&text) else {
+            continue;
+        };
+        let Ok(insns) = case.program_insns() else {
+            continue;
+        };
+        let Ok(prog) = Program::new(insns) else {
+            continue;
+        };
         let env = VerifyEnv::new(ProgType::Generic {
             ctx_size: case.mem.len().max(1) as u32,
             ctx_writable: true,
@@ -39,7 +45,11 @@ fn conformance_programs_never_panic() {
         .with_log_level(1);
         let started = std::time::Instant::now();
         let r = verify(&prog, &env);
-        assert!(started.elapsed().as_secs() < 20, "{} took too long", path.display());
+        assert!(
+            started.elapsed().as_secs() < 20,
+            "{} took too long",
+            path.display()
+        );
         seen += 1;
         if r.is_ok() {
             accepted += 1;
@@ -56,7 +66,10 @@ fn conformance_programs_never_panic() {
     assert!(accepted > seen / 4, "accepted only {accepted} of {seen}");
     // Straight-line arithmetic programs must verify.
     for (name, v) in &verdicts {
-        if matches!(name.as_str(), "add.data" | "add64.data" | "alu-arith.data" | "mov.data") {
+        if matches!(
+            name.as_str(),
+            "add.data" | "add64.data" | "alu-arith.data" | "mov.data"
+        ) {
             assert!(v.is_ok(), "{name}: {v:?}");
         }
     }

@@ -153,3 +153,21 @@ fn registry_is_shared_shape() {
         assert!(r.helper(id).is_some(), "helper {id}");
     }
 }
+
+#[test]
+fn stats_flag_adds_time_and_stack_depth() {
+    let env = sock().with_log_level(1 | 4);
+    let f = verify(
+        &prog(
+            &env,
+            "*(u64 *)(r10 -24) = 0\ncall f\nr0 = 0\nexit\nf: *(u64 *)(r10 -8) = 0\nr0 = 0\nexit",
+        ),
+        &env,
+    )
+    .unwrap();
+    assert!(f.log.contains("verification time "), "{}", f.log);
+    assert!(f.log.contains("stack depth 24+8\n"), "{}", f.log);
+    assert!(f.log.contains("processed "), "{}", f.log);
+    // Level 1 starts with the initial state, like Linux.
+    assert!(f.log.starts_with("0: R1=ctx() R10=fp0\n"), "{}", f.log);
+}

@@ -65,7 +65,7 @@ impl<'a> Verifier<'a> {
         let cfg = match Cfg::build(self.prog, self.env) {
             Ok(c) => c,
             Err((insn, message)) => {
-                let log = if self.env.log_level > 0 {
+                let log = if self.env.verbosity() > 0 {
                     format!("{message}\n")
                 } else {
                     String::new()
@@ -79,15 +79,13 @@ impl<'a> Verifier<'a> {
         stats.verification_time_usec = started.elapsed().as_micros() as u64;
         match result {
             Ok(()) => {
-                let subprogs = e.stack_check().map_err(|(insn, m)| e.error(insn, m))?;
-                if self.env.log_level > 0 {
-                    let _ = writeln!(e.log, "{}", stats.line(self.env.limits.max_insn_processed));
-                    let _ = writeln!(
-                        e.log,
-                        "verification time {} usec",
-                        stats.verification_time_usec
-                    );
-                }
+                let subprogs = e.stack_check().map_err(|(insn, m)| {
+                    let mut err = e.error(insn, m);
+                    err.log.push_str(&e.stats_lines(&stats));
+                    err
+                })?;
+                let block = e.stats_lines(&stats);
+                e.log.push_str(&block);
                 let max_stack_depth = subprogs.first().map(|s| s.chain_stack_depth).unwrap_or(0);
                 Ok(VerifiedFacts {
                     subprogs,
@@ -96,18 +94,13 @@ impl<'a> Verifier<'a> {
                     safe_points: std::mem::take(&mut e.safe_points),
                     back_edges: e.cfg.back_edges.clone(),
                     stats,
+                    log: std::mem::take(&mut e.log),
                 })
             }
             Err(m) => {
                 let pc = e.pc;
                 let mut err = e.error(Some(pc), m);
-                if self.env.log_level > 0 {
-                    let _ = writeln!(
-                        err.log,
-                        "{}",
-                        stats.line(self.env.limits.max_insn_processed)
-                    );
-                }
+                err.log.push_str(&e.stats_lines(&stats));
                 Err(err)
             }
         }
@@ -206,7 +199,7 @@ impl<'a> Engine<'a> {
     /// Build the public error, with the log and line info.
     fn error(&self, insn: Option<usize>, message: String) -> VerifyError {
         let mut log = String::new();
-        if self.env.log_level > 0 {
+        if self.env.verbosity() > 0 {
             log.push_str(&self.log);
             if let Some(pc) = insn
                 && let Some(li) = self.line_info(pc)
@@ -216,6 +209,25 @@ impl<'a> Engine<'a> {
             let _ = writeln!(log, "{message}");
         }
         VerifyError { insn, message, log }
+    }
+
+    /// Linux's closing log lines: statistics (with flag 4) and the
+    /// `processed ...` line.
+    fn stats_lines(&self, stats: &Stats) -> String {
+        let mut out = String::new();
+        if self.env.log_level & 4 != 0 {
+            let _ = writeln!(
+                out,
+                "verification time {} usec",
+                stats.verification_time_usec
+            );
+            let depths: Vec<String> = self.stack_depth.iter().map(|d| d.to_string()).collect();
+            let _ = writeln!(out, "stack depth {}", depths.join("+"));
+        }
+        if self.env.log_level != 0 {
+            let _ = writeln!(out, "{}", stats.line(self.env.limits.max_insn_processed));
+        }
+        out
     }
 
     fn line_info(&self, pc: usize) -> Option<&crate::env::LineInfo> {
@@ -273,7 +285,7 @@ impl<'a> Engine<'a> {
                 lock: None,
                 in_callback: 0,
             };
-            if self.env.log_level > 0 {
+            if self.env.verbosity() > 0 {
                 let _ = writeln!(
                     self.log,
                     "Validating {}() func#{} at insn {insn}...",
@@ -295,8 +307,16 @@ impl<'a> Engine<'a> {
         for e in &mut self.explored {
             e.clear();
         }
-        if self.env.log_level == 1 {
+        if self.env.verbosity() == 1 {
             self.log.clear();
+        }
+        if self.env.verbosity() == 1 {
+            let _ = writeln!(
+                self.log,
+                "{}: {}",
+                self.pc,
+                log::fmt_state(self.env, &self.st)
+            );
         }
         self.do_check()
     }
@@ -313,7 +333,7 @@ impl<'a> Engine<'a> {
             }
             let pc = self.pc;
             if self.cfg.prune_point[pc] && self.is_state_visited(pc)? {
-                if self.env.log_level > 1 {
+                if self.env.verbosity() > 1 {
                     let _ = writeln!(self.log, "{pc}: safe");
                 }
                 self.path_end();
@@ -322,10 +342,10 @@ impl<'a> Engine<'a> {
                 }
                 continue;
             }
-            if self.env.log_level > 1 {
+            if self.env.verbosity() > 1 {
                 let _ = writeln!(self.log, "{pc}: {}", log::fmt_state(self.env, &self.st));
             }
-            if self.env.log_level > 0 {
+            if self.env.verbosity() > 0 {
                 let _ = writeln!(self.log, "{pc}: {}", log::disasm(self.prog, self.env, pc));
             }
             if self.back_edge_src[pc] {
@@ -425,10 +445,10 @@ impl<'a> Engine<'a> {
         self.st = p.state;
         self.pc = p.pc;
         self.parent = p.parent;
-        if self.env.log_level == 1 {
+        if self.env.verbosity() == 1 {
             self.log.clear();
         }
-        if self.env.log_level > 0 {
+        if self.env.verbosity() > 0 {
             let _ = writeln!(
                 self.log,
                 "from {} to {}: {}",
