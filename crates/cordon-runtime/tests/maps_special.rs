@@ -425,7 +425,7 @@ fn hash_of_maps() {
     assert_eq!(outer.keys().count(), 2);
     outer.delete_value(&k(1)).unwrap();
     assert_eq!(outer.delete_value(&k(1)), Err(MapError::NotFound));
-    assert_eq!(Arc::strong_count(&b) >= 2, true);
+    assert!(Arc::strong_count(&b) >= 2, "still held by the outer map");
     drop(outer);
     wait_released(&b);
     // Program side cannot modify maps of maps.

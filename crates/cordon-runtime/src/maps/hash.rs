@@ -25,8 +25,8 @@ use super::errno::*;
 use super::flags::{BPF_F_NO_COMMON_LRU, BPF_F_ZERO_SEED};
 use super::lru::Lru;
 use super::util::{
-    Slab, SpinLock, checked_size, copy_value, copy_value_locked, hash_key, key_word, random_seed,
-    round8,
+    Slab, SpinGuard, SpinLock, checked_size, copy_value, copy_value_locked, hash_key, key_word,
+    random_seed, round8,
 };
 use super::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapDef, MapError, MapType};
 
@@ -48,7 +48,24 @@ struct Hdr {
 #[derive(Default)]
 struct Bucket {
     head: AtomicU32,
+    /// Odd while a writer modifies the bucket; readers that miss check it to
+    /// make sure they did not race with a writer.
+    seq: AtomicU32,
     lock: SpinLock,
+}
+
+/// Bucket lock held by a writer; bumps the bucket sequence on both ends.
+struct BucketGuard<'a> {
+    bucket: &'a Bucket,
+    _lock: SpinGuard<'a>,
+}
+
+impl Drop for BucketGuard<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        let s = self.bucket.seq.load(Ordering::Relaxed);
+        self.bucket.seq.store(s.wrapping_add(1), Ordering::Release);
+    }
 }
 
 /// Flavour of a hash table.
@@ -156,6 +173,7 @@ impl HashTable {
         let buckets: Box<[Bucket]> = (0..nb)
             .map(|i| Bucket {
                 head: AtomicU32::new(NULLS | i),
+                seq: AtomicU32::new(0),
                 lock: SpinLock::default(),
             })
             .collect();
@@ -282,7 +300,25 @@ impl HashTable {
 
     // ----- lookup ------------------------------------------------------------
 
-    /// Lock-free lookup (`lookup_nulls_elem_raw`).
+    /// Takes the lock of bucket `b` for a modification.
+    #[inline]
+    fn lock_bucket(&self, b: u32) -> BucketGuard<'_> {
+        let bucket = &self.buckets[b as usize];
+        let lock = bucket.lock.lock();
+        let s = bucket.seq.load(Ordering::Relaxed);
+        bucket.seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        fence(Ordering::Release);
+        BucketGuard {
+            bucket,
+            _lock: lock,
+        }
+    }
+
+    /// Lookup (`lookup_nulls_elem_raw`): lock-free; a hit is validated by the
+    /// element's sequence counter (the element was not recycled while its key was
+    /// compared), a miss by the bucket's (no writer touched the bucket during the
+    /// walk) and the nulls marker (the walk did not stray into another bucket).
+    /// After two inconclusive attempts the bucket lock is taken.
     ///
     /// # Safety
     /// `key` readable for `key_size` bytes.
@@ -290,7 +326,8 @@ impl HashTable {
     unsafe fn find(&self, key: *const u8, hash: u32) -> Option<u32> {
         let b = hash & self.mask;
         let bucket = &self.buckets[b as usize];
-        'again: loop {
+        'again: for _ in 0..2 {
+            let bs = bucket.seq.load(Ordering::Acquire);
             let mut n = bucket.head.load(Ordering::Acquire);
             while n & NULLS == 0 {
                 let h = self.hdr(n);
@@ -306,11 +343,17 @@ impl HashTable {
                 }
                 n = h.next.load(Ordering::Acquire);
             }
-            if n & !NULLS != b {
-                continue 'again;
+            if n & !NULLS != b || bs & 1 != 0 {
+                continue;
             }
-            return None;
+            fence(Ordering::Acquire);
+            if bucket.seq.load(Ordering::Relaxed) == bs {
+                return None;
+            }
         }
+        let _g = bucket.lock.lock();
+        // SAFETY: caller contract.
+        unsafe { self.find_locked(b, key, hash) }.map(|(i, _)| i)
     }
 
     /// Lookup with the bucket lock held (`lookup_elem_raw`): returns the element
@@ -472,7 +515,7 @@ impl HashTable {
     fn evict(&self, idx: u32) -> bool {
         let hash = self.hdr(idx).hash.load(Ordering::Relaxed);
         let b = hash & self.mask;
-        let _g = self.buckets[b as usize].lock.lock();
+        let _g = self.lock_bucket(b);
         let mut prev = NIL;
         let mut n = self.buckets[b as usize].head.load(Ordering::Relaxed);
         while n & NULLS == 0 {
@@ -632,7 +675,7 @@ impl HashTable {
                 return 0;
             }
         }
-        let _g = self.buckets[b as usize].lock.lock();
+        let _g = self.lock_bucket(b);
         // SAFETY: caller contract.
         let old = unsafe { self.find_locked(b, key, hash) };
         let r = Self::check_flags(old.is_some(), flags);
@@ -683,8 +726,7 @@ impl HashTable {
             }
             return 0;
         }
-        if self.count.fetch_add(1, Ordering::Relaxed) >= self.max_entries {
-            self.count.fetch_sub(1, Ordering::Relaxed);
+        if !self.reserve_count() {
             return -(E2BIG as i64);
         }
         let Some(new) = self.pop_free_retry() else {
@@ -698,6 +740,16 @@ impl HashTable {
         }
         self.link_head_locked(b, new);
         0
+    }
+
+    /// Counts one more element unless the map is full (never overshoots, so
+    /// `len() <= max_entries` holds at every instant).
+    fn reserve_count(&self) -> bool {
+        self.count
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+                (c < self.max_entries).then_some(c + 1)
+            })
+            .is_ok()
     }
 
     /// Spare elements can be held briefly by concurrent replacements; wait for
@@ -730,7 +782,7 @@ impl HashTable {
         // SAFETY: caller contract.
         let hash = unsafe { self.hash(key) };
         let b = hash & self.mask;
-        let _g = self.buckets[b as usize].lock.lock();
+        let _g = self.lock_bucket(b);
         // SAFETY: caller contract.
         let old = unsafe { self.find_locked(b, key, hash) };
         let r = Self::check_flags(old.is_some(), flags);
@@ -742,8 +794,7 @@ impl HashTable {
             unsafe { self.pcpu_copy(idx, value, onallcpus, cpu) };
             return 0;
         }
-        if self.count.fetch_add(1, Ordering::Relaxed) >= self.max_entries {
-            self.count.fetch_sub(1, Ordering::Relaxed);
+        if !self.reserve_count() {
             return -(E2BIG as i64);
         }
         let Some(new) = self.pop_free_retry() else {
@@ -776,7 +827,7 @@ impl HashTable {
         }
         let old;
         {
-            let _g = self.buckets[b as usize].lock.lock();
+            let _g = self.lock_bucket(b);
             // SAFETY: caller contract.
             let found = unsafe { self.find_locked(b, key, hash) };
             let r = Self::check_flags(found.is_some(), flags);
@@ -827,7 +878,7 @@ impl HashTable {
         }
         let ret;
         {
-            let _g = self.buckets[b as usize].lock.lock();
+            let _g = self.lock_bucket(b);
             // SAFETY: caller contract.
             let found = unsafe { self.find_locked(b, key, hash) };
             ret = Self::check_flags(found.is_some(), flags);
@@ -865,7 +916,7 @@ impl HashTable {
         let b = hash & self.mask;
         let idx;
         {
-            let _g = self.buckets[b as usize].lock.lock();
+            let _g = self.lock_bucket(b);
             // SAFETY: caller contract.
             let Some((i, prev)) = (unsafe { self.find_locked(b, key, hash) }) else {
                 return -(ENOENT as i64);
@@ -875,9 +926,9 @@ impl HashTable {
                 f(self.value_ptr(i, 0));
             }
             idx = i;
+            self.count.fetch_sub(1, Ordering::Relaxed);
         }
         self.release(idx);
-        self.count.fetch_sub(1, Ordering::Relaxed);
         0
     }
 
@@ -895,7 +946,7 @@ impl HashTable {
         let b = hash & self.mask;
         let idx;
         {
-            let _g = self.buckets[b as usize].lock.lock();
+            let _g = self.lock_bucket(b);
             // SAFETY: caller contract.
             let Some((i, prev)) = (unsafe { self.find_locked(b, key, hash) }) else {
                 return -(ENOENT as i64);
@@ -904,9 +955,9 @@ impl HashTable {
             unsafe { self.copy_out(i, out, flags) };
             self.unlink_locked(b, i, prev);
             idx = i;
+            self.count.fetch_sub(1, Ordering::Relaxed);
         }
         self.release(idx);
-        self.count.fetch_sub(1, Ordering::Relaxed);
         0
     }
 
