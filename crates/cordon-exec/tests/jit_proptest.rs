@@ -207,11 +207,7 @@ fn build(main: &[Raw], sub: &[Raw]) -> Program {
             }
             Abs::Jump(mut x, t) => {
                 let rel = slot[t] as i64 - here - 1;
-                if x.code == CLS_JMP | JMP_JA {
-                    x.off = rel as i16;
-                } else {
-                    x.off = rel as i16;
-                }
+                x.off = rel as i16;
                 insns.push(x);
             }
             Abs::Call(t) => {
