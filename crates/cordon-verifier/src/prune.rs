@@ -2,17 +2,19 @@
 //! also described by an already fully verified `old` state at the same
 //! instruction (Linux's `states_equal` / `regsafe` / `stacksafe` / `refsafe`)?
 //!
-//! Registers that are dead at the instruction (static liveness) are ignored.
-//! Every scalar is treated as precise (no precision back-tracking yet), which
-//! is sound but prunes less than Linux.
+//! Registers that are dead at the instruction (static liveness) are ignored;
+//! scalars without a precision mark match any scalar ([`Mode::NotExact`]).
 
 use crate::cfg::Cfg;
 use crate::state::{Frame, FrameKind, Reg, RegType, SlotType, State};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
-    /// `old` contains `cur`.
-    Within,
+    /// `old` contains `cur`; imprecise scalars of `old` match any scalar.
+    NotExact,
+    /// `old` contains `cur`, every scalar compared by range (loop convergence
+    /// against states whose precision marks are not final yet).
+    RangeWithin,
     /// `old` and `cur` are the same (infinite loop detection).
     Exact,
 }
@@ -99,7 +101,7 @@ pub fn states_equal(
             cfg.live_in.get(ret).copied().unwrap_or(0x7ff)
         };
         for r in 0..10 {
-            if mode == Mode::Within && live & (1 << r) == 0 {
+            if mode != Mode::Exact && live & (1 << r) == 0 {
                 continue;
             }
             if !regsafe(&fo.regs[r], &fc.regs[r], &mut ids, mode) {
@@ -123,9 +125,13 @@ fn regsafe(old: &Reg, cur: &Reg, ids: &mut IdMap, mode: Mode) -> bool {
     match old.ty {
         RegType::NotInit => true,
         RegType::Scalar => {
-            cur.ty == RegType::Scalar
-                && old.var.contains(&cur.var)
-                && ids.check_scalar(old.id, cur.id)
+            if cur.ty != RegType::Scalar {
+                return false;
+            }
+            if mode == Mode::NotExact && !old.precise {
+                return true;
+            }
+            old.var.contains(&cur.var) && ids.check_scalar(old.id, cur.id)
         }
         _ => {
             if old.ty != cur.ty || !same_ptr(old, cur, ids) || !old.var.contains(&cur.var) {

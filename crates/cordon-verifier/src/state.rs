@@ -78,6 +78,10 @@ pub struct Reg {
     pub obj: Option<ObjTypeId>,
     /// Frame number a stack pointer points into.
     pub frameno: u8,
+    /// Scalars in checkpoint states: the exact value matters to some
+    /// continuation (Linux's precision marks). Imprecise scalars match any
+    /// scalar when pruning.
+    pub precise: bool,
 }
 
 impl Default for Reg {
@@ -101,6 +105,7 @@ impl Reg {
             size: 0,
             obj: None,
             frameno: 0,
+            precise: false,
         }
     }
     pub fn scalar(var: Scalar) -> Reg {

@@ -4,6 +4,7 @@
 //! iterators, references and spin locks.
 
 use super::ops::mark_ptr_or_null;
+use super::precision::{F_CALLBACK_ENTRY, F_CALLBACK_EXIT, F_SUBPROG_ENTRY};
 use super::{Engine, Flow, Res};
 use crate::env::{ArgKind, GlobalRet, MapType, ProgType};
 use crate::facts::SafePointKind;
@@ -195,12 +196,19 @@ impl Engine<'_> {
                         return Err(self.type_err(regno, &r, MEM_TYPES));
                     }
                     self.helper_mem_access(regno, size as u64, ty == ArgType::PtrToUninitMapValue)?;
-                    if ty == ArgType::PtrToMapKey && m.map_type.is_array() {
-                        meta.const_key = self.constant_key(&r, size);
+                    if ty == ArgType::PtrToMapKey
+                        && m.map_type.is_array()
+                        && let Some((k, slot)) = self.constant_key(&r, size)
+                    {
+                        meta.const_key = Some(k);
+                        if let Some((f, spi)) = slot {
+                            self.mark_precise_slot(f, spi);
+                        }
                     }
                 }
                 ArgType::PtrToMem | ArgType::PtrToMemOrNull | ArgType::PtrToUninitMem => {
                     if ty == ArgType::PtrToMemOrNull && r.is_null() {
+                        self.mark_precise_regs(&[regno]);
                         meta.mem = Some((regno, true, false));
                         continue;
                     }
@@ -213,6 +221,7 @@ impl Engine<'_> {
                     if !r.is_scalar() {
                         return Err(self.type_err(regno, &r, &[RegType::Scalar]));
                     }
+                    self.mark_precise_regs(&[regno]);
                     let Some((mreg, null, write)) = meta.mem.take() else {
                         return Err(format!("R{regno} size argument without a memory argument"));
                     };
@@ -249,6 +258,7 @@ impl Engine<'_> {
                     let Some(v) = r.var.const_value() else {
                         return Err(format!("R{regno} is not a known constant'"));
                     };
+                    self.mark_precise_regs(&[regno]);
                     meta.alloc_size = Some(v);
                 }
                 ArgType::PtrToCtx => {
@@ -264,6 +274,7 @@ impl Engine<'_> {
                 }
                 ArgType::PtrToStack | ArgType::PtrToStackOrNull => {
                     if ty == ArgType::PtrToStackOrNull && r.is_null() {
+                        self.mark_precise_regs(&[regno]);
                         continue;
                     }
                     if r.ty != RegType::Stack {
@@ -357,7 +368,7 @@ impl Engine<'_> {
 
     /// The key a stack pointer points at, when it is a known constant
     /// (zeroed bytes, or a spilled constant of exactly the key's size).
-    fn constant_key(&self, r: &Reg, key_size: u32) -> Option<u64> {
+    fn constant_key(&self, r: &Reg, key_size: u32) -> Option<(u64, Option<(u8, u16)>)> {
         if !self.privileged() || r.ty != RegType::Stack {
             return None;
         }
@@ -373,14 +384,15 @@ impl Engine<'_> {
             return None;
         }
         if slot.types[idx..end].iter().all(|t| *t == SlotType::Zero) {
-            return Some(0);
+            return Some((0, None));
         }
         if idx == 0
             && slot.is_spill()
             && slot.spill_size as u32 == key_size
             && slot.spilled.is_scalar()
         {
-            return slot.spilled.var.const_value();
+            let v = slot.spilled.var.const_value()?;
+            return Some((v, Some((r.frameno, spi as u16))));
         }
         None
     }
@@ -666,6 +678,8 @@ impl Engine<'_> {
         }
         done.cur_mut().regs[0] = Reg::unknown();
         self.push_branch(done, pc + 1)?;
+        // Only this path enters the callback (the queued one returned).
+        self.trace_mark(F_CALLBACK_ENTRY, None);
         let ctx_arg = *self.st.reg(3);
         let mut f = Frame::new(cb, pc, depth as u8, FrameKind::Callback);
         f.regs[1] = Reg::unknown();
@@ -701,6 +715,7 @@ impl Engine<'_> {
                     }
                     ArgKind::PtrToMem { size, nullable } => {
                         if *nullable && r.is_null() {
+                            self.mark_precise_regs(&[regno]);
                             continue;
                         }
                         if !r.is_pointer() || r.maybe_null || !MEM_TYPES.contains(&r.ty) {
@@ -728,6 +743,7 @@ impl Engine<'_> {
                 depth + 1
             ));
         }
+        self.trace_mark(F_SUBPROG_ENTRY, None);
         let mut f = Frame::new(callee, pc, depth as u8, FrameKind::Call);
         for r in 1..=5 {
             f.regs[r] = self.st.cur().regs[r];
@@ -741,6 +757,8 @@ impl Engine<'_> {
         match kind {
             FrameKind::Callback => {
                 self.check_read(0)?;
+                self.trace_mark(F_CALLBACK_EXIT, None);
+                self.mark_precise_regs(&[0]);
                 let r0 = *self.st.reg(0);
                 if !r0.is_scalar() || r0.var.smin < 0 || r0.var.smax > 1 {
                     return Err(format!(

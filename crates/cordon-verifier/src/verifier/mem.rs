@@ -3,6 +3,7 @@
 //! arguments, and legacy packet loads.
 
 use super::ops::MAX_VAR_OFF;
+use super::precision::{F_SLOT_READ, F_SLOT_WRITE, F_SPILL};
 use super::{Engine, Res};
 use crate::ctx::{self, CtxField};
 use crate::env::ProgType;
@@ -465,8 +466,12 @@ impl Engine<'_> {
         }
         self.note_stack(p.frameno, -lo);
         match acc {
-            Access::Write { val, .. } => {
+            Access::Write { val, regno: vr } => {
                 let zero = val.is_null();
+                if zero && let Some(r) = vr {
+                    // STACK_ZERO depends on the exact value (Linux does the same).
+                    self.mark_precise_regs(&[r]);
+                }
                 self.stack_mark_range(frame, lo, hi, zero, true)?;
                 Ok(Reg::not_init())
             }
@@ -557,13 +562,14 @@ impl Engine<'_> {
                 }
                 v.var = t;
             }
-            let _ = vr;
             Some(v)
         } else {
             None
         };
         match spill {
             Some(v) => {
+                let flags = F_SLOT_WRITE | if vr.is_some() { F_SPILL } else { 0 };
+                self.trace_mark(flags, Some((frame as u8, spi as u16)));
                 let slot = &mut self.st.frames[frame].stack[spi];
                 for (i, b) in slot.types.iter_mut().enumerate() {
                     if i < size as usize {
@@ -586,6 +592,10 @@ impl Engine<'_> {
                     )
                 };
                 let zero = val.is_null();
+                if zero && let Some(r) = vr {
+                    // STACK_ZERO depends on the exact value (Linux does the same).
+                    self.mark_precise_regs(&[r]);
+                }
                 if keep {
                     let slot = &mut self.st.frames[frame].stack[spi];
                     for i in idx..idx + size as usize {
@@ -594,6 +604,7 @@ impl Engine<'_> {
                     let _ = sz;
                     Ok(())
                 } else {
+                    self.trace_mark(F_SLOT_WRITE, Some((frame as u8, spi as u16)));
                     self.stack_mark_range(frame, lo, lo + size as i64, zero, false)
                 }
             }
@@ -612,6 +623,7 @@ impl Engine<'_> {
         let end = idx + size as usize;
         if slot.is_spill() && idx < slot.spill_size as usize {
             let sp = slot.spilled;
+            self.trace_mark(F_SLOT_READ, Some((frame as u8, spi as u16)));
             if sp.is_pointer() {
                 if idx == 0 && size == 8 && slot.spill_size == 8 {
                     return Ok(sp);

@@ -5,6 +5,7 @@
 mod calls;
 mod mem;
 mod ops;
+mod precision;
 
 use crate::cfg::Cfg;
 use crate::env::{ArgKind, VerifyEnv};
@@ -39,10 +40,13 @@ struct Checkpoint {
     parent: Option<usize>,
     hit: u32,
     miss: u32,
+    /// Instructions executed from the parent checkpoint to this one.
+    trace: Vec<precision::TraceEntry>,
 }
 
 struct Pending {
     state: State,
+    trace: Vec<precision::TraceEntry>,
     pc: usize,
     prev: usize,
     parent: Option<usize>,
@@ -140,6 +144,8 @@ pub(crate) struct Engine<'a> {
     last_cp_jmps: u64,
     /// Checkpoints currently cached.
     cur_states: u64,
+    /// Instructions executed since the last checkpoint of this path.
+    pub(crate) trace: Vec<precision::TraceEntry>,
 }
 
 impl<'a> Engine<'a> {
@@ -184,6 +190,7 @@ impl<'a> Engine<'a> {
             last_cp_insns: 0,
             last_cp_jmps: 0,
             cur_states: 0,
+            trace: Vec::new(),
         }
     }
 
@@ -304,6 +311,7 @@ impl<'a> Engine<'a> {
         self.pending.clear();
         self.checkpoints.clear();
         self.cur_states = 0;
+        self.trace.clear();
         for e in &mut self.explored {
             e.clear();
         }
@@ -348,6 +356,7 @@ impl<'a> Engine<'a> {
             if self.env.verbosity() > 0 {
                 let _ = writeln!(self.log, "{pc}: {}", log::disasm(self.prog, self.env, pc));
             }
+            self.trace_push(pc);
             if self.back_edge_src[pc] {
                 self.record_safe_point(pc, SafePointKind::BackEdge);
             }
@@ -431,6 +440,7 @@ impl<'a> Engine<'a> {
         }
         self.pending.push(Pending {
             state,
+            trace: self.trace.clone(),
             pc,
             prev: self.pc,
             parent: self.parent,
@@ -443,6 +453,7 @@ impl<'a> Engine<'a> {
             return false;
         };
         self.st = p.state;
+        self.trace = p.trace;
         self.pc = p.pc;
         self.parent = p.parent;
         if self.env.verbosity() == 1 {
@@ -495,7 +506,7 @@ impl<'a> Engine<'a> {
         let conv = self.is_convergence_point(pc);
         let priv_ = self.privileged();
         let mut ancestor: Option<usize> = None;
-        let mut found: Option<usize> = None;
+        let mut found: Option<(usize, bool)> = None;
         let mut evict: Vec<usize> = Vec::new();
         for (pos, &ci) in self.explored[pc].iter().enumerate().rev() {
             let cp = &self.checkpoints[ci];
@@ -507,7 +518,7 @@ impl<'a> Engine<'a> {
                     if ancestor.is_none() {
                         ancestor = Some(ci);
                     }
-                    states_equal(old, &self.st, pc, &self.cfg, Mode::Within, priv_)
+                    states_equal(old, &self.st, pc, &self.cfg, Mode::RangeWithin, priv_)
                 } else {
                     if states_equal(old, &self.st, pc, &self.cfg, Mode::Exact, priv_) {
                         return Err(format!("infinite loop detected at insn {pc}"));
@@ -515,12 +526,13 @@ impl<'a> Engine<'a> {
                     false
                 }
             } else {
-                states_equal(old, &self.st, pc, &self.cfg, Mode::Within, priv_)
+                states_equal(old, &self.st, pc, &self.cfg, Mode::NotExact, priv_)
             };
             let cp = &mut self.checkpoints[ci];
             if hit {
+                let in_progress = cp.branches > 0;
                 cp.hit += 1;
-                found = Some(ci);
+                found = Some((ci, in_progress));
                 break;
             }
             cp.miss += 1;
@@ -537,7 +549,12 @@ impl<'a> Engine<'a> {
                 self.cur_states = self.cur_states.saturating_sub(1);
             }
         }
-        if found.is_some() {
+        if let Some((ci, in_progress)) = found {
+            // The pruned path depends on what the old state's continuation
+            // needed precisely (everything, when compared range-within).
+            if let Some(old) = self.checkpoints[ci].state.clone() {
+                self.propagate_precision(&old, in_progress);
+            }
             return Ok(true);
         }
         // Only add a checkpoint every few jumps and instructions (as Linux
@@ -561,6 +578,7 @@ impl<'a> Engine<'a> {
             parent: self.parent,
             hit: 0,
             miss: 0,
+            trace: std::mem::take(&mut self.trace),
         });
         self.parent = Some(idx);
         self.explored[pc].push(idx);

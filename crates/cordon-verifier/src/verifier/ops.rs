@@ -84,7 +84,7 @@ impl Engine<'_> {
                 };
                 Ok(())
             }
-            _ => self.do_binop(wide, op, dst, s),
+            _ => self.do_binop(wide, op, dst, src, s),
         }
     }
 
@@ -127,8 +127,17 @@ impl Engine<'_> {
         Ok(())
     }
 
-    fn do_binop(&mut self, wide: bool, op: AluOp, dst: u8, s: Reg) -> Res<()> {
+    fn do_binop(&mut self, wide: bool, op: AluOp, dst: u8, src: Operand, s: Reg) -> Res<()> {
         let d = *self.st.reg(dst);
+        // The scalar added to a pointer decides where it points: its exact
+        // value matters to every continuation.
+        if d.is_pointer() && !s.is_pointer() {
+            if let Operand::Reg(r) = src {
+                self.mark_precise_regs(&[r]);
+            }
+        } else if !d.is_pointer() && s.is_pointer() {
+            self.mark_precise_regs(&[dst]);
+        }
         let result = match (d.is_pointer(), s.is_pointer()) {
             (false, false) => {
                 let v = if wide {
@@ -243,14 +252,10 @@ impl Engine<'_> {
                     r.id = self.new_id();
                     r.range = 0;
                 }
-                if r.var.smin <= -MAX_VAR_OFF || r.var.smax >= MAX_VAR_OFF {
+                if r.var.smin <= -MAX_VAR_OFF || r.var.smin >= MAX_VAR_OFF {
                     return Err(format!(
                         "value {} makes {tname} pointer be out of bounds",
-                        if r.var.smin <= -MAX_VAR_OFF {
-                            r.var.smin
-                        } else {
-                            r.var.smax
-                        }
+                        r.var.smin
                     ));
                 }
             }
@@ -362,14 +367,21 @@ impl Engine<'_> {
         if a.is_pointer() || b.is_pointer() {
             return self.jcond_pointers(pc, target, wide, cond, dst, src_reg, a, b);
         }
-        match branch::is_taken(&a.var, &b.var, cond, wide) {
-            Some(true) => return Ok(Flow::Next(target)),
-            Some(false) => return Ok(Flow::Next(pc + 1)),
-            None => {}
+        let mut operands = vec![dst];
+        operands.extend(src_reg);
+        let linked = self.linked_locs(&operands);
+        self.trace_linked(linked);
+        if let Some(t) = branch::is_taken(&a.var, &b.var, cond, wide) {
+            // Only one side is explored: that depends on the exact values.
+            self.mark_precise_regs(&operands);
+            return Ok(Flow::Next(if t { target } else { pc + 1 }));
         }
         let mut other = self.st.clone();
         let taken_ok = refine_in(&mut other, dst, src_reg, a, b, cond, wide, true);
         let fall_ok = refine_in(&mut self.st, dst, src_reg, a, b, cond, wide, false);
+        if !(taken_ok && fall_ok) {
+            self.mark_precise_regs(&operands);
+        }
         match (taken_ok, fall_ok) {
             (true, true) => {
                 self.push_branch(other, target)?;
@@ -406,6 +418,11 @@ impl Engine<'_> {
                 (Reg::unknown(), None)
             };
             if let Some(_r) = preg {
+                // The comparison relies on the other operand being exactly 0.
+                let zero_reg = if a.is_pointer() { src_reg } else { Some(dst) };
+                if let Some(z) = zero_reg {
+                    self.mark_precise_regs(&[z]);
+                }
                 if p.maybe_null {
                     let mut other = self.st.clone();
                     let eq_taken = cond == JmpCond::Eq;
