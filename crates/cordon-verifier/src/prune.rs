@@ -180,6 +180,17 @@ fn stacksafe(old: &Frame, cur: &Frame, ids: &mut IdMap, mode: Mode, privileged: 
             continue;
         }
         if o.is_spill() {
+            // A full 64-bit scalar spill reads like 8 MISC bytes when the
+            // scalar is unknown: compare against an unknown scalar (Linux 6.8+).
+            if o.is_full_spill()
+                && o.spilled.is_scalar()
+                && c.types.iter().all(|t| *t == SlotType::Misc)
+            {
+                if !regsafe(&o.spilled, &Reg::unknown(), ids, mode) {
+                    return false;
+                }
+                continue;
+            }
             if !c.is_spill() || c.spill_size != o.spill_size || c.types != o.types {
                 return false;
             }

@@ -151,3 +151,24 @@ fn loop_convergence_with_imprecise_counter() {
         "r0 = 0\nr1 = 0\nl: r0 += 3\nr1 += 1\nif r1 < 100 goto l\nexit",
     );
 }
+
+#[test]
+fn imprecise_spill_matches_misc_bytes() {
+    // One path spills an unknown scalar, the other writes the slot with a
+    // byte-wise helper (MISC); the spilled value is never used precisely.
+    // skb_load_bytes(ctx, 0, fp-off, 8) writes the slot byte-wise.
+    let mut t = String::from("r9 = r1\ncall bpf_get_prandom_u32#7\nr6 = r0\n");
+    for i in 0..16 {
+        let off = 8 * (i + 1);
+        t += &format!(
+            "if r6 > {i} goto pc+2\n*(u64 *)(r10 -{off}) = r6\ngoto pc+6\nr1 = r9\nr2 = 0\nr3 = r10\nr3 += -{off}\nr4 = 8\ncall bpf_skb_load_bytes#26\n"
+        );
+    }
+    t += "r0 = 0\nexit";
+    let f = accept(&sock(), &t);
+    assert!(
+        f.stats.insn_processed < 5000,
+        "processed {}",
+        f.stats.insn_processed
+    );
+}
