@@ -234,6 +234,15 @@ impl Map {
 
     // ----- program side --------------------------------------------------------
 
+    #[inline(always)]
+    fn cpu_if_percpu(&self) -> u32 {
+        if self.map_type.is_percpu() {
+            current_cpu()
+        } else {
+            0
+        }
+    }
+
     /// `bpf_map_lookup_elem`: value pointer (current CPU's slot for per-CPU maps,
     /// inner map pointer for maps of maps) or null.
     ///
@@ -245,8 +254,8 @@ impl Map {
         // SAFETY: forwarded.
         unsafe {
             match &self.imp {
-                Imp::Hash(h) => h.lookup(key, current_cpu(), true),
-                Imp::Array(a) => a.lookup(key, current_cpu()),
+                Imp::Hash(h) => h.lookup(key, self.cpu_if_percpu(), true),
+                Imp::Array(a) => a.lookup(key, self.cpu_if_percpu()),
                 Imp::ArrayOfMaps(a) => a.lookup(key),
                 Imp::HashOfMaps(h) => h.lookup(key),
                 _ => ptr::null_mut(),

@@ -168,21 +168,41 @@ pub unsafe fn bpf_spin_unlock(lock: *mut u32) {
     unsafe { AtomicU32::from_ptr(lock) }.store(0, Ordering::Release);
 }
 
-/// Reads the `i`-th 8-byte word of a key of `len` bytes, zero-padded.
+/// Reads the `i`-th 8-byte word of a key of `len` bytes, zero-padded (the word's
+/// in-memory bytes are the key bytes, so stored keys can be handed out as is).
 ///
 /// # Safety
 /// `key` must be readable for `len` bytes.
 #[inline(always)]
 pub(crate) unsafe fn key_word(key: *const u8, len: usize, i: usize) -> u64 {
     let off = i * 8;
-    if off + 8 <= len {
-        // SAFETY: in bounds, unaligned read allowed.
-        unsafe { ptr::read_unaligned(key.add(off) as *const u64) }
-    } else {
-        let mut buf = [0u8; 8];
-        // SAFETY: copies the remaining `len - off` (< 8) bytes.
-        unsafe { ptr::copy_nonoverlapping(key.add(off), buf.as_mut_ptr(), len - off) };
-        u64::from_ne_bytes(buf)
+    // SAFETY: all reads stay within `key[off..len]`; unaligned reads are allowed.
+    unsafe {
+        let p = key.add(off);
+        let rem = len - off;
+        if rem >= 8 {
+            return ptr::read_unaligned(p as *const u64);
+        }
+        if cfg!(target_endian = "little") {
+            let mut v = 0u64;
+            let mut at = 0;
+            if rem & 4 != 0 {
+                v = ptr::read_unaligned(p as *const u32) as u64;
+                at = 4;
+            }
+            if rem & 2 != 0 {
+                v |= (ptr::read_unaligned(p.add(at) as *const u16) as u64) << (8 * at);
+                at += 2;
+            }
+            if rem & 1 != 0 {
+                v |= (*p.add(at) as u64) << (8 * at);
+            }
+            v
+        } else {
+            let mut buf = [0u8; 8];
+            ptr::copy_nonoverlapping(p, buf.as_mut_ptr(), rem);
+            u64::from_ne_bytes(buf)
+        }
     }
 }
 
@@ -274,4 +294,35 @@ pub(crate) unsafe fn copy_value_locked(
 /// Host pointer of a slice, or null for an empty one (so "no key" can be passed).
 pub(crate) fn opt_ptr(s: Option<&[u8]>) -> *const u8 {
     s.map_or(ptr::null(), |s| s.as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_word_matches_byte_copy() {
+        let bytes: Vec<u8> = (1..=40u8).collect();
+        for len in 1..=40usize {
+            for i in 0..len.div_ceil(8) {
+                let mut buf = [0u8; 8];
+                let n = (len - i * 8).min(8);
+                buf[..n].copy_from_slice(&bytes[i * 8..i * 8 + n]);
+                let got = unsafe { key_word(bytes.as_ptr(), len, i) };
+                assert_eq!(got, u64::from_ne_bytes(buf), "len {len} word {i}");
+            }
+        }
+    }
+
+    #[test]
+    fn hash_depends_on_every_byte() {
+        let base = [7u8; 13];
+        let h0 = unsafe { hash_key(base.as_ptr(), 13, 1) };
+        for i in 0..13 {
+            let mut k = base;
+            k[i] ^= 1;
+            assert_ne!(unsafe { hash_key(k.as_ptr(), 13, 1) }, h0, "byte {i}");
+        }
+        assert_ne!(unsafe { hash_key(base.as_ptr(), 13, 2) }, h0, "seeded");
+    }
 }
