@@ -493,11 +493,12 @@ impl HashTable {
         }
     }
 
-    /// Writes hash and key into an element that is on no bucket list.
+    /// Writes hash, key and (through `write_value`) the value into an element that
+    /// is on no bucket list.
     ///
     /// # Safety
     /// `key` readable for `key_size` bytes; `idx` exclusively owned by the caller.
-    unsafe fn init_key(&self, idx: u32, key: *const u8, hash: u32) {
+    unsafe fn init_elem(&self, idx: u32, key: *const u8, hash: u32, write_value: impl FnOnce()) {
         let h = self.hdr(idx);
         let s = h.seq.load(Ordering::Relaxed);
         h.seq.store(s.wrapping_add(1), Ordering::Relaxed);
@@ -508,6 +509,10 @@ impl HashTable {
             let k = unsafe { key_word(key, self.key_size, w) };
             self.key_atom(idx, w).store(k, Ordering::Relaxed);
         }
+        // The value is written inside the window too, so a reader that reaches
+        // this (not yet linked) element through a stale link never returns it
+        // half-initialised.
+        write_value();
         h.seq.store(s.wrapping_add(2), Ordering::Release);
     }
 
@@ -701,8 +706,7 @@ impl HashTable {
                 Some(new) => {
                     // SAFETY: `new` is exclusively ours.
                     unsafe {
-                        self.init_key(new, key, hash);
-                        self.write_value(new, value, false, 0);
+                        self.init_elem(new, key, hash, || self.write_value(new, value, false, 0));
                     }
                     // Publish the new element before retiring the old one so that
                     // concurrent lookups always find the key.
@@ -735,8 +739,7 @@ impl HashTable {
         };
         // SAFETY: `new` is exclusively ours.
         unsafe {
-            self.init_key(new, key, hash);
-            self.write_value(new, value, false, 0);
+            self.init_elem(new, key, hash, || self.write_value(new, value, false, 0));
         }
         self.link_head_locked(b, new);
         0
@@ -803,8 +806,9 @@ impl HashTable {
         };
         // SAFETY: `new` is exclusively ours.
         unsafe {
-            self.init_key(new, key, hash);
-            self.pcpu_init(new, value, onallcpus, cpu);
+            self.init_elem(new, key, hash, || {
+                self.pcpu_init(new, value, onallcpus, cpu)
+            });
         }
         self.link_head_locked(b, new);
         0
@@ -822,8 +826,9 @@ impl HashTable {
         };
         // SAFETY: `new` is exclusively ours (on the inactive list, not linked).
         unsafe {
-            self.init_key(new, key, hash);
-            copy_value(self.value_ptr(new, 0), value, self.value_size, None);
+            self.init_elem(new, key, hash, || {
+                copy_value(self.value_ptr(new, 0), value, self.value_size, None)
+            });
         }
         let old;
         {
@@ -892,8 +897,7 @@ impl HashTable {
                 } else if let Some(n) = new.take() {
                     // SAFETY: `n` is exclusively ours.
                     unsafe {
-                        self.init_key(n, key, hash);
-                        self.pcpu_init(n, value, onallcpus, cpu);
+                        self.init_elem(n, key, hash, || self.pcpu_init(n, value, onallcpus, cpu));
                     }
                     self.link_head_locked(b, n);
                     self.count.fetch_add(1, Ordering::Relaxed);
