@@ -31,6 +31,8 @@ pub struct Cfg {
     pub prune_point: Vec<bool>,
     /// Registers live on entry to each instruction (bit r).
     pub live_in: Vec<u16>,
+    /// Subprogram index of the exception callback.
+    pub exception_cb: Option<usize>,
 }
 
 /// A structural error: instruction index and message.
@@ -61,6 +63,12 @@ impl Cfg {
                 return Err((Some(pc), format!("call to invalid destination {t}")));
             }
             starts.push(t as usize);
+        }
+        if let Some(x) = env.exception_callback {
+            if x >= n || prog.kind(x).is_none() {
+                return Err((Some(x), format!("exception callback at invalid insn {x}")));
+            }
+            starts.push(x);
         }
         starts.sort_unstable();
         starts.dedup();
@@ -135,12 +143,23 @@ impl Cfg {
                 return Err((Some(last), "last insn is not an exit or jmp".to_string()));
             }
         }
+        let exception_cb = env.exception_callback.and_then(idx_of);
+        if let Some(cb) = exception_cb {
+            for sp in &subprogs {
+                for &(pc, callee) in sp.calls.iter().chain(&sp.func_refs) {
+                    if callee == cb {
+                        return Err((Some(pc), "cannot call exception cb directly".to_string()));
+                    }
+                }
+            }
+        }
         let mut cfg = Cfg {
             subprogs,
             subprog_of,
             back_edges: Vec::new(),
             prune_point: vec![false; n],
             live_in: vec![0; n],
+            exception_cb,
         };
         cfg.walk(prog, env)?;
         cfg.liveness(prog);
@@ -172,9 +191,34 @@ impl Cfg {
         let n = prog.len();
         // 0 = unseen, 1 = on the DFS stack, 2 = done.
         let mut state = vec![0u8; n];
-        let mut stack: Vec<(usize, usize)> = vec![(0, 0)];
-        state[0] = 1;
-        self.prune_point[0] = true;
+        let mut roots = vec![0usize];
+        roots.extend(self.exception_cb.map(|s| self.subprogs[s].start));
+        let mut stack: Vec<(usize, usize)> = Vec::new();
+        for root in roots {
+            if state[root] != 0 {
+                continue;
+            }
+            state[root] = 1;
+            self.prune_point[root] = true;
+            stack.push((root, 0));
+            self.walk_from(prog, env, &mut state, &mut stack)?;
+        }
+        for (pc, st) in state.iter().enumerate() {
+            if prog.kind(pc).is_some() && *st == 0 {
+                return Err((Some(pc), format!("unreachable insn {pc}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn walk_from(
+        &mut self,
+        prog: &Program,
+        env: &VerifyEnv,
+        state: &mut [u8],
+        stack: &mut Vec<(usize, usize)>,
+    ) -> Result<(), CfgError> {
+        let n = prog.len();
         while let Some(&mut (pc, ref mut next_i)) = stack.last_mut() {
             let succ = Self::succs(prog, pc);
             if *next_i >= succ.len() {
@@ -213,11 +257,6 @@ impl Cfg {
                     self.back_edges.push((pc, t));
                 }
                 _ => {}
-            }
-        }
-        for (pc, st) in state.iter().enumerate() {
-            if prog.kind(pc).is_some() && *st == 0 {
-                return Err((Some(pc), format!("unreachable insn {pc}")));
             }
         }
         Ok(())

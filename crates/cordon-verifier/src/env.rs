@@ -63,6 +63,11 @@ pub enum MapType {
     Queue,
     Stack,
     RingBuf,
+    PerfEventArray,
+    LpmTrie,
+    ArrayOfMaps,
+    HashOfMaps,
+    BloomFilter,
     /// Any other Linux map type number (treated like a hash map for lookups).
     Other(u32),
 }
@@ -83,6 +88,11 @@ impl MapType {
             22 => MapType::Queue,
             23 => MapType::Stack,
             27 => MapType::RingBuf,
+            4 => MapType::PerfEventArray,
+            11 => MapType::LpmTrie,
+            12 => MapType::ArrayOfMaps,
+            13 => MapType::HashOfMaps,
+            30 => MapType::BloomFilter,
             other => MapType::Other(other),
         }
     }
@@ -101,6 +111,11 @@ impl MapType {
             MapType::Queue => 22,
             MapType::Stack => 23,
             MapType::RingBuf => 27,
+            MapType::PerfEventArray => 4,
+            MapType::LpmTrie => 11,
+            MapType::ArrayOfMaps => 12,
+            MapType::HashOfMaps => 13,
+            MapType::BloomFilter => 30,
             MapType::Other(n) => n,
         }
     }
@@ -123,6 +138,9 @@ pub struct MapInfo {
     pub spin_lock_off: Option<u32>,
     /// The program may not write map values (BPF_F_RDONLY_PROG / frozen).
     pub rdonly_prog: bool,
+    /// Maps of maps: index (in [`VerifyEnv::maps`]) of the inner map
+    /// prototype; lookups return a pointer to a map like it.
+    pub inner_map: Option<u32>,
 }
 
 impl MapInfo {
@@ -141,6 +159,7 @@ impl MapInfo {
             max_entries,
             spin_lock_off: None,
             rdonly_prog: false,
+            inner_map: None,
         }
     }
 }
@@ -238,6 +257,10 @@ pub struct VerifyEnv {
     pub throw_releases_resources: bool,
     /// The program is sleepable (may call SLEEPABLE kfuncs).
     pub sleepable: bool,
+    /// First instruction of the exception callback named by the main
+    /// program's `exception_callback:<fn>` BTF decl tag: verified on its own
+    /// with one scalar argument, must return a scalar, cannot be called.
+    pub exception_callback: Option<usize>,
 }
 
 impl VerifyEnv {
@@ -254,6 +277,7 @@ impl VerifyEnv {
             strict_alignment: false,
             throw_releases_resources: true,
             sleepable: false,
+            exception_callback: None,
         }
     }
     pub fn with_profile(mut self, p: Profile) -> Self {

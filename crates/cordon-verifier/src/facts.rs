@@ -20,6 +20,8 @@ pub struct SubprogFacts {
     pub has_tail_call: bool,
     /// Subprogram is used as a callback (its address is taken).
     pub is_callback: bool,
+    /// Subprogram is the main program's exception callback.
+    pub is_exception_callback: bool,
 }
 
 /// Where a resource is held.

@@ -192,6 +192,7 @@ pub mod helper {
     pub const MAP_LOOKUP_ELEM: u32 = 1;
     pub const MAP_UPDATE_ELEM: u32 = 2;
     pub const MAP_DELETE_ELEM: u32 = 3;
+    pub const PERF_EVENT_OUTPUT: u32 = 25;
     pub const KTIME_GET_NS: u32 = 5;
     pub const TRACE_PRINTK: u32 = 6;
     pub const GET_PRANDOM_U32: u32 = 7;
@@ -294,6 +295,13 @@ impl Registry {
             h::MAP_PEEK_ELEM,
             "map_peek_elem",
             &[ConstMapPtr, PtrToUninitMapValue],
+            Integer,
+            0,
+        ));
+        r.add_helper(p(
+            h::PERF_EVENT_OUTPUT,
+            "perf_event_output",
+            &[PtrToCtx, ConstMapPtr, Anything, PtrToMem, ConstSizeOrZero],
             Integer,
             0,
         ));

@@ -361,3 +361,47 @@ fn back_edge_table_lists_lock_and_iterator() {
             .contains(&Location::Stack { frame: 0, off: -8 })
     );
 }
+
+// ---------- exception callback ----------
+
+fn with_cb(env: &cordon_verifier::VerifyEnv, start: usize) -> cordon_verifier::VerifyEnv {
+    let mut e = env.clone();
+    e.exception_callback = Some(start);
+    e
+}
+
+#[test]
+fn exception_callback_verified_on_its_own() {
+    // insn 3 = the callback (not called by anyone).
+    let text = "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: r0 = r1\nr0 += 1\nexit";
+    let f = accept(&with_cb(&sock(), 3), text);
+    assert!(f.subprogs[1].is_exception_callback);
+    // Without the declaration the callback is unreachable code.
+    reject(&sock(), text, "unreachable insn 3");
+    // It must return a scalar.
+    reject(
+        &with_cb(&sock(), 3),
+        "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: r0 = r10\nexit",
+        "At subprogram exit the register R0 is not a scalar value (fp)",
+    );
+    // Its argument is a scalar: it cannot be dereferenced.
+    reject(
+        &with_cb(&sock(), 3),
+        "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: r0 = *(u64 *)(r1 +0)\nexit",
+        "R1 invalid mem access 'scalar'",
+    );
+}
+
+#[test]
+fn exception_callback_rules() {
+    reject(
+        &with_cb(&sock(), 3),
+        "call cb\nr0 = 0\nexit\ncb: r0 = 0\nexit",
+        "cannot call exception cb directly",
+    );
+    reject(
+        &with_cb(&sock(), 3),
+        "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: call KF(bpf_throw)\nr0 = 0\nexit",
+        "bpf_throw cannot be called from exception callback",
+    );
+}

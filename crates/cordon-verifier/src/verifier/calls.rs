@@ -124,15 +124,32 @@ impl Engine<'_> {
         let f = proto.id;
         let t = m.map_type;
         let ok_for_func = match f {
-            helper::MAP_LOOKUP_ELEM | helper::MAP_UPDATE_ELEM | helper::MAP_DELETE_ELEM => {
-                !matches!(
-                    t,
-                    MapType::RingBuf | MapType::Queue | MapType::Stack | MapType::ProgArray
-                )
+            helper::MAP_LOOKUP_ELEM => !matches!(
+                t,
+                MapType::RingBuf
+                    | MapType::Queue
+                    | MapType::Stack
+                    | MapType::ProgArray
+                    | MapType::PerfEventArray
+                    | MapType::BloomFilter
+            ),
+            // Programs cannot update maps of maps (user space fills them).
+            helper::MAP_UPDATE_ELEM | helper::MAP_DELETE_ELEM => !matches!(
+                t,
+                MapType::RingBuf
+                    | MapType::Queue
+                    | MapType::Stack
+                    | MapType::ProgArray
+                    | MapType::PerfEventArray
+                    | MapType::BloomFilter
+                    | MapType::ArrayOfMaps
+                    | MapType::HashOfMaps
+            ),
+            helper::MAP_PUSH_ELEM | helper::MAP_PEEK_ELEM => {
+                matches!(t, MapType::Queue | MapType::Stack | MapType::BloomFilter)
             }
-            helper::MAP_PUSH_ELEM | helper::MAP_POP_ELEM | helper::MAP_PEEK_ELEM => {
-                matches!(t, MapType::Queue | MapType::Stack)
-            }
+            helper::MAP_POP_ELEM => matches!(t, MapType::Queue | MapType::Stack),
+            helper::PERF_EVENT_OUTPUT => t == MapType::PerfEventArray,
             helper::RINGBUF_OUTPUT | helper::RINGBUF_RESERVE | helper::RINGBUF_QUERY => {
                 t == MapType::RingBuf
             }
@@ -178,7 +195,7 @@ impl Engine<'_> {
                     }
                 }
                 ArgType::ConstMapPtr => {
-                    if r.ty != RegType::ConstMapPtr {
+                    if r.ty != RegType::ConstMapPtr || r.maybe_null {
                         return Err(self.type_err(regno, &r, &[RegType::ConstMapPtr]));
                     }
                     meta.map = Some(r.map);
@@ -484,6 +501,12 @@ impl Engine<'_> {
 
     fn do_throw(&mut self, pc: usize, proto: &HelperProto) -> Res<Flow> {
         self.check_args(proto, true)?;
+        if self.in_exception_cb {
+            return Err(format!(
+                "{} cannot be called from exception callback",
+                proto.name
+            ));
+        }
         if self.st.in_callback > 0 || self.st.frames.iter().any(|f| f.kind == FrameKind::Callback) {
             return Err(format!(
                 "{} cannot be called from callback subprog",
@@ -571,6 +594,25 @@ impl Engine<'_> {
             RetType::Integer => Reg::unknown(),
             RetType::Void => Reg::not_init(),
             RetType::NoReturn => return Ok(Flow::End),
+            RetType::PtrToMapValueOrNull
+                if meta
+                    .map
+                    .and_then(|m| self.env.maps.get(m as usize))
+                    .is_some_and(|m| {
+                        matches!(m.map_type, MapType::ArrayOfMaps | MapType::HashOfMaps)
+                    }) =>
+            {
+                // Lookup in a map of maps: a pointer to the inner map, or NULL.
+                let outer = &self.env.maps[meta.map.unwrap_or(0) as usize];
+                let Some(inner) = outer.inner_map else {
+                    return Err(format!("map '{}' has no inner map prototype", outer.name));
+                };
+                let mut r = Reg::ptr(RegType::ConstMapPtr);
+                r.map = inner;
+                r.maybe_null = true;
+                r.id = self.new_id();
+                r
+            }
             RetType::PtrToMapValueOrNull => {
                 let mut r = Reg::ptr(RegType::MapValue);
                 let map = meta.map.ok_or("internal: map argument missing")?;

@@ -139,6 +139,8 @@ pub(crate) struct Engine<'a> {
     log: String,
     /// Index of the global subprogram being verified on its own (None = main).
     pub(crate) root_global: Option<usize>,
+    /// Verifying the exception callback.
+    pub(crate) in_exception_cb: bool,
     pub(crate) jmps_processed: u64,
     last_cp_insns: u64,
     last_cp_jmps: u64,
@@ -186,6 +188,7 @@ impl<'a> Engine<'a> {
             is_callback,
             log: String::new(),
             root_global: None,
+            in_exception_cb: false,
             jmps_processed: 0,
             last_cp_insns: 0,
             last_cp_jmps: 0,
@@ -260,7 +263,7 @@ impl<'a> Engine<'a> {
             .env
             .global_funcs
             .iter()
-            .filter(|(insn, _)| **insn != 0)
+            .filter(|(insn, _)| **insn != 0 && Some(**insn) != self.env.exception_callback)
             .map(|(i, s)| (*i, s.clone()))
             .collect();
         for (insn, sig) in globals {
@@ -300,6 +303,27 @@ impl<'a> Engine<'a> {
                 );
             }
             self.run_from(init, insn)?;
+        }
+        if let (Some(insn), Some(sub)) = (self.env.exception_callback, self.cfg.exception_cb) {
+            // The exception callback: one scalar argument (the cookie).
+            self.root_global = Some(sub);
+            self.in_exception_cb = true;
+            let mut f = Frame::new(sub, usize::MAX, 0, FrameKind::Main);
+            f.regs[1] = Reg::unknown();
+            let init = State {
+                frames: vec![f],
+                refs: Vec::new(),
+                lock: None,
+                in_callback: 0,
+            };
+            if self.env.verbosity() > 0 {
+                let _ = writeln!(
+                    self.log,
+                    "Validating exception callback func#{sub} at insn {insn}..."
+                );
+            }
+            self.run_from(init, insn)?;
+            self.in_exception_cb = false;
         }
         Ok(())
     }
@@ -709,40 +733,47 @@ impl<'a> Engine<'a> {
             .map(|s| s.calls.iter().chain(s.func_refs.iter()).copied().collect())
             .collect();
         // Walk every chain from main (the call graph is acyclic: recursion was rejected).
-        let mut stack: Vec<(usize, usize, u32)> = vec![(0, 0, round(self.stack_depth[0]))];
-        while let Some((sub, next, depth)) = stack.last().copied() {
-            let frames = stack.len();
-            if next == 0 {
-                if frames > lim.max_call_frames {
-                    return Err((
-                        Some(self.cfg.subprogs[sub].start),
-                        format!("the call stack of {frames} frames is too deep !"),
-                    ));
-                }
-                if depth > lim.max_stack {
-                    return Err((
-                        Some(self.cfg.subprogs[sub].start),
-                        format!("combined stack size of {frames} calls is {depth}. Too large"),
-                    ));
-                }
-                if frames > 1 && self.cfg.subprogs[sub].has_tail_call {
-                    let callers = depth - round(self.stack_depth[sub]);
-                    if callers >= lim.tail_call_stack {
+        // Roots: the main program and the exception callback (which runs after
+        // the main frames are unwound).
+        let mut roots = vec![0usize];
+        roots.extend(self.cfg.exception_cb);
+        for root in roots {
+            let mut stack: Vec<(usize, usize, u32)> =
+                vec![(root, 0, round(self.stack_depth[root]))];
+            while let Some((sub, next, depth)) = stack.last().copied() {
+                let frames = stack.len();
+                if next == 0 {
+                    if frames > lim.max_call_frames {
                         return Err((
                             Some(self.cfg.subprogs[sub].start),
-                            format!(
-                                "tail_calls are not allowed when call stack of previous frames is {callers} bytes. Too large"
-                            ),
+                            format!("the call stack of {frames} frames is too deep !"),
                         ));
                     }
+                    if depth > lim.max_stack {
+                        return Err((
+                            Some(self.cfg.subprogs[sub].start),
+                            format!("combined stack size of {frames} calls is {depth}. Too large"),
+                        ));
+                    }
+                    if frames > 1 && self.cfg.subprogs[sub].has_tail_call {
+                        let callers = depth - round(self.stack_depth[sub]);
+                        if callers >= lim.tail_call_stack {
+                            return Err((
+                                Some(self.cfg.subprogs[sub].start),
+                                format!(
+                                    "tail_calls are not allowed when call stack of previous frames is {callers} bytes. Too large"
+                                ),
+                            ));
+                        }
+                    }
                 }
-            }
-            if next < callees[sub].len() {
-                stack.last_mut().expect("non-empty").1 += 1;
-                let callee = callees[sub][next].1;
-                stack.push((callee, 0, depth + round(self.stack_depth[callee])));
-            } else {
-                stack.pop();
+                if next < callees[sub].len() {
+                    stack.last_mut().expect("non-empty").1 += 1;
+                    let callee = callees[sub][next].1;
+                    stack.push((callee, 0, depth + round(self.stack_depth[callee])));
+                } else {
+                    stack.pop();
+                }
             }
         }
         // Per-subprogram worst chains (memoised over the DAG, reverse topological order).
@@ -782,6 +813,7 @@ impl<'a> Engine<'a> {
                 is_global: self.env.global_funcs.contains_key(&sp.start) && sp.start != 0,
                 has_tail_call: sp.has_tail_call,
                 is_callback: self.is_callback[i],
+                is_exception_callback: self.cfg.exception_cb == Some(i),
             });
         }
         Ok(out)
