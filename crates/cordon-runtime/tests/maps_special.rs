@@ -437,3 +437,65 @@ fn hash_of_maps() {
     assert_eq!(unsafe { o.update(k(1).as_ptr(), k(1).as_ptr(), 0) }, -95);
     assert_eq!(unsafe { o.delete(k(1).as_ptr()) }, -95);
 }
+
+#[test]
+fn c_abi_helpers() {
+    use cordon_runtime::maps::abi::*;
+    let h = Map::create(&MapDef::new(MapType::Hash, 4, 8, 4), 1).unwrap();
+    let mp = h.as_prog_ptr();
+    let key = k(3);
+    let val = 99u64.to_ne_bytes();
+    unsafe {
+        assert_eq!(bpf_map_lookup_elem(mp, key.as_ptr() as u64), 0);
+        assert_eq!(
+            bpf_map_update_elem(mp, key.as_ptr() as u64, val.as_ptr() as u64, BPF_NOEXIST),
+            0
+        );
+        assert_eq!(
+            bpf_map_update_elem(mp, key.as_ptr() as u64, val.as_ptr() as u64, BPF_NOEXIST) as i64,
+            -17
+        );
+        let p = bpf_map_lookup_elem(mp, key.as_ptr() as u64);
+        assert_eq!(ptr::read(p as *const u64), 99);
+        assert_eq!(bpf_map_delete_elem(mp, key.as_ptr() as u64), 0);
+        assert_eq!(bpf_map_delete_elem(mp, key.as_ptr() as u64) as i64, ENOENT);
+    }
+    let q = qs(MapType::Stack, 2);
+    let qp = q.as_prog_ptr();
+    let mut out = [0u8; 4];
+    unsafe {
+        assert_eq!(bpf_map_push_elem(qp, k(5).as_ptr() as u64, 0), 0);
+        assert_eq!(bpf_map_peek_elem(qp, out.as_mut_ptr() as u64), 0);
+        assert_eq!(bpf_map_pop_elem(qp, out.as_mut_ptr() as u64), 0);
+        assert_eq!(bpf_map_pop_elem(qp, out.as_mut_ptr() as u64) as i64, ENOENT);
+    }
+    assert_eq!(out, k(5));
+    let pc = Map::create(&MapDef::new(MapType::PercpuArray, 4, 4, 1), 2).unwrap();
+    unsafe {
+        assert_ne!(
+            bpf_map_lookup_percpu_elem(pc.as_prog_ptr(), k(0).as_ptr() as u64, 1),
+            0
+        );
+        assert_eq!(
+            bpf_map_lookup_percpu_elem(pc.as_prog_ptr(), k(0).as_ptr() as u64, 2),
+            0
+        );
+        assert_eq!(
+            bpf_map_lookup_percpu_elem(pc.as_prog_ptr(), k(0).as_ptr() as u64, 1 << 40),
+            0
+        );
+    }
+    let r = ring(4096);
+    let rp = r.as_prog_ptr();
+    unsafe {
+        let rec = bpf_ringbuf_reserve(rp, 4, 0);
+        assert_ne!(rec, 0);
+        ptr::copy_nonoverlapping(b"abcd".as_ptr(), rec as *mut u8, 4);
+        assert_eq!(bpf_ringbuf_submit(rec, 0), 0);
+        let rec2 = bpf_ringbuf_reserve(rp, 4, 0);
+        assert_eq!(bpf_ringbuf_discard(rec2, 0), 0);
+        assert_eq!(bpf_ringbuf_output(rp, b"efgh".as_ptr() as u64, 4, 0), 0);
+        assert_eq!(bpf_ringbuf_query(rp, BPF_RB_AVAIL_DATA), 48);
+    }
+    assert_eq!(drain(&r), vec![b"abcd".to_vec(), b"efgh".to_vec()]);
+}

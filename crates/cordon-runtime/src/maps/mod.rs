@@ -36,6 +36,7 @@
 //! [`pin`]) while a program runs, so that pointers it obtained stay valid until it
 //! exits.
 
+pub mod abi;
 mod array;
 mod error;
 mod hash;
@@ -48,6 +49,7 @@ mod ringbuf;
 mod util;
 mod validate;
 
+pub use array::ArrayLayout;
 pub use error::{MapError, errno};
 pub use map::{Entries, Keys, Map, MapHandle, RingBufRecord};
 pub use prog_array::ProgramHandle;
