@@ -16,6 +16,10 @@ pub struct SubprogFacts {
     pub chain_stack_depth: u32,
     /// Deepest call chain (in frames) starting here, this frame included.
     pub chain_frames: u32,
+    /// Most stack (rounded per frame) the callers of this subprogram use on
+    /// any chain from a root; for a subprogram with a tail call this is what
+    /// stays allocated under the tail-called program.
+    pub caller_stack: u32,
     pub is_global: bool,
     pub has_tail_call: bool,
     /// Subprogram is used as a callback (its address is taken).

@@ -235,3 +235,45 @@ fn facts_of_real_objects() {
     let f = i.2.as_ref().unwrap();
     assert!(!f.back_edges.is_empty());
 }
+
+/// Dropping a bounds check from a real program must be caught: turn each
+/// register-register conditional jump of the XDP firewall into a fall-through
+/// and count the mutants rejected for an out-of-bounds packet access.
+#[test]
+fn mutants_without_bounds_checks_are_rejected() {
+    let bytes = std::fs::read(bpf_dir().join("xdp_firewall.o")).unwrap();
+    let obj = Object::parse(&bytes).unwrap();
+    let p = &obj.programs[0];
+    let (prog, env) = load(&obj, p).unwrap();
+    verify(&prog, &env).expect("original verifies");
+    let mut packet_rejects = 0;
+    let mut mutants = 0;
+    for i in 0..prog.len() {
+        let is_reg_jcond = prog.kind(i).is_some_and(|k| {
+            matches!(
+                k,
+                cordon_isa::Kind::Jcond {
+                    src: cordon_isa::Operand::Reg(_),
+                    ..
+                }
+            )
+        });
+        if !is_reg_jcond {
+            continue;
+        }
+        let mut insns = prog.insns().to_vec();
+        insns[i] = Insn::new(0x05, 0, 0, 0, 0); // goto +0: always fall through
+        let Ok(m) = Program::new(insns) else { continue };
+        mutants += 1;
+        if let Err(e) = verify(&m, &env)
+            && e.message.contains("invalid access to packet")
+        {
+            packet_rejects += 1;
+        }
+    }
+    assert!(mutants > 3, "{mutants} mutants");
+    assert!(
+        packet_rejects > 0,
+        "no mutant of {mutants} was rejected for a packet access"
+    );
+}

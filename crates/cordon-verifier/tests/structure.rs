@@ -218,3 +218,17 @@ fn lddw_func_address_creates_subprogram() {
     );
     assert!(f.subprogs[1].is_callback);
 }
+
+#[test]
+fn caller_stack_recorded_per_subprogram() {
+    // main (64) -> f (32) -> g; main -> g directly too.
+    let f = accept(
+        &sock(),
+        "*(u64 *)(r10 -64) = 0\ncall f\ncall g\nr0 = 0\nexit\n\
+         f: *(u64 *)(r10 -32) = 0\ncall g\nr0 = 0\nexit\n\
+         g: r0 = 0\nexit",
+    );
+    assert_eq!(f.subprogs[0].caller_stack, 0);
+    assert_eq!(f.subprogs[1].caller_stack, 64);
+    assert_eq!(f.subprogs[2].caller_stack, 96);
+}

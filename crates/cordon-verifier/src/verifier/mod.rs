@@ -737,12 +737,15 @@ impl<'a> Engine<'a> {
         // the main frames are unwound).
         let mut roots = vec![0usize];
         roots.extend(self.cfg.exception_cb);
+        let mut caller_max = vec![0u32; n];
         for root in roots {
             let mut stack: Vec<(usize, usize, u32)> =
                 vec![(root, 0, round(self.stack_depth[root]))];
             while let Some((sub, next, depth)) = stack.last().copied() {
                 let frames = stack.len();
                 if next == 0 {
+                    let callers = depth - round(self.stack_depth[sub]);
+                    caller_max[sub] = caller_max[sub].max(callers);
                     if frames > lim.max_call_frames {
                         return Err((
                             Some(self.cfg.subprogs[sub].start),
@@ -810,6 +813,7 @@ impl<'a> Engine<'a> {
                 stack_depth: self.stack_depth[i],
                 chain_stack_depth: d,
                 chain_frames: f,
+                caller_stack: caller_max[i],
                 is_global: self.env.global_funcs.contains_key(&sp.start) && sp.start != 0,
                 has_tail_call: sp.has_tail_call,
                 is_callback: self.is_callback[i],
