@@ -263,3 +263,20 @@ fn errors_render_precisely() {
     assert!(e.to_string().contains("power of 2"), "{e}");
     assert!(validate_def(&MapDef::new(MapType::Queue, 0, 8, 3)).is_ok());
 }
+
+#[test]
+fn huge_maps_fail_cleanly() {
+    // 2^20 elements of ~4 MiB: terabytes, far beyond memory: ENOMEM, no abort.
+    let e = create(MapDef::new(MapType::Hash, 4, (4 << 20) - 100, 1 << 20)).unwrap_err();
+    assert!(matches!(e, MapError::OutOfMemory { .. }), "{e:?}");
+    assert_eq!(e.errno(), 12);
+    let e = create(MapDef::new(MapType::Array, 4, 1 << 30, 1 << 20)).unwrap_err();
+    assert_eq!(e.errno(), 12);
+    let e = create(MapDef::new(MapType::Queue, 0, 4 << 20, u32::MAX)).unwrap_err();
+    assert_eq!(e.errno(), 12);
+    // A large fd array is zero-filled lazily: either created quickly or ENOMEM.
+    match create(MapDef::new(MapType::ProgArray, 4, 4, 1 << 24)) {
+        Ok(m) => assert!(m.prog(123_456).is_none()),
+        Err(e) => assert_eq!(e.errno(), 12),
+    }
+}

@@ -26,7 +26,7 @@ use super::flags::{BPF_F_NO_COMMON_LRU, BPF_F_ZERO_SEED};
 use super::lru::Lru;
 use super::util::{
     Slab, SpinGuard, SpinLock, checked_size, copy_value, copy_value_locked, hash_key, key_word,
-    random_seed, round8,
+    random_seed, round8, try_slice,
 };
 use super::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapDef, MapError, MapType};
 
@@ -170,15 +170,17 @@ impl HashTable {
             None
         };
         let nb = max_entries.next_power_of_two();
-        let buckets: Box<[Bucket]> = (0..nb)
-            .map(|i| Bucket {
-                head: AtomicU32::new(NULLS | i),
-                seq: AtomicU32::new(0),
-                lock: SpinLock::default(),
-            })
-            .collect();
+        let buckets = try_slice(nb as usize, &def.name, |i| Bucket {
+            head: AtomicU32::new(NULLS | i as u32),
+            seq: AtomicU32::new(0),
+            lock: SpinLock::default(),
+        })?;
         let lru = if lru {
-            Some(Lru::new(cap, if percpu_lru { ncpus } else { 1 }))
+            Some(Lru::new(
+                cap,
+                if percpu_lru { ncpus } else { 1 },
+                &def.name,
+            )?)
         } else {
             None
         };

@@ -13,6 +13,9 @@ use std::sync::atomic::{AtomicU8, AtomicU32, Ordering::Relaxed};
 use crossbeam_utils::CachePadded;
 use parking_lot::Mutex;
 
+use super::MapError;
+use super::util::try_slice;
+
 const NIL: u32 = u32::MAX;
 const ACTIVE: usize = 0;
 const INACTIVE: usize = 1;
@@ -49,16 +52,14 @@ pub(crate) struct Lru {
 
 impl Lru {
     /// `n` nodes spread over `nsets` list sets (1 for a common LRU).
-    pub(crate) fn new(n: u32, nsets: usize) -> Lru {
-        let nodes: Box<[Node]> = (0..n)
-            .map(|_| Node {
-                prev: AtomicU32::new(NIL),
-                next: AtomicU32::new(NIL),
-                referenced: AtomicU8::new(0),
-                list: AtomicU8::new(FREE as u8),
-                owner: AtomicU32::new(0),
-            })
-            .collect();
+    pub(crate) fn new(n: u32, nsets: usize, name: &str) -> Result<Lru, MapError> {
+        let nodes = try_slice(n as usize, name, |_| Node {
+            prev: AtomicU32::new(NIL),
+            next: AtomicU32::new(NIL),
+            referenced: AtomicU8::new(0),
+            list: AtomicU8::new(FREE as u8),
+            owner: AtomicU32::new(0),
+        })?;
         let sets: Box<[CachePadded<Mutex<Lists>>]> = (0..nsets)
             .map(|_| {
                 CachePadded::new(Mutex::new(Lists {
@@ -88,7 +89,7 @@ impl Lru {
                 lru.push_head(&mut l, FREE, i as u32);
             }
         }
-        lru
+        Ok(lru)
     }
 
     #[inline]

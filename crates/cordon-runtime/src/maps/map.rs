@@ -81,11 +81,11 @@ impl Map {
                 def.max_entries = h.max_entries();
                 Imp::Hash(h)
             }
-            MapType::ProgArray => Imp::ProgArray(ProgArray::new(def.max_entries)),
+            MapType::ProgArray => Imp::ProgArray(ProgArray::new(def.max_entries, &def.name)?),
             MapType::RingBuf => Imp::RingBuf(RingBuf::new(&def)?),
             MapType::Queue => Imp::Queue(QueueStack::new(&def, false)?),
             MapType::Stack => Imp::Queue(QueueStack::new(&def, true)?),
-            MapType::ArrayOfMaps => Imp::ArrayOfMaps(ArrayOfMaps::new(&def)),
+            MapType::ArrayOfMaps => Imp::ArrayOfMaps(ArrayOfMaps::new(&def)?),
             MapType::HashOfMaps => Imp::HashOfMaps(HashOfMaps::new(&def, n)?),
         };
         Ok(Arc::new(Map {

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use super::errno::*;
 use super::hash::HashTable;
 use super::map::{Map, MapHandle};
+use super::util::try_null_ptrs;
 use super::validate::check_inner_compatible;
 use super::{BPF_ANY, MapDef, MapError, MapType};
 
@@ -44,13 +45,11 @@ pub(crate) struct ArrayOfMaps {
 }
 
 impl ArrayOfMaps {
-    pub(crate) fn new(def: &MapDef) -> ArrayOfMaps {
-        ArrayOfMaps {
+    pub(crate) fn new(def: &MapDef) -> Result<ArrayOfMaps, MapError> {
+        Ok(ArrayOfMaps {
             template: def.inner.as_deref().cloned().unwrap_or_default(),
-            slots: (0..def.max_entries)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
-        }
+            slots: try_null_ptrs(def.max_entries as usize, &def.name)?,
+        })
     }
 
     pub(crate) fn template(&self) -> &MapDef {
@@ -120,7 +119,9 @@ impl ArrayOfMaps {
 impl Drop for ArrayOfMaps {
     fn drop(&mut self) {
         for s in self.slots.iter() {
-            retire(s.swap(ptr::null_mut(), Ordering::AcqRel));
+            if !s.load(Ordering::Relaxed).is_null() {
+                retire(s.swap(ptr::null_mut(), Ordering::AcqRel));
+            }
         }
     }
 }

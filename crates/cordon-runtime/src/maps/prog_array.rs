@@ -17,6 +17,7 @@ use std::sync::atomic::{AtomicPtr, AtomicU64, Ordering};
 use crossbeam_epoch::Guard;
 
 use super::errno::*;
+use super::util::try_null_ptrs;
 use super::{BPF_ANY, MapError, MapType};
 
 /// A program that can be stored in a `prog_array` (implemented by the runtime's
@@ -40,13 +41,11 @@ pub(crate) struct ProgArray {
 }
 
 impl ProgArray {
-    pub(crate) fn new(max_entries: u32) -> ProgArray {
-        ProgArray {
-            slots: (0..max_entries)
-                .map(|_| AtomicPtr::new(ptr::null_mut()))
-                .collect(),
+    pub(crate) fn new(max_entries: u32, name: &str) -> Result<ProgArray, MapError> {
+        Ok(ProgArray {
+            slots: try_null_ptrs(max_entries as usize, name)?,
             owner_type: AtomicU64::new(NO_OWNER),
-        }
+        })
     }
 
     pub(crate) fn max_entries(&self) -> u32 {
@@ -115,7 +114,10 @@ impl ProgArray {
 
     pub(crate) fn clear(&self) {
         for s in self.slots.iter() {
-            retire(s.swap(ptr::null_mut(), Ordering::AcqRel));
+            // Read first: untouched slots of a huge array stay uncommitted.
+            if !s.load(Ordering::Relaxed).is_null() {
+                retire(s.swap(ptr::null_mut(), Ordering::AcqRel));
+            }
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use std::alloc::{self, Layout};
 use std::ptr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, Ordering};
 
 use super::MapError;
 
@@ -75,6 +75,45 @@ impl Drop for Slab {
             unsafe { alloc::dealloc(self.ptr, layout) };
         }
     }
+}
+
+/// Builds a boxed slice of `n` elements, reporting allocation failure as a
+/// map error instead of aborting.
+pub(crate) fn try_slice<T>(
+    n: usize,
+    name: &str,
+    f: impl FnMut(usize) -> T,
+) -> Result<Box<[T]>, MapError> {
+    let mut v = Vec::new();
+    v.try_reserve_exact(n).map_err(|e| MapError::OutOfMemory {
+        name: name.to_string(),
+        bytes: (n as u64).saturating_mul(std::mem::size_of::<T>() as u64),
+        reason: e.to_string(),
+    })?;
+    v.extend((0..n).map(f));
+    Ok(v.into_boxed_slice())
+}
+
+/// A slice of `n` null atomic pointers from zeroed memory (committed lazily by
+/// the OS, so huge, mostly empty fd arrays cost address space only).
+pub(crate) fn try_null_ptrs<T>(n: usize, name: &str) -> Result<Box<[AtomicPtr<T>]>, MapError> {
+    if n == 0 {
+        return Ok(Box::new([]));
+    }
+    let oom = |reason: &str| MapError::OutOfMemory {
+        name: name.to_string(),
+        bytes: (n as u64).saturating_mul(8),
+        reason: reason.to_string(),
+    };
+    let layout = Layout::array::<AtomicPtr<T>>(n).map_err(|_| oom("size overflow"))?;
+    // SAFETY: non-zero size.
+    let p = unsafe { alloc::alloc_zeroed(layout) } as *mut AtomicPtr<T>;
+    if p.is_null() {
+        return Err(oom("allocator returned null"));
+    }
+    // SAFETY: all-zero bits are a valid null AtomicPtr; the block was allocated by
+    // the global allocator with the layout of `[AtomicPtr<T>; n]`, as Box expects.
+    Ok(unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) })
 }
 
 /// Computes `a * b + c` in u64, failing on overflow with a creation error.
