@@ -61,6 +61,8 @@ fn concrete(op: AluOp, a: u64, b: u64, wide: bool) -> Option<u64> {
             AluOp::Lsh => a.checked_shl(b.try_into().ok()?)?,
             AluOp::Rsh => a.checked_shr(b.try_into().ok()?)?,
             AluOp::Arsh => (a as i64).checked_shr(b.try_into().ok()?)? as u64,
+            AluOp::Div => a.checked_div(b).unwrap_or(0),
+            AluOp::Mod => a.checked_rem(b).unwrap_or(a),
             _ => return None,
         })
     } else {
@@ -75,12 +77,16 @@ fn concrete(op: AluOp, a: u64, b: u64, wide: bool) -> Option<u64> {
             AluOp::Lsh => x.checked_shl(y)?,
             AluOp::Rsh => x.checked_shr(y)?,
             AluOp::Arsh => (x as i32).checked_shr(y)? as u32,
+            AluOp::Div => x.checked_div(y).unwrap_or(0),
+            AluOp::Mod => x.checked_rem(y).unwrap_or(x),
             _ => return None,
         } as u64)
     }
 }
 
-const OPS: [AluOp; 9] = [
+const OPS: [AluOp; 11] = [
+    AluOp::Div,
+    AluOp::Mod,
     AluOp::Add,
     AluOp::Sub,
     AluOp::Mul,
@@ -110,7 +116,7 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
 
     #[test]
-    fn alu_over_approximates((a, x) in abstract_with_member(), (b, y) in abstract_with_member(), op in 0usize..9, wide: bool) {
+    fn alu_over_approximates((a, x) in abstract_with_member(), (b, y) in abstract_with_member(), op in 0usize..11, wide: bool) {
         let op = OPS[op];
         prop_assume!(contains(&a, x) && contains(&b, y));
         if let Some(v) = concrete(op, x, y, wide) {

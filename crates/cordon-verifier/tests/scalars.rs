@@ -318,3 +318,29 @@ fn sign_extending_load_bounds() {
         "R0 max value is outside of the allowed memory range",
     );
 }
+
+#[test]
+fn unsigned_modulo_by_constant_bounds_index() {
+    accept(
+        &sock(),
+        &with_value(UNKNOWN_R6, "r6 %= 9\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+    );
+    reject(
+        &sock(),
+        &with_value(UNKNOWN_R6, "r6 %= 10\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        "max value is outside",
+    );
+    accept(
+        &sock(),
+        &with_value(
+            UNKNOWN_R6,
+            "w6 /= 1000\nw6 %= 5\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
+    );
+    // Signed modulo is not tracked.
+    reject(
+        &sock(),
+        &with_value(UNKNOWN_R6, "r6 s%= 9\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        "unbounded min value",
+    );
+}
