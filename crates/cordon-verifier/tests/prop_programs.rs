@@ -35,7 +35,7 @@ fn insn() -> impl Strategy<Value = Insn> {
         ],
     )
         .prop_map(|(code, dst, src, off, imm)| {
-            let off = if matches!(code & 0x07, 0x01 | 0x02 | 0x03) {
+            let off = if matches!(code & 0x07, 0x01..=0x03) {
                 off * 8
             } else {
                 off
@@ -155,13 +155,8 @@ fn fix(insns: &mut Vec<Insn>) {
                 x.imm = 0;
             }
             0x02 => x.src = 0,
-            0x03 => {
-                if x.code & 0xe0 == 0xc0 {
-                    x.imm = 0x00;
-                } else {
-                    x.imm = 0;
-                }
-            }
+            // STX and atomic add: imm 0.
+            0x03 => x.imm = 0,
             _ => {
                 if x.code == 0x18 {
                     x.dst %= 10;
