@@ -35,6 +35,9 @@ pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
         set(&mut flags, "is_pic", "false")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "unwind_info", "false")?;
+        if let Some(v) = std::env::var_os("CORDON_JIT_REGALLOC") {
+            set(&mut flags, "regalloc_algorithm", &v.to_string_lossy())?;
+        }
         set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
         let builder = match &config.target {
             None => cranelift_native::builder().map_err(|e| format!("host not supported: {e}"))?,
@@ -121,7 +124,10 @@ pub(crate) fn compile(
         for i in 0..bodies.len() {
             let callee_in = |t: usize| live[index_of[&t]];
             let l = analysis::live_in(prog, &bodies[i], checked, &callee_in);
-            let l = if checked { l | ARGS } else { l & ARGS };
+            // Checked callees hand r1-r5 back, so they take them all. Trusted
+            // callees take exactly what they read before writing: for a
+            // verified program a subset of r1-r5.
+            let l = if checked { l | ARGS } else { l };
             if l != live[i] {
                 live[i] = l;
                 changed = true;
@@ -184,6 +190,11 @@ pub(crate) fn compile(
     }
 
     let mut ctx = Context::new();
+    let slow_check_id = if checked {
+        Some(define_slow_check(&mut module, call_conv, &mut ctx)?)
+    } else {
+        None
+    };
     let dump = std::env::var_os("CORDON_JIT_DUMP").is_some();
     ctx.set_disasm(dump);
     let mut fctx = FunctionBuilderContext::new();
@@ -196,25 +207,14 @@ pub(crate) fn compile(
             let tramp_sig = builder.import_signature(translate::trampoline_signature(call_conv));
             let fault_sig = {
                 let mut s = cranelift_codegen::ir::Signature::new(call_conv);
-                for _ in 0..5 {
-                    s.params.push(cranelift_codegen::ir::AbiParam::new(
-                        cranelift_codegen::ir::types::I64,
-                    ));
-                }
-                builder.import_signature(s)
-            };
-            let check_sig = {
-                let mut s = cranelift_codegen::ir::Signature::new(call_conv);
                 for _ in 0..3 {
                     s.params.push(cranelift_codegen::ir::AbiParam::new(
                         cranelift_codegen::ir::types::I64,
                     ));
                 }
-                s.returns.push(cranelift_codegen::ir::AbiParam::new(
-                    cranelift_codegen::ir::types::I64,
-                ));
                 builder.import_signature(s)
             };
+            let slow_check = slow_check_id.map(|id| module.declare_func_in_func(id, builder.func));
             let zero_sig = {
                 let mut s = cranelift_codegen::ir::Signature::new(call_conv);
                 for _ in 0..2 {
@@ -246,7 +246,7 @@ pub(crate) fn compile(
             let imports = Imports {
                 tramp_sig,
                 fault_sig,
-                check_sig,
+                slow_check,
                 zero_sig,
                 callee: Box::new(move |t| refs.get(&t).cloned()),
             };
@@ -291,4 +291,70 @@ pub(crate) fn compile(
         entry,
         code_size,
     })
+}
+
+/// The slow path of the checked-mode access check, shared by every access of the
+/// module: `(ctx, addr, access << 8 | size, index)`, `PreserveAll` so call sites
+/// keep every register. Asks the run context about host-given and granted
+/// regions and, when the access is not allowed, records the error (`status` is
+/// set; the caller tests it).
+fn define_slow_check(
+    module: &mut JITModule,
+    call_conv: CallConv,
+    ctx: &mut Context,
+) -> Result<FuncId, JitError> {
+    use cranelift_codegen::ir::types::I64;
+    use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature};
+    let mut sig = Signature::new(CallConv::PreserveAll);
+    for _ in 0..3 {
+        sig.params.push(AbiParam::new(I64));
+    }
+    let id = module
+        .declare_anonymous_function(&sig)
+        .map_err(|e| JitError::Codegen(e.to_string()))?;
+    ctx.func = ClFunction::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
+    let mut fctx = FunctionBuilderContext::new();
+    {
+        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let mut check = Signature::new(call_conv);
+        for _ in 0..3 {
+            check.params.push(AbiParam::new(I64));
+        }
+        check.returns.push(AbiParam::new(I64));
+        let check = b.import_signature(check);
+        let mut fault = Signature::new(call_conv);
+        for _ in 0..3 {
+            fault.params.push(AbiParam::new(I64));
+        }
+        let fault = b.import_signature(fault);
+        let entry = b.create_block();
+        b.append_block_params_for_function_params(entry);
+        b.switch_to_block(entry);
+        let p = b.block_params(entry).to_vec();
+        let f = b.ins().iconst(
+            I64,
+            super::runtime::jit_check_extra as *const () as usize as i64,
+        );
+        let call = b.ins().call_indirect(check, f, &[p[0], p[1], p[2]]);
+        // p = (ctx, addr, site); the site's aux is `access << 8 | size`.
+        let ok = b.inst_results(call)[0];
+        let done = b.create_block();
+        let bad = b.create_block();
+        b.ins().brif(ok, done, &[], bad, &[]);
+        b.switch_to_block(bad);
+        let f = b
+            .ins()
+            .iconst(I64, super::runtime::jit_fault as *const () as usize as i64);
+        b.ins().call_indirect(fault, f, &[p[0], p[2], p[1]]);
+        b.ins().jump(done, &[]);
+        b.switch_to_block(done);
+        b.ins().return_(&[]);
+        b.seal_all_blocks();
+        b.finalize(module.isa().frontend_config());
+    }
+    module
+        .define_function(id, ctx)
+        .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
+    module.clear_context(ctx);
+    Ok(id)
 }

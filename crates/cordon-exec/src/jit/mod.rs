@@ -365,7 +365,13 @@ impl JitExecutable {
         let r0 =
             unsafe { (self.entry)(&mut ctx, top, args[0], args[1], args[2], args[3], args[4]) };
         if ctx.status != STATUS_RUNNING {
-            return ctx.take_outcome();
+            return ctx.take_outcome().map_err(|e| match e {
+                ExecError::BudgetExhausted { index, .. } => ExecError::BudgetExhausted {
+                    index,
+                    budget: self.options.instruction_budget,
+                },
+                e => e,
+            });
         }
         Ok(r0)
     }

@@ -12,20 +12,32 @@ pub(crate) const ACCESS_LOAD: u64 = 0;
 pub(crate) const ACCESS_STORE: u64 = 1;
 pub(crate) const ACCESS_ATOMIC: u64 = 2;
 
-/// Why generated code ended a run (the `code` argument of [`jit_fault`]).
+/// Why generated code ended a run (the low bits of a fault site).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
 pub(crate) enum FaultCode {
-    /// `a` = address, `b` = `access << 8 | size`.
+    /// aux = `access << 8 | size`; value = address.
     Access = 1,
-    /// `a` = address, `b` = size.
+    /// aux = size; value = address.
     Misaligned = 2,
-    /// `a` = total budget.
+    /// aux = instructions in the segment; value = budget left after taking
+    /// them (negative).
     Budget = 3,
     CallDepth = 4,
-    /// `a` = bytes needed, `b` = bytes available.
+    /// aux = bytes needed; value = bytes available.
     StackExhausted = 5,
     FellOff = 6,
+}
+
+/// A fault site as one constant: `code | index << 4 | aux << 25` (instruction
+/// indices are below 2^20, see `cordon_isa::MAX_INSNS`).
+pub(crate) fn site(code: FaultCode, index: usize, aux: u64) -> u64 {
+    debug_assert!(index < 1 << 21 && aux < 1 << 39);
+    code as u64 | (index as u64) << 4 | aux << 25
+}
+
+fn unsite(site: u64) -> (u64, usize, u64) {
+    (site & 0xf, ((site >> 4) & 0x1f_ffff) as usize, site >> 25)
 }
 
 pub(crate) fn helper_trampoline() -> usize {
@@ -46,53 +58,58 @@ fn access_of(kind: u64) -> (Access, u64, bool) {
 }
 
 /// Slow path of the checked-mode access check: host-given and helper-granted
-/// regions. Returns 1 when the access is allowed, 0 otherwise.
+/// regions. `site` is an [`FaultCode::Access`] site. Returns 1 when the access
+/// is allowed, 0 otherwise.
 ///
 /// # Safety
 /// `ctx` must point to the live run context of the current invocation.
 pub(crate) unsafe extern "C" fn jit_check_extra(
     ctx: *mut RunContext<'_>,
     addr: u64,
-    kind: u64,
+    site: u64,
 ) -> u64 {
     // SAFETY: forwarded to the caller.
     let ctx = unsafe { &*ctx };
+    let (_, _, kind) = unsite(site);
     let (_, size, write) = access_of(kind);
     ctx.in_extra_regions(addr, size, write) as u64
 }
 
 /// Record why generated code ends the run: sets `status` to [`STATUS_FAULT`] and
-/// stores the error. The generated code returns right after.
+/// stores the error. The generated code returns right after. (The budget of a
+/// [`ExecError::BudgetExhausted`] is filled in by the Rust entry point.)
 ///
 /// # Safety
 /// `ctx` must point to the live run context of the current invocation.
-pub(crate) unsafe extern "C" fn jit_fault(
-    ctx: *mut RunContext<'_>,
-    code: u64,
-    index: u64,
-    a: u64,
-    b: u64,
-) {
+pub(crate) unsafe extern "C" fn jit_fault(ctx: *mut RunContext<'_>, site: u64, value: u64) {
     // SAFETY: forwarded to the caller.
     let ctx = unsafe { &mut *ctx };
-    let index = index as usize;
+    let (code, index, aux) = unsite(site);
     // Building the error allocates (program name); never unwind into JIT code.
     let err = catch_unwind(AssertUnwindSafe(|| match code {
         c if c == FaultCode::Access as u64 => {
-            let (access, size, _) = access_of(b);
+            let (access, size, _) = access_of(aux);
             ExecError::MemoryAccess {
                 index,
                 access,
-                addr: a,
+                addr: value,
                 size: size as u32,
             }
         }
         c if c == FaultCode::Misaligned as u64 => ExecError::MisalignedAtomic {
             index,
-            addr: a,
-            size: b as u32,
+            addr: value,
+            size: aux as u32,
         },
-        c if c == FaultCode::Budget as u64 => ExecError::BudgetExhausted { index, budget: a },
+        c if c == FaultCode::Budget as u64 => {
+            // `value` = left - aux < 0: the interpreter runs `left` more
+            // instructions of the segment and stops at the next one.
+            let left = (value as i64).wrapping_add(aux as i64) as usize;
+            ExecError::BudgetExhausted {
+                index: index + left,
+                budget: 0,
+            }
+        }
         c if c == FaultCode::CallDepth as u64 => ExecError::CallDepth {
             index,
             max: MAX_CALL_FRAMES,
@@ -103,8 +120,8 @@ pub(crate) unsafe extern "C" fn jit_fault(
             ExecError::StackExhausted {
                 program: ctx.program.to_string(),
                 index,
-                needed: a,
-                available: b,
+                needed: aux,
+                available: value,
                 capacity,
             }
         }

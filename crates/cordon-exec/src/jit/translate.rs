@@ -103,7 +103,8 @@ pub(crate) struct CalleeRef {
 pub(crate) struct Imports {
     pub tramp_sig: SigRef,
     pub fault_sig: SigRef,
-    pub check_sig: SigRef,
+    /// The module's slow access check (`PreserveAll`, see `compile.rs`).
+    pub slow_check: Option<FuncRef>,
     pub zero_sig: SigRef,
     /// Local call targets by entry instruction index.
     pub callee: Box<dyn Fn(usize) -> Option<CalleeRef>>,
@@ -131,9 +132,6 @@ pub(crate) struct Tr<'a, 'b> {
     lo: Value,
     depth: Option<Value>,
     arena: Value,
-    /// Checked-mode fast-path regions: (lo, len) of the live stack and the input.
-    stack_len: Option<Value>,
-    input: Option<(Value, Value)>,
     blocks: Vec<Option<Block>>,
     bail: Option<Block>,
     fault: Option<Block>,
@@ -188,8 +186,6 @@ impl<'a, 'b> Tr<'a, 'b> {
             lo: fp,
             depth: None,
             arena: fp,
-            stack_len: None,
-            input: None,
             blocks: vec![None; prog.len()],
             bail: None,
             fault: None,
@@ -262,15 +258,9 @@ impl<'a, 'b> Tr<'a, 'b> {
             if matches!(self.variant, Variant::Main) {
                 // The budget of a fresh run is a compile-time constant.
                 let left = self.left.expect("checked");
-                let v = self.iconst(I64, self.budget as i64);
+                let v = self.iconst(I64, self.budget.min(i64::MAX as u64) as i64);
                 self.b.def_var(left, v);
             }
-            let hi = self.ctx_load(RunContext::OFFSET_STACK_HI);
-            let len = self.b.ins().isub(hi, self.lo);
-            self.stack_len = Some(len);
-            let ip = self.ctx_load(RunContext::OFFSET_INPUT_PTR);
-            let il = self.ctx_load(RunContext::OFFSET_INPUT_LEN);
-            self.input = Some((ip, il));
         }
     }
 
@@ -295,14 +285,15 @@ impl<'a, 'b> Tr<'a, 'b> {
         blk
     }
 
-    /// The shared fault block: `(code, index, a, b)`; records the error and returns.
+    /// The shared fault block: `(site, value)` (see [`runtime::site`]); records
+    /// the error and returns.
     fn fault_block(&mut self) -> Block {
         if let Some(b) = self.fault {
             return b;
         }
         let blk = self.b.create_block();
         self.b.set_cold_block(blk);
-        for _ in 0..4 {
+        for _ in 0..2 {
             self.b.append_block_param(blk, I64);
         }
         self.fault = Some(blk);
@@ -327,9 +318,7 @@ impl<'a, 'b> Tr<'a, 'b> {
             let p = self.b.block_params(blk).to_vec();
             let f = self.iconst(I64, runtime::jit_fault as *const () as usize as i64);
             let sig = self.imports.fault_sig;
-            self.b
-                .ins()
-                .call_indirect(sig, f, &[self.ctx, p[0], p[1], p[2], p[3]]);
+            self.b.ins().call_indirect(sig, f, &[self.ctx, p[0], p[1]]);
             self.b.ins().jump(bail, &[]);
         }
         if let Some(blk) = self.bail {
@@ -345,17 +334,13 @@ impl<'a, 'b> Tr<'a, 'b> {
     }
 
     /// Branch to the fault block when `cond` is true; continue in a new block.
-    fn fault_if(&mut self, cond: Value, code: FaultCode, index: Value, a: Value, bv: Value) {
+    fn fault_if(&mut self, cond: Value, code: FaultCode, pc: usize, aux: u64, value: Value) {
         let fb = self.fault_block();
         let cont = self.b.create_block();
-        let code = self.iconst(I64, code as i64);
-        let args = [
-            BlockArg::Value(code),
-            BlockArg::Value(index),
-            BlockArg::Value(a),
-            BlockArg::Value(bv),
-        ];
+        let site = self.iconst(I64, runtime::site(code, pc, aux) as i64);
+        let args = [BlockArg::Value(site), BlockArg::Value(value)];
         self.b.ins().brif(cond, fb, &args, cont, &[]);
+        self.b.seal_block(cont);
         self.b.switch_to_block(cont);
     }
 
@@ -365,6 +350,7 @@ impl<'a, 'b> Tr<'a, 'b> {
         let bail = self.bail_block();
         let cont = self.b.create_block();
         self.b.ins().brif(st, bail, &[], cont, &[]);
+        self.b.seal_block(cont);
         self.b.switch_to_block(cont);
     }
 
@@ -470,20 +456,15 @@ impl<'a, 'b> Tr<'a, 'b> {
         n
     }
 
-    /// Checked mode: take `n` instructions from the budget; when fewer are left,
-    /// the interpreter would stop at instruction `pc + left`.
+    /// Checked mode: take `n` instructions from the budget (kept as a signed
+    /// count in a variable); when it goes negative the interpreter would have
+    /// stopped at instruction `pc + left_before`, which the fault path computes.
     fn charge(&mut self, pc: usize, n: u64) {
         let var = self.left.expect("checked");
         let left = self.b.use_var(var);
-        let short = self
-            .b
-            .ins()
-            .icmp_imm_u(IntCC::UnsignedLessThan, left, n as i64);
-        let index = self.b.ins().iadd_imm_s(left, pc as i64);
-        let total = self.iconst(I64, self.budget as i64);
-        let zero = self.iconst(I64, 0);
-        self.fault_if(short, FaultCode::Budget, index, total, zero);
         let rest = self.b.ins().iadd_imm_s(left, -(n as i64));
+        let short = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, rest, 0);
+        self.fault_if(short, FaultCode::Budget, pc, n, rest);
         self.b.def_var(var, rest);
     }
 
@@ -492,15 +473,9 @@ impl<'a, 'b> Tr<'a, 'b> {
             self.charge(index, 1);
         }
         let fb = self.fault_block();
-        let code = self.iconst(I64, FaultCode::FellOff as i64);
-        let idx = self.iconst(I64, index as i64);
+        let site = self.iconst(I64, runtime::site(FaultCode::FellOff, index, 0) as i64);
         let zero = self.iconst(I64, 0);
-        let args = [
-            BlockArg::Value(code),
-            BlockArg::Value(idx),
-            BlockArg::Value(zero),
-            BlockArg::Value(zero),
-        ];
+        let args = [BlockArg::Value(site), BlockArg::Value(zero)];
         self.b.ins().jump(fb, &args);
     }
 
@@ -866,9 +841,8 @@ impl<'a, 'b> Tr<'a, 'b> {
         };
     }
 
-    /// `d < len && len - d >= size` with `d = addr - lo`.
-    fn in_region(&mut self, addr: Value, lo: Value, len: Value, size: u32) -> Value {
-        let d = self.b.ins().isub(addr, lo);
+    /// `d < len && len - d >= size` (with `d = addr - lo`).
+    fn in_region_d(&mut self, d: Value, len: Value, size: u32) -> Value {
         let a = self.b.ins().icmp(IntCC::UnsignedLessThan, d, len);
         let rest = self.b.ins().isub(len, d);
         let c = self
@@ -880,33 +854,52 @@ impl<'a, 'b> Tr<'a, 'b> {
 
     /// Checked mode: the access must lie in the live stack frames, the input, or
     /// a host-given or helper-granted region (checked in that order, like the
-    /// interpreter; the last one out of line).
+    /// interpreter). The first two are inline; the last is a call to the module's
+    /// `PreserveAll` slow-check function, which records the error when the access
+    /// is not allowed, so the call clobbers no register and the caller only tests
+    /// `status` afterwards. Region bounds are reloaded from the context at each
+    /// check rather than kept live across the function (cheap L1 loads; far less
+    /// register pressure and register-allocation work).
     fn check_access(&mut self, pc: usize, addr: Value, size: Size, access: u64) {
         if self.flavor != Flavor::Checked {
             return;
         }
         let n = size.bytes();
-        let stack_len = self.stack_len.expect("checked");
-        let (ip, il) = self.input.expect("checked");
+        // Stack: [lo, stack_hi), at least this function's frame long.
+        let hi = self.ctx_load(RunContext::OFFSET_STACK_HI);
+        let d = self.b.ins().isub(addr, self.lo);
+        let s_ok = if self.frame_size >= n as u64 {
+            // len >= size: one unsigned comparison `d <= len - size`.
+            let lo_n = self.b.ins().iadd_imm_s(self.lo, n as i64);
+            let lim = self.b.ins().isub(hi, lo_n);
+            self.b.ins().icmp(IntCC::UnsignedLessThanOrEqual, d, lim)
+        } else {
+            let len = self.b.ins().isub(hi, self.lo);
+            self.in_region_d(d, len, n)
+        };
+        // Input: [input_ptr, input_ptr + input_len) (the length may be below size).
+        let ip = self.ctx_load(RunContext::OFFSET_INPUT_PTR);
+        let il = self.ctx_load(RunContext::OFFSET_INPUT_LEN);
+        let d2 = self.b.ins().isub(addr, ip);
+        let i_ok = self.in_region_d(d2, il, n);
+        let ok_any = self.b.ins().bor(s_ok, i_ok);
         let ok = self.b.create_block();
-        let try_input = self.b.create_block();
-        let try_extra = self.b.create_block();
-        self.b.set_cold_block(try_extra);
-        let s = self.in_region(addr, self.lo, stack_len, n);
-        self.b.ins().brif(s, ok, &[], try_input, &[]);
-        self.b.switch_to_block(try_input);
-        let i = self.in_region(addr, ip, il, n);
-        self.b.ins().brif(i, ok, &[], try_extra, &[]);
-        self.b.switch_to_block(try_extra);
-        let f = self.iconst(I64, runtime::jit_check_extra as *const () as usize as i64);
-        let kind = self.iconst(I64, ((access << 8) | n as u64) as i64);
-        let sig = self.imports.check_sig;
-        let call = self.b.ins().call_indirect(sig, f, &[self.ctx, addr, kind]);
-        let r = self.b.inst_results(call)[0];
-        let bad = self.b.ins().icmp_imm_u(IntCC::Equal, r, 0);
-        let idx = self.iconst(I64, pc as i64);
-        self.fault_if(bad, FaultCode::Access, idx, addr, kind);
-        self.b.ins().jump(ok, &[]);
+        let slow = self.b.create_block();
+        self.b.set_cold_block(slow);
+        self.b.ins().brif(ok_any, ok, &[], slow, &[]);
+        self.b.seal_block(slow);
+        self.b.switch_to_block(slow);
+        let kind = (access << 8) | n as u64;
+        let site = self.iconst(I64, runtime::site(FaultCode::Access, pc, kind) as i64);
+        let f = self
+            .imports
+            .slow_check
+            .expect("checked mode has a slow check");
+        self.b.ins().call(f, &[self.ctx, addr, site]);
+        let st = self.ctx_load(RunContext::OFFSET_STATUS);
+        let bail = self.bail_block();
+        self.b.ins().brif(st, bail, &[], ok, &[]);
+        self.b.seal_block(ok);
         self.b.switch_to_block(ok);
     }
 
@@ -928,9 +921,7 @@ impl<'a, 'b> Tr<'a, 'b> {
         if self.flavor == Flavor::Checked {
             let n = size.bytes() as i64;
             let mis = self.b.ins().band_imm_s(addr, n - 1);
-            let idx = self.iconst(I64, pc as i64);
-            let nv = self.iconst(I64, n);
-            self.fault_if(mis, FaultCode::Misaligned, idx, addr, nv);
+            self.fault_if(mis, FaultCode::Misaligned, pc, n as u64, addr);
             self.check_access(pc, addr, size, runtime::ACCESS_ATOMIC);
         }
         let f = MemFlagsData::new().with_notrap().with_aligned();
@@ -983,6 +974,7 @@ impl<'a, 'b> Tr<'a, 'b> {
         let stop = self.stop0_block();
         let c1 = self.b.create_block();
         self.b.ins().brif(neg, stop, &[], c1, &[]);
+        self.b.seal_block(c1);
         self.b.switch_to_block(c1);
         let off64 = self.b.ins().uextend(I64, off);
         let end = self.b.ins().iadd_imm_s(off64, n);
@@ -990,6 +982,7 @@ impl<'a, 'b> Tr<'a, 'b> {
         let out = self.b.ins().icmp(IntCC::UnsignedGreaterThan, end, len);
         let c2 = self.b.create_block();
         self.b.ins().brif(out, stop, &[], c2, &[]);
+        self.b.seal_block(c2);
         self.b.switch_to_block(c2);
         let base = self.ctx_load(RunContext::OFFSET_INPUT_PTR);
         let addr = self.b.ins().iadd(base, off64);
@@ -1038,8 +1031,6 @@ impl<'a, 'b> Tr<'a, 'b> {
     fn local_call(&mut self, pc: usize, target: usize, size: u64) {
         let checked = self.flavor == Flavor::Checked;
         let callee = (self.imports.callee)(target).expect("every call target has a function");
-        let idx = self.iconst(I64, pc as i64);
-        let zero = self.iconst(I64, 0);
         let mut depth_next = None;
         if checked {
             let depth = self.depth.expect("checked");
@@ -1048,7 +1039,7 @@ impl<'a, 'b> Tr<'a, 'b> {
                 depth,
                 (MAX_CALL_FRAMES - 1) as i64,
             );
-            self.fault_if(full, FaultCode::CallDepth, idx, zero, zero);
+            self.fault_if(full, FaultCode::CallDepth, pc, 0, depth);
             depth_next = Some(self.b.ins().iadd_imm_s(depth, 1));
         }
         // Inline shadow-stack allocation of the callee's frame.
@@ -1064,8 +1055,8 @@ impl<'a, 'b> Tr<'a, 'b> {
             .b
             .ins()
             .icmp_imm_u(IntCC::UnsignedLessThan, avail, size as i64);
+        self.fault_if(short, FaultCode::StackExhausted, pc, size, avail);
         let need = self.iconst(I64, size as i64);
-        self.fault_if(short, FaultCode::StackExhausted, idx, need, avail);
         let new_lo = self.b.ins().iadd_imm_s(self.lo, -(size as i64));
         self.b.ins().store(
             ctx_flags(),

@@ -70,6 +70,17 @@ pub fn jit_checked(
     }
 }
 
+/// Zero the calling thread's shadow stack, so that trusted runs (which do not
+/// zero their frames) of programs reading stack they never wrote are
+/// deterministic.
+pub fn clear_thread_stack() {
+    if let Some(r) = cordon_exec::shadow_stack::current_thread_stack_range() {
+        // SAFETY: the usable area of this thread's shadow stack is mapped
+        // read-write, and no program runs on it right now.
+        unsafe { std::ptr::write_bytes(r.start as *mut u8, 0, (r.end - r.start) as usize) };
+    }
+}
+
 /// Run on the trusted interpreter and the trusted JIT.
 ///
 /// # Safety
@@ -81,10 +92,12 @@ pub unsafe fn trusted_both(
     mem: &[u8],
     opts: ExecOptions,
 ) -> (Outcome, Outcome) {
+    clear_thread_stack();
     let i = match unsafe { Executable::trusted(prog, helpers, opts.clone()) } {
         Ok(x) => with_input(mem, |m| msg(x.run(m))),
         Err(e) => (Err(e.to_string()), mem.to_vec()),
     };
+    clear_thread_stack();
     let j = match unsafe { JitExecutable::trusted(prog, helpers, opts) } {
         Ok(x) => with_input(mem, |m| msg(x.run(m))),
         Err(e) => (Err(e.to_string()), mem.to_vec()),
