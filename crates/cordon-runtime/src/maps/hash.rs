@@ -28,7 +28,9 @@ use super::util::{
     Slab, SpinGuard, SpinLock, checked_size, copy_value, copy_value_locked, hash_key, key_word,
     random_seed, round8, try_slice,
 };
-use super::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapDef, MapError, MapType};
+use super::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapDef, MapError, MapType, current_cpu};
+
+use crossbeam_utils::CachePadded;
 
 const NULLS: u32 = 0x8000_0000;
 const NIL: u32 = u32::MAX;
@@ -46,6 +48,7 @@ struct Hdr {
 }
 
 #[derive(Default)]
+#[repr(C, align(16))]
 struct Bucket {
     head: AtomicU32,
     /// Odd while a writer modifies the bucket; readers that miss check it to
@@ -93,7 +96,8 @@ pub(crate) struct HashTable {
     seed: u64,
     flavor: Flavor,
     lru: Option<Lru>,
-    free_head: AtomicU64,
+    /// Per-CPU free lists of recycled elements.
+    free: Box<[CachePadded<AtomicU64>]>,
     bump: AtomicU32,
     count: AtomicU32,
     lock_off: Option<u32>,
@@ -204,7 +208,9 @@ impl HashTable {
             },
             flavor,
             lru,
-            free_head: AtomicU64::new(NIL as u64),
+            free: try_slice(ncpus, &def.name, |_| {
+                CachePadded::new(AtomicU64::new(NIL as u64))
+            })?,
             bump: AtomicU32::new(0),
             count: AtomicU32::new(0),
             lock_off: def.spin_lock_off,
@@ -436,23 +442,32 @@ impl HashTable {
 
     // ----- allocation ----------------------------------------------------------
 
-    fn pop_free(&self) -> Option<u32> {
-        let mut head = self.free_head.load(Ordering::Acquire);
+    /// Pops from free list `list` (a tagged Treiber stack: the tag in the high
+    /// half defeats ABA).
+    fn pop_list(&self, list: &AtomicU64) -> Option<u32> {
+        let mut head = list.load(Ordering::Acquire);
         loop {
             let idx = head as u32;
             if idx == NIL {
-                break;
+                return None;
             }
             let next = self.hdr(idx).free_next.load(Ordering::Relaxed);
             let new = (((head >> 32) + 1) << 32) | next as u64;
-            match self.free_head.compare_exchange_weak(
-                head,
-                new,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
+            match list.compare_exchange_weak(head, new, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => return Some(idx),
                 Err(h) => head = h,
+            }
+        }
+    }
+
+    /// Takes a free element: from the calling CPU's free list, then from the
+    /// other CPUs' lists (as Linux's `pcpu_freelist`), then a never-used one.
+    fn pop_free(&self) -> Option<u32> {
+        let n = self.free.len();
+        let me = current_cpu() as usize % n;
+        for i in 0..n {
+            if let Some(idx) = self.pop_list(&self.free[(me + i) % n]) {
+                return Some(idx);
             }
         }
         let mut b = self.bump.load(Ordering::Relaxed);
@@ -468,19 +483,16 @@ impl HashTable {
         None
     }
 
+    /// Returns an element to the calling CPU's free list.
     fn push_free(&self, idx: u32) {
-        let mut head = self.free_head.load(Ordering::Relaxed);
+        let list = &self.free[current_cpu() as usize % self.free.len()];
+        let mut head = list.load(Ordering::Relaxed);
         loop {
             self.hdr(idx)
                 .free_next
                 .store(head as u32, Ordering::Relaxed);
             let new = (((head >> 32) + 1) << 32) | idx as u64;
-            match self.free_head.compare_exchange_weak(
-                head,
-                new,
-                Ordering::Release,
-                Ordering::Relaxed,
-            ) {
+            match list.compare_exchange_weak(head, new, Ordering::Release, Ordering::Relaxed) {
                 Ok(_) => return,
                 Err(h) => head = h,
             }
