@@ -254,13 +254,11 @@ impl<'a, 'b> Tr<'a, 'b> {
             }
         }
         self.lo = self.b.ins().iadd_imm_s(self.fp, -(self.frame_size as i64));
-        if checked {
-            if matches!(self.variant, Variant::Main) {
-                // The budget of a fresh run is a compile-time constant.
-                let left = self.left.expect("checked");
-                let v = self.iconst(I64, self.budget.min(i64::MAX as u64) as i64);
-                self.b.def_var(left, v);
-            }
+        if checked && matches!(self.variant, Variant::Main) {
+            // The budget of a fresh run is a compile-time constant.
+            let left = self.left.expect("checked");
+            let v = self.iconst(I64, self.budget.min(i64::MAX as u64) as i64);
+            self.b.def_var(left, v);
         }
     }
 
