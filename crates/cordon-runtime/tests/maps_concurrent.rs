@@ -485,3 +485,37 @@ fn inner_map_replacement_while_programs_run() {
     }
     assert_eq!(Arc::strong_count(&first), 1);
 }
+
+#[test]
+fn iteration_during_churn_sees_whole_keys() {
+    let m = Map::create(&MapDef::new(MapType::Hash, 8, 8, 128), 2).unwrap();
+    let pattern = |i: u64| (i * 0x0101_0101_0101_0101).to_ne_bytes();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for t in 0..2u64 {
+            let (m, stop) = (&m, &stop);
+            s.spawn(move || {
+                let mut rng = Rng(99 + t);
+                while !stop.load(Ordering::Relaxed) {
+                    let key = pattern(rng.below(200));
+                    unsafe {
+                        if rng.below(2) == 0 {
+                            m.update(key.as_ptr(), key.as_ptr(), BPF_ANY);
+                        } else {
+                            m.delete(key.as_ptr());
+                        }
+                    }
+                }
+            });
+        }
+        for _ in 0..300 {
+            for key in m.keys().take(10_000) {
+                assert!(key.iter().all(|b| *b == key[0]), "torn key {key:?}");
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+    });
+    for key in m.keys() {
+        assert_eq!(m.lookup_value(&key).unwrap(), key);
+    }
+}

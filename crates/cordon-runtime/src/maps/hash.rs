@@ -499,6 +499,20 @@ impl HashTable {
         }
     }
 
+    /// Uncounts and frees an element just unlinked by a delete. Plain and per-CPU
+    /// maps free before uncounting, so an insert that got past the count always
+    /// finds a free element; LRU lists free nodes by themselves, so there the count
+    /// drops first and never exceeds the number of linked elements.
+    fn retire(&self, idx: u32) {
+        if self.lru.is_some() {
+            self.count.fetch_sub(1, Ordering::Relaxed);
+            self.release(idx);
+        } else {
+            self.release(idx);
+            self.count.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
     /// Gives an element back to its allocator.
     fn release(&self, idx: u32) {
         match &self.lru {
@@ -944,9 +958,8 @@ impl HashTable {
                 f(self.value_ptr(i, 0));
             }
             idx = i;
-            self.count.fetch_sub(1, Ordering::Relaxed);
         }
-        self.release(idx);
+        self.retire(idx);
         0
     }
 
@@ -973,9 +986,8 @@ impl HashTable {
             unsafe { self.copy_out(i, out, flags) };
             self.unlink_locked(b, i, prev);
             idx = i;
-            self.count.fetch_sub(1, Ordering::Relaxed);
         }
-        self.release(idx);
+        self.retire(idx);
         0
     }
 
@@ -1041,6 +1053,28 @@ impl HashTable {
     /// # Safety
     /// `key` null or readable for `key_size`; `next` writable for `key_size`.
     pub(crate) unsafe fn get_next_key(&self, key: *const u8, next: *mut u8) -> i64 {
+        // A key copied from an element that was recycled meanwhile could be torn;
+        // retry a few times (a torn copy needs a concurrent delete + reinsert).
+        for _ in 0..8 {
+            // SAFETY: forwarded.
+            match unsafe { self.next_key_once(key, next) } {
+                Some(r) => return r,
+                None => continue,
+            }
+        }
+        // SAFETY: forwarded.
+        unsafe { self.next_key_once(key, next) }.unwrap_or(-(ENOENT as i64))
+    }
+
+    /// One attempt of `get_next_key`; `None` if the copied key may be torn.
+    unsafe fn next_key_once(&self, key: *const u8, next: *mut u8) -> Option<i64> {
+        let copy = |n: u32| {
+            let h = self.hdr(n);
+            let s1 = h.seq.load(Ordering::Acquire);
+            self.copy_key_out(n, next);
+            fence(Ordering::Acquire);
+            (s1 & 1 == 0 && h.seq.load(Ordering::Relaxed) == s1).then_some(0)
+        };
         let mut start = 0usize;
         if !key.is_null() {
             // SAFETY: caller contract.
@@ -1049,8 +1083,7 @@ impl HashTable {
             if let Some(idx) = unsafe { self.find(key, hash) } {
                 let n = self.hdr(idx).next.load(Ordering::Acquire);
                 if n & NULLS == 0 {
-                    self.copy_key_out(n, next);
-                    return 0;
+                    return copy(n);
                 }
                 start = (hash & self.mask) as usize + 1;
             }
@@ -1058,11 +1091,10 @@ impl HashTable {
         for b in &self.buckets[start.min(self.buckets.len())..] {
             let n = b.head.load(Ordering::Acquire);
             if n & NULLS == 0 {
-                self.copy_key_out(n, next);
-                return 0;
+                return copy(n);
             }
         }
-        -(ENOENT as i64)
+        Some(-(ENOENT as i64))
     }
 
     /// `bpf_for_each_hash_elem`: calls `f(key, value)` for each element (current
