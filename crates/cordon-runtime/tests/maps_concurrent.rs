@@ -508,9 +508,13 @@ fn iteration_during_churn_sees_whole_keys() {
                 }
             });
         }
-        for _ in 0..300 {
+        let mut seen = 0;
+        let mut rounds = 0;
+        while seen < 20_000 || rounds < 300 {
+            rounds += 1;
             for key in m.keys().take(10_000) {
                 assert!(key.iter().all(|b| *b == key[0]), "torn key {key:?}");
+                seen += 1;
             }
         }
         stop.store(true, Ordering::Relaxed);
