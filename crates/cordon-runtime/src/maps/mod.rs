@@ -35,6 +35,25 @@
 //! after an epoch grace period: the runtime must hold an [`EpochGuard`] (from
 //! [`pin`]) while a program runs, so that pointers it obtained stay valid until it
 //! exits.
+//!
+//! The C-ABI functions in [`abi`] have the register signatures of the Linux map
+//! helpers, for JIT-compiled code and the interpreter.
+//!
+//! # Known differences from Linux
+//!
+//! * Hash maps are always preallocated; `BPF_F_NO_PREALLOC` is accepted and only
+//!   means that untouched elements are never written (their pages stay
+//!   uncommitted). Semantics (E2BIG when full, replacement allowed when full) are
+//!   those of Linux.
+//! * LRU maps use one lock per LRU list set instead of Linux's per-CPU local
+//!   free/pending lists; rotation, reference bits and batch eviction (up to 128
+//!   nodes for a common LRU, 4 per CPU with `BPF_F_NO_COMMON_LRU`) follow
+//!   `bpf_lru_list.c`, so which keys get evicted is similar, not identical.
+//! * Hash iteration order depends on a per-map random seed (Linux uses jhash with
+//!   a random seed too; `BPF_F_ZERO_SEED` gives a fixed order here as there).
+//! * A lock-free lookup that cannot conclude (two attempts raced with writers on
+//!   the same bucket) takes the bucket lock, so a key that exists during the whole
+//!   lookup is always found, even while it is being replaced.
 
 pub mod abi;
 mod array;
