@@ -577,3 +577,36 @@ fn map_pointer_round_trip() {
     assert_eq!(MapType::from_id(27).unwrap(), MapType::RingBuf);
     assert_eq!(MapType::LruPercpuHash.name(), "lru_percpu_hash");
 }
+
+#[test]
+fn unaligned_keys_and_values() {
+    let mut buf = [0u8; 64];
+    let h = hash(MapType::Hash, 12, 9, 8);
+    let a = array(9, 8);
+    for off in 1..8usize {
+        for (i, b) in buf[off..off + 12].iter_mut().enumerate() {
+            *b = (off * 16 + i) as u8;
+        }
+        for (i, b) in buf[32 + off..32 + off + 9].iter_mut().enumerate() {
+            *b = (off + i) as u8;
+        }
+        unsafe {
+            let key = buf.as_ptr().add(off);
+            let val = buf.as_ptr().add(32 + off);
+            assert_eq!(h.update(key, val, BPF_NOEXIST), 0);
+            let p = h.lookup(key);
+            assert_eq!(
+                std::slice::from_raw_parts(p, 9),
+                &buf[32 + off..32 + off + 9]
+            );
+            let idx = [0u8, off as u8, 0, 0, 0];
+            assert_eq!(a.update(idx.as_ptr().add(1), val, 0), 0);
+            let q = a.lookup(idx.as_ptr().add(1));
+            assert_eq!(
+                std::slice::from_raw_parts(q, 9),
+                &buf[32 + off..32 + off + 9]
+            );
+        }
+    }
+    assert_eq!(h.len(), Some(7));
+}
