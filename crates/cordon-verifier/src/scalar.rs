@@ -333,18 +333,9 @@ impl Scalar {
             AluOp::Neg => Scalar::konst(0).sub(self),
             AluOp::Mov => *src,
             AluOp::MovSx(bits) => src.sign_extend(bits as u32),
-            AluOp::Div => match src.const_value() {
-                Some(0) => Scalar::konst(0),
-                Some(c) => Scalar::urange(self.umin / c, self.umax / c),
-                None => Scalar::unknown(),
-            },
-            AluOp::Mod => match src.const_value() {
-                Some(0) => *self,
-                Some(c) if self.umax < c => *self,
-                Some(c) => Scalar::urange(0, self.umax.min(c - 1)),
-                None => Scalar::unknown(),
-            },
-            AluOp::SDiv | AluOp::SMod => Scalar::unknown(),
+            // Linux 6.18 computes no range for any division or modulo (not
+            // even of constants): is_safe_to_compute_dst_reg_range() is false.
+            AluOp::Div | AluOp::Mod | AluOp::SDiv | AluOp::SMod => Scalar::unknown(),
         };
         r.sync();
         r
@@ -375,11 +366,6 @@ impl Scalar {
                 let mut r = r;
                 r.sync();
                 r.truncate(4)
-            }
-            // Unsigned division by a constant (Linux's scalar*_min_max_udiv/umod).
-            AluOp::Div | AluOp::Mod if src.is_const32() => {
-                let d = Scalar::konst(src.var_off.value & 0xffff_ffff);
-                self.view_zext().alu64(op, &d).truncate(4)
             }
             AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod => {
                 Scalar::urange(0, u32::MAX as u64)

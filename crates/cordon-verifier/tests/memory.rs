@@ -115,7 +115,15 @@ fn zero_bytes_read_as_zero() {
                 if r0 == 0 goto out\nr6 = *(u16 *)(r10 -14)\nr0 += r6\nr1 = *(u64 *)(r0 +8)\nout: r0 = 0\nexit";
     accept(
         &sock(),
+        &format!("*(u32 *)(r10 -12) = 0\n*(u32 *)(r10 -16) = 0\n{body}"),
+    );
+    accept(&sock(), &format!("r1 = 0\n*(u64 *)(r10 -16) = r1\n{body}"));
+    // A plain write into a slot holding a 4-byte spill destroys the spill:
+    // its bytes become unknown (Linux's scrub_spilled_slot).
+    reject(
+        &sock(),
         &format!("r1 = 0\n*(u32 *)(r10 -16) = w1\n*(u32 *)(r10 -12) = w1\n{body}"),
+        "R0 max value is outside of the allowed memory range",
     );
 }
 

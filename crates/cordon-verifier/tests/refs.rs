@@ -147,7 +147,7 @@ const LOCKED: &str = "*(u32 *)(r10 -4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:4]\
 #[test]
 fn lock_unlock() {
     accept(
-        &sock(),
+        &tc(),
         &format!(
             "{LOCKED}r1 = r6\ncall bpf_spin_lock#93\nr1 = 5\n*(u64 *)(r6 +8) = r1\nr1 = r6\ncall bpf_spin_unlock#94\nout: r0 = 0\nexit"
         ),
@@ -157,7 +157,7 @@ fn lock_unlock() {
 #[test]
 fn missing_unlock() {
     reject(
-        &sock(),
+        &tc(),
         &format!("{LOCKED}r1 = r6\ncall bpf_spin_lock#93\nout: r0 = 0\nexit"),
         "BPF_EXIT instruction in main prog cannot be used inside bpf_spin_lock-ed region",
     );
@@ -166,7 +166,7 @@ fn missing_unlock() {
 #[test]
 fn calls_while_locked() {
     reject(
-        &sock(),
+        &tc(),
         &format!(
             "{LOCKED}r1 = r6\ncall bpf_spin_lock#93\ncall bpf_ktime_get_ns#5\nr1 = r6\ncall bpf_spin_unlock#94\nout: r0 = 0\nexit"
         ),
@@ -177,14 +177,14 @@ fn calls_while_locked() {
 #[test]
 fn double_lock_and_bad_unlock() {
     reject(
-        &sock(),
+        &tc(),
         &format!(
             "{LOCKED}r1 = r6\ncall bpf_spin_lock#93\nr1 = r6\ncall bpf_spin_lock#93\nout: r0 = 0\nexit"
         ),
         "function calls are not allowed while holding a lock",
     );
     reject(
-        &sock(),
+        &tc(),
         &format!("{LOCKED}r1 = r6\ncall bpf_spin_unlock#94\nout: r0 = 0\nexit"),
         "bpf_spin_unlock without taking a lock",
     );
@@ -193,17 +193,17 @@ fn double_lock_and_bad_unlock() {
 #[test]
 fn lock_must_point_at_lock_field() {
     reject(
-        &sock(),
+        &tc(),
         &format!("{LOCKED}r1 = r6\nr1 += 8\ncall bpf_spin_lock#93\nout: r0 = 0\nexit"),
         "off 8 doesn't point to 'struct bpf_spin_lock' that is at 0",
     );
     reject(
-        &sock(),
+        &tc(),
         "*(u32 *)(r10 -4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem#1\nif r0 == 0 goto out\nr1 = r0\ncall bpf_spin_lock#93\nout: r0 = 0\nexit",
         "map 'a' has no valid bpf_spin_lock",
     );
     reject(
-        &sock(),
+        &tc(),
         &format!("{LOCKED}r1 = *(u32 *)(r6 +0)\nout: r0 = 0\nexit"),
         "bpf_spin_lock cannot be accessed directly by load/store",
     );
@@ -282,7 +282,7 @@ fn iterator_next_needs_initialized_iterator() {
 fn throw_ends_path() {
     // The path after bpf_throw is not explored: the bad access is never reached.
     accept(
-        &sock(),
+        &tc(),
         "r1 = 1\ncall KF(bpf_throw)\nr0 = *(u64 *)(r1 +0)\nexit",
     );
 }
@@ -292,7 +292,7 @@ fn throw_with_reference_cordon_vs_linux() {
     let text = format!(
         "{ACQ}if r0 == 0 goto out\nr6 = r0\nr1 = 1\ncall KF(bpf_throw)\nr1 = r6\ncall KF(cordon_test_release)\nout: r0 = 0\nexit"
     );
-    let f = accept(&sock(), &text);
+    let f = accept(&tc(), &text);
     let sp = &f.safe_points[&5];
     assert_eq!(sp.kind, SafePointKind::Throw);
     assert_eq!(sp.variants.len(), 1);
@@ -305,7 +305,7 @@ fn throw_with_reference_cordon_vs_linux() {
             .locations
             .contains(&Location::Reg { frame: 0, reg: 6 })
     );
-    let mut linux = sock();
+    let mut linux = tc();
     linux.throw_releases_resources = false;
     reject(&linux, &text, "Unreleased reference id=1 alloc_insn=1");
 }
@@ -313,7 +313,7 @@ fn throw_with_reference_cordon_vs_linux() {
 #[test]
 fn throw_in_callback_rejected() {
     reject(
-        &sock(),
+        &tc(),
         "r1 = 10\nr2 = func[cb]\nr3 = 0\nr4 = 0\ncall bpf_loop#181\nr0 = 0\nexit\ncb: r1 = 1\ncall KF(bpf_throw)\nr0 = 0\nexit",
         "bpf_throw cannot be called from callback subprog",
     );
@@ -374,19 +374,19 @@ fn with_cb(env: &cordon_verifier::VerifyEnv, start: usize) -> cordon_verifier::V
 fn exception_callback_verified_on_its_own() {
     // insn 3 = the callback (not called by anyone).
     let text = "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: r0 = r1\nr0 += 1\nexit";
-    let f = accept(&with_cb(&sock(), 3), text);
+    let f = accept(&with_cb(&tc(), 3), text);
     assert!(f.subprogs[1].is_exception_callback);
     // Without the declaration the callback is unreachable code.
-    reject(&sock(), text, "unreachable insn 3");
+    reject(&tc(), text, "unreachable insn 3");
     // It must return a scalar.
     reject(
-        &with_cb(&sock(), 3),
+        &with_cb(&tc(), 3),
         "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: r0 = r10\nexit",
         "At subprogram exit the register R0 is not a scalar value (fp)",
     );
     // Its argument is a scalar: it cannot be dereferenced.
     reject(
-        &with_cb(&sock(), 3),
+        &with_cb(&tc(), 3),
         "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: r0 = *(u64 *)(r1 +0)\nexit",
         "R1 invalid mem access 'scalar'",
     );
@@ -395,12 +395,12 @@ fn exception_callback_verified_on_its_own() {
 #[test]
 fn exception_callback_rules() {
     reject(
-        &with_cb(&sock(), 3),
+        &with_cb(&tc(), 3),
         "call cb\nr0 = 0\nexit\ncb: r0 = 0\nexit",
         "cannot call exception cb directly",
     );
     reject(
-        &with_cb(&sock(), 3),
+        &with_cb(&tc(), 3),
         "r1 = 5\ncall KF(bpf_throw)\nexit\ncb: call KF(bpf_throw)\nr0 = 0\nexit",
         "bpf_throw cannot be called from exception callback",
     );

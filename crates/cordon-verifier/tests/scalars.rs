@@ -319,28 +319,47 @@ fn sign_extending_load_bounds() {
     );
 }
 
+/// Linux 6.18 computes no bounds for division and modulo, even by (or of)
+/// constants; a mask after the modulo is what bounds an index.
 #[test]
-fn unsigned_modulo_by_constant_bounds_index() {
-    accept(
-        &sock(),
-        &with_value(UNKNOWN_R6, "r6 %= 9\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
-    );
+fn division_and_modulo_results_are_unknown() {
     reject(
         &sock(),
-        &with_value(UNKNOWN_R6, "r6 %= 10\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
-        "max value is outside",
+        &with_value(UNKNOWN_R6, "r6 %= 9\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
+        "unbounded min value",
     );
     accept(
         &sock(),
         &with_value(
             UNKNOWN_R6,
-            "w6 /= 1000\nw6 %= 5\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+            "r6 %= 9\nr6 &= 7\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
         ),
     );
-    // Signed modulo is not tracked.
+    reject(
+        &sock(),
+        &with_value(
+            UNKNOWN_R6,
+            "w6 /= 1000\nw6 %= 5\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
+        ),
+        "R0 unbounded memory access",
+    );
+    reject(
+        &sock(),
+        "r1 = 10\nr1 /= 3\nif r1 == 3 goto ok\nr0 = *(u64 *)(r1 +0)\nok: r0 = 0\nexit",
+        "R1 invalid mem access 'scalar'",
+    );
+    accept(
+        &sock(),
+        "r1 = 10\nr1 /= 3\nif r1 == 3 goto ok\nr1 = 3\nok: r0 = r1\nexit",
+    );
     reject(
         &sock(),
         &with_value(UNKNOWN_R6, "r6 s%= 9\nr0 += r6\nr1 = *(u64 *)(r0 +0)"),
         "unbounded min value",
+    );
+    reject(
+        &sock(),
+        "r1 = -10\nr1 s/= 3\nif r1 == -3 goto ok\nr0 = *(u64 *)(r1 +0)\nok: r0 = 0\nexit",
+        "R1 invalid mem access 'scalar'",
     );
 }

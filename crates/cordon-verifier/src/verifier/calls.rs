@@ -488,6 +488,20 @@ impl Engine<'_> {
                 proto.name
             ));
         }
+        // Linux registers its generic kfunc set (bpf_throw, object and
+        // list kfuncs) only for some program types; the socket filter and
+        // tc action types are not among them.
+        if proto.has(flags::THROW)
+            && matches!(
+                self.env.prog_type,
+                crate::env::ProgType::SocketFilter | crate::env::ProgType::SchedAct
+            )
+        {
+            return Err(format!(
+                "calling kernel function {} is not allowed",
+                proto.name
+            ));
+        }
         if proto.has(flags::THROW) {
             return self.do_throw(pc, &proto);
         }
@@ -816,9 +830,9 @@ impl Engine<'_> {
             FrameKind::Call => {
                 self.check_read(0)?;
                 let r0 = *self.st.reg(0);
-                let me = self.st.cur().frameno;
-                if r0.ty == RegType::Stack && r0.frameno >= me {
-                    return Err("cannot return stack pointer to the caller frame".into());
+                // Linux 6.18 refuses every stack pointer here, the caller's too.
+                if r0.ty == RegType::Stack {
+                    return Err("cannot return stack pointer to the caller".into());
                 }
                 let f = self.st.frames.pop().ok_or("internal: no frame")?;
                 self.forget_frame(f.frameno);

@@ -552,6 +552,9 @@ impl Engine<'_> {
             if size != 8 {
                 return Err("invalid size of register spill".into());
             }
+            if val.ty == RegType::Stack && frame + 1 != self.st.frames.len() {
+                return Err("cannot spill pointers to stack into stack frame of the caller".into());
+            }
             Some(val)
         } else if idx == 0 && privileged && val.is_scalar() {
             let mut v = val;
@@ -583,30 +586,15 @@ impl Engine<'_> {
                 Ok(())
             }
             None => {
-                // Writes outside the spilled bytes keep the spill.
-                let (keep, sz) = {
-                    let slot = &self.st.frames[frame].stack[spi];
-                    (
-                        slot.is_spill() && idx >= slot.spill_size as usize,
-                        slot.spill_size,
-                    )
-                };
+                // A plain write into a slot holding a spill destroys the spill
+                // (its bytes become MISC), as Linux's scrub_spilled_slot does.
                 let zero = val.is_null();
                 if zero && let Some(r) = vr {
                     // STACK_ZERO depends on the exact value (Linux does the same).
                     self.mark_precise_regs(&[r]);
                 }
-                if keep {
-                    let slot = &mut self.st.frames[frame].stack[spi];
-                    for i in idx..idx + size as usize {
-                        slot.types[i] = if zero { SlotType::Zero } else { SlotType::Misc };
-                    }
-                    let _ = sz;
-                    Ok(())
-                } else {
-                    self.trace_mark(F_SLOT_WRITE, Some((frame as u8, spi as u16)));
-                    self.stack_mark_range(frame, lo, lo + size as i64, zero, false)
-                }
+                self.trace_mark(F_SLOT_WRITE, Some((frame as u8, spi as u16)));
+                self.stack_mark_range(frame, lo, lo + size as i64, zero, false)
             }
         }
     }

@@ -305,6 +305,12 @@ impl Engine<'_> {
                 let Some(m) = self.env.maps.get(imm as u32 as usize) else {
                     return Err(format!("fd {imm} is not pointing to valid bpf_map"));
                 };
+                // Linux's check_map_prog_compatibility.
+                if m.spin_lock_off.is_some()
+                    && self.env.prog_type == crate::env::ProgType::SocketFilter
+                {
+                    return Err("socket filter progs cannot use bpf_spin_lock yet".into());
+                }
                 if pseudo == 1 || pseudo == 5 {
                     let mut r = Reg::ptr(RegType::ConstMapPtr);
                     r.map = imm as u32;

@@ -1,5 +1,9 @@
-//! Shared helpers for the verifier's integration tests.
+//! Shared helpers for the verifier's integration tests. Every `accept` /
+//! `reject` is also compared with the running kernel's verifier
+//! ([`linux::compare`]).
 #![allow(dead_code)]
+
+pub mod linux;
 
 use cordon_isa::{Program, assemble_linux};
 use cordon_verifier::{
@@ -68,7 +72,12 @@ pub fn run(env: &VerifyEnv, text: &str) -> Result<VerifiedFacts, VerifyError> {
 
 #[track_caller]
 pub fn accept(env: &VerifyEnv, text: &str) -> VerifiedFacts {
-    match run(env, text) {
+    let p = prog(env, text);
+    let r = verify(&p, env);
+    if r.is_ok() {
+        linux::compare(env, p.insns(), true, text);
+    }
+    match r {
         Ok(f) => f,
         Err(e) => panic!(
             "expected accept, got: {e}\n--- log ---\n{}\n--- prog ---\n{text}",
@@ -79,7 +88,12 @@ pub fn accept(env: &VerifyEnv, text: &str) -> VerifiedFacts {
 
 #[track_caller]
 pub fn reject(env: &VerifyEnv, text: &str, msg: &str) -> VerifyError {
-    match run(env, text) {
+    let p = prog(env, text);
+    let r = verify(&p, env);
+    if r.is_err() {
+        linux::compare(env, p.insns(), false, text);
+    }
+    match r {
         Ok(_) => panic!("expected reject with `{msg}`, got accept\n--- prog ---\n{text}"),
         Err(e) => {
             assert!(
