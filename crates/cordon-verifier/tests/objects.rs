@@ -277,3 +277,156 @@ fn mutants_without_bounds_checks_are_rejected() {
         "no mutant of {mutants} was rejected for a packet access"
     );
 }
+
+/// Load one program of an object into Linux the way Cordon's loader produced
+/// it (as tests/bpf/kernel_check.py does): kernel-sanitized BTF, maps with
+/// their kernel BTF ids, initial data (frozen for read-only maps), inner map
+/// prototypes, kfunc ids looked up in vmlinux, func_info/line_info.
+/// Returns Linux's verdict and log, or why the program cannot be compared.
+fn linux_verdict(obj: &Object, p: &ProgramSpec) -> Result<(bool, String), String> {
+    use cordon_linux::{FuncInfo, LineInfo as LLine, Map, MapSpec as LSpec, MapType as LMap};
+    let unavailable = |e: cordon_linux::KernelError| match e.skip() {
+        Some(r) => format!("skip: {r}"),
+        None => e.to_string(),
+    };
+    cordon_linux::available().map_err(unavailable)?;
+    let btf = match &obj.btf {
+        Some(b) => Some(
+            cordon_linux::Btf::load(&b.for_kernel().to_bytes()).map_err(|e| format!("BTF: {e}"))?,
+        ),
+        None => None,
+    };
+    let create = |m: &cordon_object::MapSpec, inner: Option<&Map>| -> Result<Map, String> {
+        let mut max = m.max_entries;
+        if m.map_type == 4 && max == 0 {
+            max = cordon_linux::possible_cpus().unwrap_or(1) as u32;
+        }
+        let mut spec = LSpec::new(LMap(m.map_type), m.key_size, m.value_size, max)
+            .with_flags(m.flags)
+            .with_map_extra(m.map_extra);
+        if let (Some(b), Some((k, v))) = (&btf, m.kernel_btf_ids()) {
+            spec = spec.with_btf(b, k, v);
+        }
+        if let Some(i) = inner {
+            spec = spec.with_inner(i);
+        }
+        let map = Map::create(&spec).map_err(|e| format!("map {}: {e}", m.name))?;
+        if let Some(data) = &m.initial_data {
+            map.update(&0u32.to_le_bytes(), data, 0)
+                .map_err(|e| format!("map {} data: {e}", m.name))?;
+            if m.flags & 0x80 != 0 {
+                map.freeze().map_err(|e| format!("freeze {}: {e}", m.name))?;
+            }
+        }
+        Ok(map)
+    };
+    let mut maps = Vec::new();
+    for m in &obj.maps {
+        let inner = match &m.inner {
+            Some(i) => Some(create(i, None)?),
+            None => None,
+        };
+        maps.push(create(m, inner.as_ref())?);
+    }
+    let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux")
+        .ok()
+        .and_then(|b| Btf::parse(&b).ok());
+    let mut insns = p.insns.clone();
+    for insn in insns.iter_mut() {
+        if insn.code == 0x85 && insn.src == 2 {
+            let name = obj.kfuncs.get(insn.imm as usize).cloned().unwrap_or_default();
+            let id = vmlinux
+                .as_ref()
+                .and_then(|v| v.find_func(&name))
+                .ok_or_else(|| format!("kfunc {name} is not in vmlinux (Cordon test kfunc)"))?;
+            insn.imm = id as i32;
+        }
+    }
+    let map_refs: Vec<&Map> = maps.iter().collect();
+    let func_info: Vec<FuncInfo> = p
+        .func_info
+        .iter()
+        .map(|f| FuncInfo {
+            insn_off: f.insn as u32,
+            type_id: f.type_id,
+        })
+        .collect();
+    let line_info: Vec<LLine> = p
+        .line_info
+        .iter()
+        .map(|l| LLine {
+            insn_off: l.insn as u32,
+            file_name_off: l.file_name_off,
+            line_off: l.line_off,
+            line_col: (l.line << 10) | l.column,
+        })
+        .collect();
+    let mut load = cordon_linux::ProgLoad::new(cordon_linux::ProgType(p.prog_type.kernel_id()), &insns)
+        .with_maps(&map_refs)
+        .with_license("GPL")
+        .with_log_level(1);
+    if let Some(b) = &btf
+        && !func_info.is_empty()
+    {
+        load = load.with_btf(b, &func_info, &line_info);
+    }
+    let v = load.verdict().map_err(|e| format!("load: {e}"))?;
+    Ok((v.accepted, v.log))
+}
+
+/// Every tests/bpf program, as Cordon's loader produced it, gets the same
+/// verdict from Cordon's verifier and from Linux's.
+#[test]
+fn same_verdict_as_linux_on_real_objects() {
+    let mut names: Vec<String> = std::fs::read_dir(bpf_dir())
+        .expect("tests/bpf")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".o"))
+        .collect();
+    names.sort();
+    let (mut compared, mut agree, mut skipped) = (0, 0, Vec::new());
+    let mut disagreements = Vec::new();
+    for n in names {
+        let bytes = std::fs::read(bpf_dir().join(&n)).unwrap();
+        let obj = Object::parse(&bytes).unwrap_or_else(|e| panic!("{n}: {e}"));
+        for p in &obj.programs {
+            let Some((prog, env)) = load(&obj, p) else {
+                skipped.push(format!("{n}/{}: program type not supported by Cordon", p.name));
+                continue;
+            };
+            let cordon = verify(&prog, &env);
+            match linux_verdict(&obj, p) {
+                Err(why) if why.starts_with("skip: ") => {
+                    cordon_linux::report_skip(&format!("Linux object comparison: {why}"));
+                    return;
+                }
+                Err(why) => skipped.push(format!("{n}/{}: {why}", p.name)),
+                Ok((linux_ok, log)) => {
+                    compared += 1;
+                    if linux_ok == cordon.is_ok() {
+                        agree += 1;
+                    } else {
+                        let tail: Vec<&str> = log.lines().rev().take(6).collect();
+                        disagreements.push(format!(
+                            "{n}/{}: Cordon {:?}, Linux {}\n{}",
+                            p.name,
+                            cordon.as_ref().map(|_| ()).map_err(|e| e.to_string()),
+                            if linux_ok { "accepts" } else { "rejects" },
+                            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    eprintln!(
+        "objects vs Linux: {compared} programs compared, {agree} agree; not compared: {skipped:#?}"
+    );
+    assert!(compared >= 20, "only {compared} programs compared");
+    assert!(
+        disagreements.is_empty(),
+        "Cordon and Linux disagree:\n{}",
+        disagreements.join("\n\n")
+    );
+}
