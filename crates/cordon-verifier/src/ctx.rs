@@ -4,7 +4,7 @@
 use crate::env::ProgType;
 
 /// What a valid context load produces.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CtxField {
     /// An integer of the access size.
     Scalar,

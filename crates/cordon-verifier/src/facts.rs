@@ -2,6 +2,7 @@
 //! reference counts, and resource tables at every safe point (call sites and
 //! loop back-edges) that exception unwinding and watchdog cancellation use.
 
+use crate::ctx::CtxField;
 use crate::state::RefKind;
 use std::collections::BTreeMap;
 
@@ -99,10 +100,53 @@ pub struct SafePoint {
 /// Distinct holdings kept per safe point.
 pub const MAX_VARIANTS: usize = 64;
 
+/// One load or store through the program context, proven to be the same
+/// field on every path (Linux refuses an instruction that accesses the
+/// context on one path and other memory on another: "same insn cannot be
+/// used with different pointers").
+///
+/// The runtime rewrites these the way Linux's `convert_ctx_accesses` does:
+/// the program sees the UAPI layout (`struct xdp_md`, `struct __sk_buff`),
+/// the runtime keeps its own backing struct. Example: on XDP,
+/// `r2 = *(u32 *)(r1 +0)` is [`CtxField::PktData`] — the program receives a
+/// 64-bit packet pointer, so the runtime rewrites it to a 64-bit load of its
+/// own `data` field.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CtxAccess {
+    /// Byte offset of the access in the UAPI context struct.
+    pub off: u32,
+    /// Access size in bytes (1, 2, 4 or 8), as written in the instruction.
+    pub size: u32,
+    /// A store (`St`/`Stx`) rather than a load.
+    pub write: bool,
+    /// What the load yields: an integer of `size` bytes or one of the packet
+    /// pointers (`data`, `data_end`, `data_meta`), which are 64-bit pointers.
+    pub field: CtxField,
+}
+
+/// What the map argument (`r1`) of a helper call site is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CallMap {
+    /// The same map (index in [`crate::VerifyEnv::maps`]) on every path.
+    /// For array maps, `key` is `Some(k)` when the key argument is the
+    /// constant `k` on every path (Linux's map_key_state). A JIT can inline
+    /// an array lookup here, and drop the bounds check when
+    /// `k < max_entries`.
+    Const { map: u32, key: Option<u64> },
+    /// Different maps on different paths (Linux's poisoned map_ptr_state):
+    /// the call must go through the generic helper.
+    Varies,
+}
+
 /// Everything the verifier proved.
 #[derive(Clone, Debug, PartialEq, Eq, Default)]
 pub struct VerifiedFacts {
     pub subprogs: Vec<SubprogFacts>,
+    /// Every context access by instruction index (see [`CtxAccess`]).
+    pub ctx_accesses: BTreeMap<usize, CtxAccess>,
+    /// Map argument of every helper call site that takes a map, by
+    /// instruction index (see [`CallMap`]).
+    pub call_maps: BTreeMap<usize, CallMap>,
     /// Worst-case stack bytes along any call chain from the main program.
     pub max_stack_depth: u32,
     /// Most references held at once on any path.
@@ -114,6 +158,28 @@ pub struct VerifiedFacts {
     pub stats: Stats,
     /// The verifier log (empty with log level 0).
     pub log: String,
+}
+
+impl VerifiedFacts {
+    /// Stack frame bytes per subprogram as `(first instruction, bytes)`,
+    /// main program first: what an engine sizes each frame with (e.g.
+    /// `cordon_exec::ExecOptions::subprog_frames`, with `frame_size` the
+    /// main program's entry). Bytes are the deepest stack offset the
+    /// subprogram touches (unrounded; engines round to their alignment).
+    pub fn subprog_frames(&self) -> Vec<(usize, u32)> {
+        self.subprogs
+            .iter()
+            .map(|s| (s.start, s.stack_depth))
+            .collect()
+    }
+
+    /// Frame bytes of the subprogram whose first instruction is `start`.
+    pub fn frame_size(&self, start: usize) -> Option<u32> {
+        self.subprogs
+            .iter()
+            .find(|s| s.start == start)
+            .map(|s| s.stack_depth)
+    }
 }
 
 /// Verification statistics (Linux's last log line).

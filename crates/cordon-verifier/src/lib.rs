@@ -52,13 +52,15 @@ pub mod state;
 pub mod tnum;
 mod verifier;
 
+pub use ctx::CtxField;
 pub use env::{
     ArgKind, GlobalFuncSig, GlobalRet, Limits, LineInfo, MapInfo, MapType, Profile, ProgType,
     VerifyEnv,
 };
 pub use error::VerifyError;
 pub use facts::{
-    Held, HeldLock, HeldRef, Location, SafePoint, SafePointKind, Stats, SubprogFacts, VerifiedFacts,
+    CallMap, CtxAccess, Held, HeldLock, HeldRef, Location, SafePoint, SafePointKind, Stats,
+    SubprogFacts, VerifiedFacts,
 };
 pub use proto::{ArgType, HelperProto, KfuncProto, Registry, RetType};
 pub use verifier::{Verifier, verify};

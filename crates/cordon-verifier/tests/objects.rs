@@ -315,7 +315,8 @@ fn linux_verdict(obj: &Object, p: &ProgramSpec) -> Result<(bool, String), String
             map.update(&0u32.to_le_bytes(), data, 0)
                 .map_err(|e| format!("map {} data: {e}", m.name))?;
             if m.flags & 0x80 != 0 {
-                map.freeze().map_err(|e| format!("freeze {}: {e}", m.name))?;
+                map.freeze()
+                    .map_err(|e| format!("freeze {}: {e}", m.name))?;
             }
         }
         Ok(map)
@@ -334,7 +335,11 @@ fn linux_verdict(obj: &Object, p: &ProgramSpec) -> Result<(bool, String), String
     let mut insns = p.insns.clone();
     for insn in insns.iter_mut() {
         if insn.code == 0x85 && insn.src == 2 {
-            let name = obj.kfuncs.get(insn.imm as usize).cloned().unwrap_or_default();
+            let name = obj
+                .kfuncs
+                .get(insn.imm as usize)
+                .cloned()
+                .unwrap_or_default();
             let id = vmlinux
                 .as_ref()
                 .and_then(|v| v.find_func(&name))
@@ -361,10 +366,11 @@ fn linux_verdict(obj: &Object, p: &ProgramSpec) -> Result<(bool, String), String
             line_col: (l.line << 10) | l.column,
         })
         .collect();
-    let mut load = cordon_linux::ProgLoad::new(cordon_linux::ProgType(p.prog_type.kernel_id()), &insns)
-        .with_maps(&map_refs)
-        .with_license("GPL")
-        .with_log_level(1);
+    let mut load =
+        cordon_linux::ProgLoad::new(cordon_linux::ProgType(p.prog_type.kernel_id()), &insns)
+            .with_maps(&map_refs)
+            .with_license("GPL")
+            .with_log_level(1);
     if let Some(b) = &btf
         && !func_info.is_empty()
     {
@@ -392,7 +398,10 @@ fn same_verdict_as_linux_on_real_objects() {
         let obj = Object::parse(&bytes).unwrap_or_else(|e| panic!("{n}: {e}"));
         for p in &obj.programs {
             let Some((prog, env)) = load(&obj, p) else {
-                skipped.push(format!("{n}/{}: program type not supported by Cordon", p.name));
+                skipped.push(format!(
+                    "{n}/{}: program type not supported by Cordon",
+                    p.name
+                ));
                 continue;
             };
             let cordon = verify(&prog, &env);

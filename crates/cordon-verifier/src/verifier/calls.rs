@@ -472,6 +472,22 @@ impl Engine<'_> {
         }
         let meta = self.check_args(&proto, false)?;
         self.check_map_compat(&proto, meta.map)?;
+        if let Some(map) = meta.map {
+            use crate::facts::CallMap;
+            let seen = CallMap::Const {
+                map,
+                key: meta.const_key,
+            };
+            let merged = match self.call_maps.get(&pc) {
+                None => seen,
+                Some(CallMap::Const { map: m, key }) if *m == map => CallMap::Const {
+                    map,
+                    key: if *key == meta.const_key { *key } else { None },
+                },
+                Some(_) => CallMap::Varies,
+            };
+            self.call_maps.insert(pc, merged);
+        }
         self.finish_call(pc, &proto, meta, false)
     }
 

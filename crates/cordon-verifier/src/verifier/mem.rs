@@ -45,7 +45,33 @@ fn unknown_of_size(size: u32) -> Reg {
 }
 
 impl Engine<'_> {
+    /// Linux's save_aux_ptr_type: an instruction that accesses the context
+    /// (or another object whose accesses the runtime rewrites) must access
+    /// the same kind of pointer on every path.
+    fn check_same_ptr(&mut self, regno: u8) -> Res<()> {
+        let ty = self.st.reg(regno).ty;
+        let pc = self.pc;
+        let strict = |t: RegType| matches!(t, RegType::Ctx | RegType::BtfId);
+        match self.mem_ptr[pc] {
+            None => self.mem_ptr[pc] = Some(ty),
+            Some(prev) if prev != ty && (strict(prev) || strict(ty)) => {
+                return Err("same insn cannot be used with different pointers".into());
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
     pub(crate) fn do_mem(&mut self, kind: Kind) -> Res<()> {
+        match kind {
+            Kind::Ldx { src: r, .. } | Kind::St { dst: r, .. } | Kind::Stx { dst: r, .. } => {
+                let ty = self.st.reg(r).ty;
+                if ty.is_pointer() {
+                    self.check_same_ptr(r)?;
+                }
+            }
+            _ => {}
+        }
         match kind {
             Kind::Ldx {
                 size,
@@ -404,6 +430,21 @@ impl Engine<'_> {
         let Some(field) = ctx::access(self.env.prog_type, off, size, acc.is_write()) else {
             return Err(format!("invalid bpf_context access off={off} size={size}"));
         };
+        let pc = self.pc;
+        if matches!(
+            self.prog.kind(pc),
+            Some(Kind::Ldx { .. } | Kind::St { .. } | Kind::Stx { .. })
+        ) {
+            self.ctx_accesses.insert(
+                pc,
+                crate::facts::CtxAccess {
+                    off: off as u32,
+                    size,
+                    write: acc.is_write(),
+                    field,
+                },
+            );
+        }
         Ok(match field {
             CtxField::Scalar => unknown_of_size(size),
             CtxField::PktData => Reg::ptr(RegType::Packet),

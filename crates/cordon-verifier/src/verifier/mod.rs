@@ -93,6 +93,8 @@ impl<'a> Verifier<'a> {
                 let max_stack_depth = subprogs.first().map(|s| s.chain_stack_depth).unwrap_or(0);
                 Ok(VerifiedFacts {
                     subprogs,
+                    ctx_accesses: std::mem::take(&mut e.ctx_accesses),
+                    call_maps: std::mem::take(&mut e.call_maps),
                     max_stack_depth,
                     max_refs: e.max_refs,
                     safe_points: std::mem::take(&mut e.safe_points),
@@ -148,6 +150,10 @@ pub(crate) struct Engine<'a> {
     cur_states: u64,
     /// Instructions executed since the last checkpoint of this path.
     pub(crate) trace: Vec<precision::TraceEntry>,
+    /// Pointer type each memory instruction used (Linux's aux ptr_type).
+    pub(crate) mem_ptr: Vec<Option<RegType>>,
+    pub(crate) ctx_accesses: BTreeMap<usize, crate::facts::CtxAccess>,
+    pub(crate) call_maps: BTreeMap<usize, crate::facts::CallMap>,
 }
 
 impl<'a> Engine<'a> {
@@ -194,6 +200,9 @@ impl<'a> Engine<'a> {
             last_cp_jmps: 0,
             cur_states: 0,
             trace: Vec::new(),
+            mem_ptr: vec![None; n],
+            ctx_accesses: BTreeMap::new(),
+            call_maps: BTreeMap::new(),
         }
     }
 
