@@ -28,6 +28,24 @@ pub fn assemble_file(path: &Path, syntax: Syntax) -> Result<Program> {
     Program::new(insns).map_err(|e| anyhow!("{}: {e}", path.display()))
 }
 
+/// Whether `path` is a BPF ELF object (reads the first four bytes).
+pub fn is_object_file(path: &Path) -> Result<bool> {
+    use std::io::Read;
+    let mut f =
+        std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let mut magic = [0u8; 4];
+    let mut n = 0;
+    while n < 4 {
+        match f.read(&mut magic[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+        }
+    }
+    Ok(n == 4 && crate::objcmd::is_elf(&magic))
+}
+
 /// Load a program from `.s` assembly or raw `.bin` bytecode (any other extension
 /// is read as bytecode).
 pub fn load_program(path: &Path, syntax: Syntax) -> Result<Program> {
@@ -35,9 +53,9 @@ pub fn load_program(path: &Path, syntax: Syntax) -> Result<Program> {
         return assemble_file(path, syntax);
     }
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if bytes.starts_with(b"\x7fELF") {
+    if crate::objcmd::is_elf(&bytes) {
         return Err(anyhow!(
-            "{}: is an ELF object; object files are not supported by this command yet",
+            "{}: is an ELF object, not a raw program",
             path.display()
         ));
     }

@@ -1,7 +1,13 @@
 //! `cordon`: run, verify, inspect, assemble and disassemble eBPF programs.
 
 mod input;
+mod mapinit;
+mod objcmd;
+mod objrun;
+mod pcap;
+mod retname;
 mod run;
+mod venv;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -39,20 +45,60 @@ pub enum Engine {
     Jit,
 }
 
+/// Who loads the program (decides what the verifier allows).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProfileArg {
+    /// Linux with CAP_BPF + CAP_PERFMON (+ CAP_NET_ADMIN).
+    Privileged,
+    /// An unprivileged socket filter load.
+    Unprivileged,
+}
+
+impl ProfileArg {
+    pub fn verifier(self) -> cordon_verifier::Profile {
+        match self {
+            ProfileArg::Privileged => cordon_verifier::Profile::Privileged,
+            ProfileArg::Unprivileged => cordon_verifier::Profile::Unprivileged,
+        }
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
-    /// Run a program: raw bytecode (`.bin`) or assembly (`.s`).
-    Run(run::RunArgs),
+    /// Run a program: a BPF ELF object (`.o`), raw bytecode (`.bin`) or assembly (`.s`).
+    Run(Box<run::RunArgs>),
     /// Print a program in Linux's verifier-log syntax (or the suite's syntax).
     Disasm {
-        /// Program file: `.bin` bytecode or `.s` assembly.
+        /// BPF ELF object, `.bin` bytecode or `.s` assembly.
         file: PathBuf,
+        /// Program of an object to print (default: every program).
+        #[arg(long)]
+        prog: Option<String>,
         /// Syntax of a `.s` input.
         #[arg(long, value_enum, default_value_t = Syntax::Auto)]
         syntax: Syntax,
-        /// Print the bpf_conformance syntax instead of Linux's.
+        /// Print the bpf_conformance syntax instead of Linux's (raw programs only).
         #[arg(long)]
         suite: bool,
+    },
+    /// Show an object's programs, maps, relocations and kfuncs.
+    Inspect {
+        /// BPF ELF object.
+        file: PathBuf,
+    },
+    /// Verify an object's programs: exit 0 when accepted, 1 when rejected (log on stderr).
+    Verify {
+        /// BPF ELF object.
+        file: PathBuf,
+        /// Program to verify (default: every program).
+        #[arg(long)]
+        prog: Option<String>,
+        /// Verifier log level (Linux's bits: 1 = failing path, 2 = every instruction, 4 = statistics).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=7))]
+        log_level: u32,
+        /// Who loads the program.
+        #[arg(long, value_enum, default_value_t = ProfileArg::Privileged)]
+        profile: ProfileArg,
     },
     /// Assemble a `.s` file into raw bytecode.
     Asm {
@@ -69,28 +115,54 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run::run(args),
+        Command::Run(args) => run::run(*args).map(|()| ExitCode::SUCCESS),
         Command::Disasm {
             file,
+            prog,
             syntax,
             suite,
-        } => disasm(&file, syntax, suite),
+        } => disasm(&file, prog.as_deref(), syntax, suite).map(|()| ExitCode::SUCCESS),
+        Command::Inspect { file } => objcmd::inspect(&file).map(|()| ExitCode::SUCCESS),
+        Command::Verify {
+            file,
+            prog,
+            log_level,
+            profile,
+        } => objcmd::verify(&file, prog.as_deref(), log_level, profile.verifier()),
         Command::Asm {
             input,
             output,
             syntax,
-        } => asm(&input, &output, syntax),
+        } => asm(&input, &output, syntax).map(|()| ExitCode::SUCCESS),
     };
     match result {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::FAILURE
+            // 2: distinct from `verify`'s 1 (= rejected).
+            ExitCode::from(2)
         }
     }
 }
 
-fn disasm(file: &std::path::Path, syntax: Syntax, suite: bool) -> anyhow::Result<()> {
+fn disasm(
+    file: &std::path::Path,
+    prog: Option<&str>,
+    syntax: Syntax,
+    suite: bool,
+) -> anyhow::Result<()> {
+    if input::is_object_file(file)? {
+        if suite {
+            anyhow::bail!("--suite applies to raw programs, not to objects");
+        }
+        return objcmd::disasm(file, prog);
+    }
+    if prog.is_some() {
+        anyhow::bail!(
+            "--prog applies to objects; {} is a raw program",
+            file.display()
+        );
+    }
     let program = input::load_program(file, syntax)?;
     let text = if suite {
         cordon_isa::disasm::disassemble_suite(program.insns())?

@@ -1,42 +1,97 @@
-//! `cordon run`.
+//! `cordon run`: raw programs here, objects in [`crate::objrun`].
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use cordon_exec::jit::JitExecutable;
 use cordon_exec::{ExecOptions, Executable};
 
-use crate::{Engine, Syntax, input};
+use crate::{Engine, ProfileArg, Syntax, input, objrun};
 
 #[derive(Args)]
 pub struct RunArgs {
-    /// Program file: `.bin` bytecode or `.s` assembly.
-    file: PathBuf,
-    /// Input bytes: the program gets r1 = pointer to them, r2 = their length.
+    /// BPF ELF object (`.o`), raw bytecode (`.bin`) or assembly (`.s`).
+    pub file: PathBuf,
+    /// Program of the object to run (may be omitted when the object has one).
     #[arg(long)]
-    data_in: Option<PathBuf>,
-    /// Write the input buffer, as the program left it, to this file.
+    pub prog: Option<String>,
+    /// Packet bytes (raw programs: r1 = pointer to them, r2 = their length).
     #[arg(long)]
-    data_out: Option<PathBuf>,
+    pub data_in: Option<PathBuf>,
+    /// Write the packet, as the program left it, to this file.
+    #[arg(long)]
+    pub data_out: Option<PathBuf>,
+    /// Run over every packet of a pcap or pcapng capture (objects only).
+    #[arg(long, conflicts_with_all = ["data_in", "data_out"])]
+    pub pcap: Option<PathBuf>,
     /// Run the program this many times (each run starts from the original input).
     #[arg(long, default_value_t = 1)]
-    repeat: u32,
+    pub repeat: u32,
     /// Execution engine.
     #[arg(long, value_enum, default_value_t = Engine::Interp)]
-    engine: Engine,
+    pub engine: Engine,
+    /// Who loads the program (objects only).
+    #[arg(long, value_enum, default_value_t = ProfileArg::Privileged)]
+    pub profile: ProfileArg,
+    /// Skip the verifier: run in checked mode (every access bounds-checked,
+    /// instruction budget) instead of verified-then-trusted (objects only).
+    #[arg(long)]
+    pub unverified: bool,
+    /// Put program PROG in slot INDEX of prog array MAP before the run:
+    /// `MAP:INDEX=PROG` (repeatable; objects only).
+    #[arg(long = "tail-call", value_name = "MAP:INDEX=PROG")]
+    pub tail_calls: Vec<String>,
+    /// Store an entry in a map before the run: `MAP:KEYHEX=VALUEHEX`
+    /// (`MAP:=VALUEHEX` pushes onto a queue/stack; repeatable; objects only).
+    #[arg(long = "map-update", value_name = "MAP:KEY=VALUE")]
+    pub map_updates: Vec<String>,
+    /// Store the entries of a JSON maps file before the run (format:
+    /// {"maps": {"NAME": [{"key": HEX, "value": HEX}, ...]}}; objects only).
+    #[arg(long, value_name = "FILE")]
+    pub maps_file: Option<PathBuf>,
+    /// Print every map's contents after the run (JSON).
+    #[arg(long)]
+    pub dump_maps: bool,
     /// Syntax of a `.s` input.
     #[arg(long, value_enum, default_value_t = Syntax::Auto)]
-    syntax: Syntax,
+    pub syntax: Syntax,
     /// Print one JSON object instead of text.
     #[arg(long)]
-    json: bool,
+    pub json: bool,
 }
 
 pub fn run(args: RunArgs) -> Result<()> {
     if args.repeat == 0 {
         bail!("--repeat must be at least 1");
     }
+    if input::is_object_file(&args.file)? {
+        return objrun::run(&args);
+    }
+    let object_only = [
+        ("--prog", args.prog.is_some()),
+        ("--pcap", args.pcap.is_some()),
+        ("--tail-call", !args.tail_calls.is_empty()),
+        ("--map-update", !args.map_updates.is_empty()),
+        ("--maps-file", args.maps_file.is_some()),
+        ("--dump-maps", args.dump_maps),
+        ("--unverified", args.unverified),
+        ("--profile", args.profile != ProfileArg::Privileged),
+    ];
+    for (flag, given) in object_only {
+        if given {
+            bail!(
+                "{flag} applies to BPF ELF objects; {} is a raw program",
+                args.file.display()
+            );
+        }
+    }
+    run_raw(&args)
+}
+
+/// A raw `.bin` / `.s` program: checked mode with the conformance suite's helpers.
+fn run_raw(args: &RunArgs) -> Result<()> {
     let program = input::load_program(&args.file, args.syntax)?;
     let data = match &args.data_in {
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
@@ -50,10 +105,17 @@ pub fn run(args: RunArgs) -> Result<()> {
     // Raw programs are not verified: they run in checked mode (every access
     // bounds-checked, instruction budget), with the conformance suite's helpers.
     let helpers = cordon_exec::conformance::conformance_helpers();
-    let exe = match args.engine {
-        Engine::Interp => Executable::checked(&program, &helpers, ExecOptions::named(&name))
-            .with_context(|| format!("cannot load {}", args.file.display()))?,
-        Engine::Jit => bail!("the JIT engine is not available in this build yet"),
+    let opts = ExecOptions::named(&name);
+    let load = || format!("cannot load {}", args.file.display());
+    let exe: Box<dyn Fn(&mut [u8]) -> Result<u64, cordon_exec::ExecError>> = match args.engine {
+        Engine::Interp => {
+            let e = Executable::checked(&program, &helpers, opts).with_context(load)?;
+            Box::new(move |m| e.run(m))
+        }
+        Engine::Jit => {
+            let e = JitExecutable::checked(&program, &helpers, opts).with_context(load)?;
+            Box::new(move |m| e.run(m))
+        }
     };
     let mut mem = data.clone();
     let mut retval = 0;
@@ -63,7 +125,7 @@ pub fn run(args: RunArgs) -> Result<()> {
             mem.copy_from_slice(&data);
         }
         let start = Instant::now();
-        let r = exe.run(&mut mem);
+        let r = exe(&mut mem);
         total += start.elapsed();
         retval = r.with_context(|| format!("{} failed", args.file.display()))?;
     }
@@ -72,7 +134,12 @@ pub fn run(args: RunArgs) -> Result<()> {
         std::fs::write(p, &mem).with_context(|| format!("cannot write {}", p.display()))?;
     }
     if args.json {
-        println!("{{\"retval\": {retval}, \"duration_ns\": {duration_ns}}}");
+        let v = serde_json::json!({
+            "retval": retval,
+            "duration_ns": duration_ns as u64,
+            "test_objects_live": 0,
+        });
+        println!("{v}");
     } else {
         println!("retval: {retval}");
         println!("duration: {duration_ns} ns");
