@@ -1,0 +1,183 @@
+//! Program contexts with Linux's UAPI layouts (`struct xdp_md`,
+//! `struct __sk_buff`) and the runtime's backing structures.
+//!
+//! The program sees the UAPI layout at the start of the backing structure; the
+//! packet pointers live as real 64-bit pointers behind it. Verified programs
+//! have their `data` / `data_end` / `data_meta` loads rewritten into 64-bit
+//! loads of those hidden fields (what Linux's `convert_ctx_accesses` does).
+//! The 32-bit UAPI fields hold the low 32 bits of the pointers; packet buffers
+//! are placed below 4 GiB when possible (see [`crate::frame`]), so unverified
+//! programs running in checked mode see the real pointers too.
+
+/// `XDP_PACKET_HEADROOM`.
+pub const XDP_HEADROOM: usize = 256;
+/// Size of the page a test-run packet lives in.
+pub const FRAME_SIZE: usize = 4096;
+/// `SKB_DATA_ALIGN(sizeof(struct skb_shared_info))` on x86-64.
+pub const SHARED_INFO_SIZE: usize = 320;
+/// Largest linear XDP packet Linux's test_run builds (3520 bytes).
+pub const XDP_MAX_LINEAR: usize = FRAME_SIZE - XDP_HEADROOM - SHARED_INFO_SIZE;
+/// `NET_SKB_PAD`.
+pub const SKB_HEADROOM: usize = 64;
+/// Largest skb test-run input (3712 bytes).
+pub const SKB_MAX_DATA: usize = FRAME_SIZE - SKB_HEADROOM - SHARED_INFO_SIZE;
+/// `sizeof(struct xdp_frame)` (Linux 6.13+), stored at the start of the headroom.
+pub const XDP_FRAME_STRUCT: usize = 40;
+/// `ETH_HLEN`.
+pub const ETH_HLEN: usize = 14;
+
+/// `struct xdp_md` size.
+pub const XDP_MD_SIZE: usize = 24;
+/// `struct __sk_buff` size.
+pub const SK_BUFF_SIZE: usize = 192;
+
+/// `struct xdp_md` field offsets.
+pub mod xdp_md {
+    pub const DATA: usize = 0;
+    pub const DATA_END: usize = 4;
+    pub const DATA_META: usize = 8;
+    pub const INGRESS_IFINDEX: usize = 12;
+    pub const RX_QUEUE_INDEX: usize = 16;
+    pub const EGRESS_IFINDEX: usize = 20;
+}
+
+/// `struct __sk_buff` field offsets.
+pub mod sk_buff {
+    pub const LEN: usize = 0;
+    pub const PKT_TYPE: usize = 4;
+    pub const MARK: usize = 8;
+    pub const QUEUE_MAPPING: usize = 12;
+    pub const PROTOCOL: usize = 16;
+    pub const VLAN_PRESENT: usize = 20;
+    pub const VLAN_TCI: usize = 24;
+    pub const VLAN_PROTO: usize = 28;
+    pub const PRIORITY: usize = 32;
+    pub const INGRESS_IFINDEX: usize = 36;
+    pub const IFINDEX: usize = 40;
+    pub const TC_INDEX: usize = 44;
+    pub const CB: usize = 48;
+    pub const HASH: usize = 68;
+    pub const TC_CLASSID: usize = 72;
+    pub const DATA: usize = 76;
+    pub const DATA_END: usize = 80;
+    pub const NAPI_ID: usize = 84;
+    pub const FAMILY: usize = 88;
+    pub const DATA_META: usize = 140;
+    pub const TSTAMP: usize = 152;
+    pub const WIRE_LEN: usize = 160;
+    pub const GSO_SEGS: usize = 164;
+    pub const GSO_SIZE: usize = 176;
+    pub const HWTSTAMP: usize = 184;
+}
+
+/// Offsets of the hidden 64-bit packet pointers in the backing structures.
+pub mod hidden {
+    /// XDP: `data`, `data_end`, `data_meta` as 64-bit pointers.
+    pub const XDP_DATA: i16 = 24;
+    pub const XDP_DATA_END: i16 = 32;
+    pub const XDP_DATA_META: i16 = 40;
+    /// skb: `data`, `data_end`, `data_meta` as 64-bit pointers.
+    pub const SKB_DATA: i16 = 192;
+    pub const SKB_DATA_END: i16 = 200;
+    pub const SKB_DATA_META: i16 = 208;
+}
+
+/// The backing structure of an XDP context.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XdpCtx {
+    /// `struct xdp_md` as the program sees it.
+    pub md: [u32; 6],
+    pub data: u64,
+    pub data_end: u64,
+    pub data_meta: u64,
+    /// `data_hard_start`: start of the frame.
+    pub hard_start: u64,
+    /// Highest `data_end` (frame end minus the shared-info tailroom).
+    pub max_end: u64,
+}
+
+/// The backing structure of an skb context.
+#[repr(C, align(8))]
+#[derive(Clone, Copy, Debug)]
+pub struct SkbCtx {
+    /// `struct __sk_buff` as the program sees it.
+    pub uapi: [u8; SK_BUFF_SIZE],
+    pub data: u64,
+    pub data_end: u64,
+    pub data_meta: u64,
+}
+
+impl Default for SkbCtx {
+    fn default() -> Self {
+        SkbCtx {
+            uapi: [0; SK_BUFF_SIZE],
+            data: 0,
+            data_end: 0,
+            data_meta: 0,
+        }
+    }
+}
+
+impl XdpCtx {
+    /// Set the three packet pointers (hidden and UAPI fields).
+    pub fn set_pointers(&mut self, meta: u64, data: u64, end: u64) {
+        self.data_meta = meta;
+        self.data = data;
+        self.data_end = end;
+        self.md[0] = data as u32;
+        self.md[1] = end as u32;
+        self.md[2] = meta as u32;
+    }
+
+    /// The UAPI bytes (`ctx_out`).
+    pub fn uapi_bytes(&self) -> Vec<u8> {
+        self.md.iter().flat_map(|v| v.to_ne_bytes()).collect()
+    }
+}
+
+impl SkbCtx {
+    pub fn get_u32(&self, off: usize) -> u32 {
+        u32::from_ne_bytes(self.uapi[off..off + 4].try_into().expect("4 bytes"))
+    }
+
+    pub fn set_u32(&mut self, off: usize, v: u32) {
+        self.uapi[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    }
+
+    /// Set the packet pointers (hidden and UAPI fields) and `len`.
+    pub fn set_pointers(&mut self, meta: u64, data: u64, end: u64) {
+        self.data_meta = meta;
+        self.data = data;
+        self.data_end = end;
+        self.set_u32(sk_buff::DATA, data as u32);
+        self.set_u32(sk_buff::DATA_END, end as u32);
+        self.set_u32(sk_buff::DATA_META, meta as u32);
+    }
+}
+
+/// `eth_type_trans` for the loopback device (address 00:00:00:00:00:00) as
+/// Linux's skb test_run applies it: `(pkt_type, protocol in network order)`.
+pub fn eth_type_trans(frame: &[u8]) -> (u32, u16) {
+    let dst = &frame[..6];
+    let pkt_type = if dst[0] & 1 != 0 {
+        if dst.iter().all(|&b| b == 0xff) {
+            1 // PACKET_BROADCAST
+        } else {
+            2 // PACKET_MULTICAST
+        }
+    } else if dst.iter().any(|&b| b != 0) {
+        3 // PACKET_OTHERHOST
+    } else {
+        0 // PACKET_HOST
+    };
+    let proto = u16::from_be_bytes([frame[12], frame[13]]);
+    let proto = if proto >= 0x0600 {
+        proto
+    } else if frame.len() >= 16 && frame[14] == 0xff && frame[15] == 0xff {
+        0x0001 // ETH_P_802_3
+    } else {
+        0x0004 // ETH_P_802_2
+    };
+    (pkt_type, proto)
+}

@@ -1,0 +1,249 @@
+//! Helper implementations by Linux helper id, bound through the shared
+//! prototype registry of `cordon-verifier` ([`cordon_verifier::Registry`]):
+//! the runtime implements a helper only under an id the registry has a
+//! prototype for, so the verifier and the runtime agree on every signature.
+//!
+//! Every helper works in both modes. In checked mode (unverified programs)
+//! pointers the program passes are checked against the memory the invocation
+//! may access, map pointers against the program's maps, and memory handed out
+//! (map values) is granted to the program.
+
+mod kfuncs;
+mod maps;
+mod net;
+mod printk;
+
+use std::sync::Arc;
+
+use cordon_exec::{Abort, HelperResult, RunContext};
+use cordon_verifier::proto::{self, ArgType, HelperProto, RetType};
+
+use crate::maps::Map;
+use crate::state::with_inv;
+
+pub use kfuncs::{KfuncFn, TestObjects, builtin_kfuncs};
+pub use net::{csum_diff, csum_fold, csum_replace};
+pub use printk::format_trace_printk;
+
+/// A helper implementation.
+pub type HelperImpl = Arc<dyn Fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult + Send + Sync>;
+
+/// Helper ids Cordon implements beyond the verifier's built-in prototypes,
+/// with their prototypes (added to the runtime's registry).
+pub mod extra_ids {
+    pub const GET_NUMA_NODE_ID: u32 = 42;
+    pub const JIFFIES64: u32 = 118;
+    pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+    pub const XDP_LOAD_BYTES: u32 = 189;
+    pub const XDP_STORE_BYTES: u32 = 190;
+    pub const XDP_GET_BUFF_LEN: u32 = 188;
+}
+
+/// Runtime-internal helper ids used by rewritten code (never visible to the
+/// verifier; above every Linux helper id).
+pub mod internal {
+    /// `r0 = 1` if the tail call happened (result stored), `0` if it fell through.
+    pub const TAIL_CALL_TRY: u32 = 0x7f00_0001;
+    /// `r0 =` result of the tail call just made.
+    pub const TAIL_CALL_RESULT: u32 = 0x7f00_0002;
+    /// Ends the whole program with `r1` as its return value (`bpf_throw` after
+    /// the exception callback).
+    pub const STOP: u32 = 0x7f00_0003;
+    /// Faults: `bpf_loop` got a callback that is not a function of the program.
+    pub const BAD_CALLBACK: u32 = 0x7f00_0004;
+}
+
+/// Adds the prototypes of the helpers Cordon implements beyond
+/// [`cordon_verifier::Registry::linux`].
+pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
+    use ArgType::*;
+    use extra_ids as e;
+    use proto::progs;
+    let p = HelperProto::new;
+    r.add_helper(p(
+        e::MAP_LOOKUP_PERCPU_ELEM,
+        "map_lookup_percpu_elem",
+        &[ConstMapPtr, PtrToMapKey, Anything],
+        RetType::PtrToMapValueOrNull,
+        proto::flags::RET_NULL,
+    ));
+    r.add_helper(p(e::GET_NUMA_NODE_ID, "get_numa_node_id", &[], RetType::Integer, 0));
+    r.add_helper(p(e::JIFFIES64, "jiffies64", &[], RetType::Integer, 0));
+    r.add_helper(
+        p(
+            e::XDP_LOAD_BYTES,
+            "xdp_load_bytes",
+            &[PtrToCtx, Anything, PtrToUninitMem, ConstSize],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::XDP),
+    );
+    r.add_helper(
+        p(
+            e::XDP_STORE_BYTES,
+            "xdp_store_bytes",
+            &[PtrToCtx, Anything, PtrToMem, ConstSize],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::XDP),
+    );
+    r.add_helper(
+        p(
+            e::XDP_GET_BUFF_LEN,
+            "xdp_get_buff_len",
+            &[PtrToCtx],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::XDP),
+    );
+}
+
+fn h<F>(f: F) -> HelperImpl
+where
+    F: Fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult + Send + Sync + 'static,
+{
+    Arc::new(f)
+}
+
+/// Implementations of every helper Cordon provides, by Linux id.
+pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
+    use proto::helper as id;
+    let mut v: Vec<(u32, HelperImpl)> = maps::helpers();
+    v.extend(net::helpers());
+    v.push((id::TRACE_PRINTK, h(printk::trace_printk)));
+    v.push((id::KTIME_GET_NS, h(|_, _| Ok(clock_ns(libc::CLOCK_MONOTONIC)))));
+    v.push((
+        id::KTIME_GET_BOOT_NS,
+        h(|_, _| Ok(clock_ns(libc::CLOCK_BOOTTIME))),
+    ));
+    v.push((id::GET_PRANDOM_U32, h(|_, _| Ok(prandom_u32() as u64))));
+    v.push((
+        id::GET_SMP_PROCESSOR_ID,
+        h(|_, _| Ok(crate::maps::current_cpu() as u64)),
+    ));
+    v.push((extra_ids::GET_NUMA_NODE_ID, h(|_, _| Ok(0))));
+    v.push((
+        extra_ids::JIFFIES64,
+        // CONFIG_HZ=1000 equivalent: jiffies advance once per millisecond.
+        h(|_, _| Ok(clock_ns(libc::CLOCK_MONOTONIC) / 1_000_000)),
+    ));
+    v.push((id::SPIN_LOCK, h(spin_lock)));
+    v.push((id::SPIN_UNLOCK, h(spin_unlock)));
+    v
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: valid out pointer.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+thread_local! {
+    static RNG: std::cell::Cell<u64> = const { std::cell::Cell::new(0) };
+}
+
+/// `bpf_get_prandom_u32`: a per-thread xorshift64* generator seeded from the clock
+/// and the thread (like Linux's per-CPU prandom state).
+fn prandom_u32() -> u32 {
+    RNG.with(|s| {
+        let mut x = s.get();
+        if x == 0 {
+            let local = 0u8;
+            x = clock_ns(libc::CLOCK_MONOTONIC) ^ ((&local as *const u8 as u64) << 17) | 1;
+        }
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        s.set(x);
+        (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 32) as u32
+    })
+}
+
+/// Checks that the program may access `len` bytes at `addr` (checked mode only).
+#[inline]
+pub(crate) fn check_mem(ctx: &RunContext<'_>, addr: u64, len: u64, write: bool) -> Result<(), Abort> {
+    if ctx.is_checked() && len != 0 && !ctx.may_access(addr, len, write) {
+        return Err(Abort::Fault(format!(
+            "{} of {len} bytes at {addr:#x} is outside the program's {}memory",
+            if write { "write" } else { "read" },
+            if write { "writable " } else { "" }
+        )));
+    }
+    Ok(())
+}
+
+/// The map behind a program-visible map pointer (checked against the program's
+/// maps in checked mode).
+#[inline]
+pub(crate) fn map_arg<'a>(ctx: &RunContext<'_>, ptr: u64) -> Result<&'a Map, Abort> {
+    if ctx.is_checked() {
+        let known = with_inv(|inv| {
+            Ok(inv.prog().map_ptrs.binary_search(&ptr).is_ok() || inv.known_maps.contains(&ptr))
+        })?;
+        if !known {
+            return Err(Abort::Fault(format!(
+                "{ptr:#x} is not a map pointer of this program"
+            )));
+        }
+    }
+    // SAFETY: a map of the running program (kept alive by it), or an inner map
+    // obtained under the run's epoch guard; verified programs only pass map
+    // pointers (the verifier tracks CONST_PTR_TO_MAP).
+    Ok(unsafe { Map::from_prog_ptr(ptr) })
+}
+
+fn spin_lock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    check_mem(ctx, a[0], 4, true)?;
+    if ctx.is_checked() && a[0] % 4 != 0 {
+        return Err(Abort::Fault(format!("spin lock at {:#x} is not aligned", a[0])));
+    }
+    if ctx.is_checked() {
+        with_inv(|inv| {
+            if !inv.locks.is_empty() {
+                return Err(Abort::Fault(
+                    "bpf_spin_lock while another spin lock is held".into(),
+                ));
+            }
+            inv.locks.push(a[0]);
+            Ok(())
+        })?;
+    }
+    // SAFETY: verified: points at the map value's bpf_spin_lock; checked: in writable memory.
+    unsafe { crate::maps::bpf_spin_lock(a[0] as *mut u32) };
+    Ok(0)
+}
+
+fn spin_unlock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    check_mem(ctx, a[0], 4, true)?;
+    if ctx.is_checked() && a[0] % 4 != 0 {
+        return Err(Abort::Fault(format!("spin lock at {:#x} is not aligned", a[0])));
+    }
+    if ctx.is_checked() {
+        with_inv(|inv| {
+            if inv.locks.last() != Some(&a[0]) {
+                return Err(Abort::Fault(format!(
+                    "bpf_spin_unlock of {:#x}, which this program does not hold",
+                    a[0]
+                )));
+            }
+            inv.locks.pop();
+            Ok(())
+        })?;
+    }
+    // SAFETY: as in spin_lock.
+    unsafe { crate::maps::bpf_spin_unlock(a[0] as *mut u32) };
+    Ok(0)
+}
+
+/// Negative errno as a register value.
+#[inline]
+pub(crate) fn neg(errno: i32) -> u64 {
+    (-(errno as i64)) as u64
+}

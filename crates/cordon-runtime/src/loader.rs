@@ -1,0 +1,769 @@
+//! The loading pipeline: object → maps → (per program) kfunc/helper
+//! resolution → verification → context rewriting → relocation → patching →
+//! compilation.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use cordon_exec::jit::{JitConfig, JitExecutable};
+use cordon_exec::{ExecOptions, Executable, HelperRegistry, StackStrategy};
+use cordon_isa::{Insn, Program};
+use cordon_object::btf::{Btf, BtfType};
+use cordon_object::{FuncLinkage, MapOrigin, MapSpec, Object, ProgramSpec, SlotInit};
+use cordon_verifier::proto::{self, ArgType, RetType, kfunc};
+use cordon_verifier::{
+    ArgKind, CtxField, GlobalFuncSig, GlobalRet, LineInfo, MapInfo, Profile, ProgType, Registry,
+    VerifyEnv, verify,
+};
+
+use crate::ctx::hidden;
+use crate::error::LoadError;
+use crate::helpers::{self, HelperImpl, KfuncFn, TestObjects, internal};
+use crate::maps::{self, Map, MapDef, MapHandle, MapType};
+use crate::patch::{self, PInsn};
+use crate::program::{CompiledProgram, Exe, ProgKind};
+
+/// Which engine runs programs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Backend {
+    /// The interpreter.
+    #[default]
+    Interpreter,
+    /// The Cranelift JIT.
+    Jit,
+}
+
+/// Engine configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub backend: Backend,
+    /// Verify programs (default). Unverified programs run in checked mode.
+    pub verify: bool,
+    /// Verifier profile (privileged by default).
+    pub profile: Profile,
+    /// Where r10 frames live.
+    pub stack: StackStrategy,
+    /// Usable bytes of each shadow stack.
+    pub shadow_stack_size: usize,
+    /// Instruction budget of checked (unverified) runs.
+    pub instruction_budget: u64,
+    /// Number of CPU slots of per-CPU maps (`bpf_get_smp_processor_id` range).
+    pub cpus: u32,
+    /// Verifier log level on success (Linux bits; failures always log level 1).
+    pub log_level: u32,
+    /// JIT code generation settings.
+    pub jit: JitConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            backend: Backend::Interpreter,
+            verify: true,
+            profile: Profile::Privileged,
+            stack: StackStrategy::default(),
+            shadow_stack_size: 256 * 1024,
+            instruction_budget: cordon_exec::DEFAULT_INSTRUCTION_BUDGET,
+            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            log_level: 0,
+            jit: JitConfig::default(),
+        }
+    }
+}
+
+/// Everything programs of one load share: configuration, prototype registry,
+/// helper and kfunc implementations.
+pub struct Env {
+    pub(crate) config: Config,
+    pub(crate) registry: Arc<Registry>,
+    pub(crate) helpers: HelperRegistry,
+}
+
+static NEXT_PROG_ID: AtomicU32 = AtomicU32::new(1);
+
+/// The runtime: configuration, registry and kfunc implementations. Register
+/// kfuncs, then load objects.
+pub struct Runtime {
+    config: Config,
+    registry: Registry,
+    kfuncs: BTreeMap<String, KfuncFn>,
+    test_objects: Arc<TestObjects>,
+}
+
+impl Runtime {
+    pub fn new(config: Config) -> Runtime {
+        let mut registry = Registry::linux();
+        helpers::add_extra_protos(&mut registry);
+        let test_objects = Arc::new(TestObjects::default());
+        let kfuncs = helpers::builtin_kfuncs(&test_objects)
+            .into_iter()
+            .map(|(n, f)| (n.to_string(), f))
+            .collect();
+        Runtime {
+            config,
+            registry,
+            kfuncs,
+            test_objects,
+        }
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The prototype registry (helpers and kfuncs) programs are verified against.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
+    /// Objects of `cordon_test_acquire` not yet released.
+    pub fn test_objects_live(&self) -> i64 {
+        self.test_objects.live()
+    }
+
+    /// Registers (or replaces the implementation of) kfunc `name` with its
+    /// prototype. Returns the kfunc's registry id.
+    pub fn register_kfunc(
+        &mut self,
+        name: &str,
+        args: &[ArgType],
+        ret: RetType,
+        flags: u32,
+        func: KfuncFn,
+    ) -> u32 {
+        let id = match self.registry.kfunc_id(name) {
+            Some(id) => id,
+            None => self.registry.add_kfunc(name, args, ret, flags),
+        };
+        self.kfuncs.insert(name.to_string(), func);
+        id
+    }
+
+    /// Registers a host object type kfuncs can return (`PtrToBtfId`).
+    pub fn register_obj_type(&mut self, name: &str, size: u32, writable: bool) -> proto::ObjTypeId {
+        self.registry.add_obj_type(proto::ObjType {
+            name: name.to_string(),
+            size,
+            writable,
+        })
+    }
+
+    fn env(&self) -> Arc<Env> {
+        let mut helpers = HelperRegistry::new();
+        let impls: Vec<(u32, HelperImpl)> = helpers::builtin_helpers();
+        for (id, f) in impls {
+            if let Some(p) = self.registry.helper(id) {
+                let name = format!("bpf_{}", p.name);
+                helpers.register(id, &name, move |c, a| f(c, a));
+            }
+        }
+        helpers.register(internal::TAIL_CALL_TRY, "bpf_tail_call", crate::program::tail_call_try);
+        helpers.register(
+            internal::TAIL_CALL_RESULT,
+            "bpf_tail_call(result)",
+            crate::program::tail_call_result,
+        );
+        helpers.register(internal::STOP, "bpf_throw(exception callback)", |_, a| {
+            Err(cordon_exec::Abort::Stop(a[0]))
+        });
+        helpers.register(internal::BAD_CALLBACK, "bpf_loop", |_, _| {
+            Err(cordon_exec::Abort::Fault(
+                "the callback argument is not a function of this program".into(),
+            ))
+        });
+        for k in self.registry.kfuncs() {
+            if let Some(f) = self.kfuncs.get(&k.name) {
+                let f = Arc::clone(f);
+                helpers.register_kfunc(k.id, &k.name, move |c, a| f(c, a));
+            }
+        }
+        Arc::new(Env {
+            config: self.config.clone(),
+            registry: Arc::new(self.registry.clone()),
+            helpers,
+        })
+    }
+
+    /// Parses an ELF object and creates its maps. Programs are verified and
+    /// compiled on first use (prog_array initial slots at once).
+    pub fn load(&self, bytes: &[u8]) -> Result<LoadedObject, LoadError> {
+        let object = Object::parse(bytes).map_err(|e| LoadError::Object(e.to_string()))?;
+        self.load_parsed(object)
+    }
+
+    /// Loads an already parsed (or hand-built) object.
+    pub fn load_parsed(&self, object: Object) -> Result<LoadedObject, LoadError> {
+        let env = self.env();
+        let ncpus = env.config.cpus.max(1);
+        let mut handles = Vec::with_capacity(object.maps.len());
+        for m in &object.maps {
+            handles.push(create_map(m, object.btf.as_ref(), ncpus)?);
+        }
+        let programs = object.programs.iter().map(|_| OnceLock::new()).collect();
+        let loaded = LoadedObject {
+            env,
+            object,
+            maps: handles,
+            programs,
+        };
+        // Statically initialised map-of-maps and prog_array slots.
+        for (i, m) in loaded.object.maps.iter().enumerate() {
+            for (slot, init) in &m.initial_slots {
+                let key = slot.to_ne_bytes();
+                match init {
+                    SlotInit::Map(name) => {
+                        let inner = loaded.map_handle(name)?;
+                        loaded.maps[i].update_inner_map(&key, &inner, 0).map_err(|e| {
+                            LoadError::Map {
+                                map: m.name.clone(),
+                                message: format!("slot {slot} = map '{name}': {e}"),
+                            }
+                        })?;
+                    }
+                    SlotInit::Program(name) => {
+                        let prog = loaded.program(name)?;
+                        loaded.set_tail_call(&m.name, *slot, &prog)?;
+                    }
+                }
+            }
+        }
+        Ok(loaded)
+    }
+}
+
+/// Converts a map specification into a runtime definition.
+fn map_def(m: &MapSpec, btf: Option<&Btf>) -> Result<MapDef, LoadError> {
+    let t = MapType::from_id(m.map_type).map_err(|_| LoadError::UnsupportedMapType {
+        map: m.name.clone(),
+        type_id: m.map_type,
+        type_name: m.type_name().to_string(),
+    })?;
+    let mut flags = m.flags;
+    if m.origin == MapOrigin::GlobalData && m.section.starts_with(".rodata") {
+        flags |= maps::flags::BPF_F_RDONLY_PROG;
+    }
+    let mut def = MapDef::new(t, m.key_size, m.value_size, m.max_entries)
+        .with_flags(flags)
+        .with_name(m.name.clone());
+    if let (Some(btf), Some(v)) = (btf, m.btf_value_type_id)
+        && let Some(off) = spin_lock_off(btf, v)
+    {
+        def = def.with_spin_lock(off);
+    }
+    if let Some(inner) = &m.inner {
+        def = def.with_inner(map_def(inner, btf)?);
+    }
+    Ok(def)
+}
+
+fn create_map(m: &MapSpec, btf: Option<&Btf>, ncpus: u32) -> Result<MapHandle, LoadError> {
+    let def = map_def(m, btf)?;
+    let err = |e: maps::MapError| LoadError::Map {
+        map: m.name.clone(),
+        message: e.to_string(),
+    };
+    let handle = match &m.initial_data {
+        Some(data) => Map::create_with_data(&def, ncpus, data).map_err(err)?,
+        None => Map::create(&def, ncpus).map_err(err)?,
+    };
+    if m.origin == MapOrigin::GlobalData && m.section.starts_with(".rodata") {
+        handle.freeze().map_err(err)?;
+    }
+    Ok(handle)
+}
+
+/// Offset of a `struct bpf_spin_lock` member of a map value type.
+fn spin_lock_off(btf: &Btf, value_type: u32) -> Option<u32> {
+    for m in btf.members(value_type)? {
+        let t = btf.skip_mods_and_typedefs(m.type_id).ok()?;
+        if let Some(BtfType::Struct { name: Some(n), .. }) = btf.type_by_id(t)
+            && n == "bpf_spin_lock"
+        {
+            return Some(m.bit_offset / 8);
+        }
+    }
+    None
+}
+
+/// A loaded object: its maps and (lazily compiled) programs.
+pub struct LoadedObject {
+    env: Arc<Env>,
+    object: Object,
+    maps: Vec<MapHandle>,
+    programs: Vec<OnceLock<Result<Arc<CompiledProgram>, LoadError>>>,
+}
+
+impl Drop for LoadedObject {
+    fn drop(&mut self) {
+        // prog_arrays hold programs that hold the arrays: break the cycle as
+        // Linux does when the last user reference goes away.
+        for m in &self.maps {
+            m.clear_progs();
+        }
+    }
+}
+
+impl LoadedObject {
+    /// The parsed object.
+    pub fn object(&self) -> &Object {
+        &self.object
+    }
+
+    /// Program names in object order.
+    pub fn program_names(&self) -> Vec<&str> {
+        self.object.programs.iter().map(|p| p.name.as_str()).collect()
+    }
+
+    /// Map names in object order.
+    pub fn map_names(&self) -> Vec<&str> {
+        self.object.maps.iter().map(|m| m.name.as_str()).collect()
+    }
+
+    /// The map named `name`.
+    pub fn map_handle(&self, name: &str) -> Result<MapHandle, LoadError> {
+        self.object
+            .maps
+            .iter()
+            .position(|m| m.name == name)
+            .map(|i| Arc::clone(&self.maps[i]))
+            .ok_or_else(|| LoadError::NoSuchMap {
+                name: name.to_string(),
+                available: self.map_names().join(", "),
+            })
+    }
+
+    /// All maps, in object order.
+    pub fn maps(&self) -> &[MapHandle] {
+        &self.maps
+    }
+
+    /// The program named `name` (function name, or section name), verified and
+    /// compiled on first use.
+    pub fn program(&self, name: &str) -> Result<Arc<CompiledProgram>, LoadError> {
+        let idx = self
+            .object
+            .programs
+            .iter()
+            .position(|p| p.name == name)
+            .or_else(|| self.object.programs.iter().position(|p| p.section == name))
+            .ok_or_else(|| LoadError::NoSuchProgram {
+                name: name.to_string(),
+                available: self.program_names().join(", "),
+            })?;
+        self.programs[idx]
+            .get_or_init(|| compile(&self.env, &self.object, &self.maps, idx).map(Arc::new))
+            .clone()
+    }
+
+    /// Stores `prog` at `index` of prog_array `map`.
+    pub fn set_tail_call(
+        &self,
+        map: &str,
+        index: u32,
+        prog: &Arc<CompiledProgram>,
+    ) -> Result<(), LoadError> {
+        let m = self.map_handle(map)?;
+        let err = |e: maps::MapError| LoadError::TailCallSlot {
+            map: map.to_string(),
+            index,
+            message: e.to_string(),
+        };
+        m.check_prog_compatible(prog.kind().kernel_id()).map_err(err)?;
+        m.set_prog(index, Arc::clone(prog) as Arc<dyn maps::ProgramHandle>, 0)
+            .map_err(err)
+    }
+
+    /// Objects of `cordon_test_acquire` not released (shared by the engine).
+    pub fn env_config(&self) -> &Config {
+        &self.env.config
+    }
+}
+
+fn prog_kind(spec: &ProgramSpec) -> Result<ProgKind, LoadError> {
+    use cordon_object::ProgType as O;
+    Ok(match spec.prog_type {
+        O::Xdp => ProgKind::Xdp,
+        O::SchedCls => ProgKind::SchedCls,
+        O::SchedAct => ProgKind::SchedAct,
+        O::SocketFilter => ProgKind::SocketFilter,
+        O::Unspec => ProgKind::Raw,
+        other => {
+            return Err(LoadError::UnsupportedProgType {
+                program: spec.name.clone(),
+                prog_type: other.name().to_string(),
+            });
+        }
+    })
+}
+
+const CALL: u8 = 0x85;
+
+/// Compiles program `idx` of `object`.
+fn compile(
+    env: &Env,
+    object: &Object,
+    maps: &[MapHandle],
+    idx: usize,
+) -> Result<CompiledProgram, LoadError> {
+    let spec = &object.programs[idx];
+    let pname = spec.name.clone();
+    let kind = prog_kind(spec)?;
+    let mut insns: Vec<Insn> = spec.insns.clone();
+    let bad = |index: usize, message: String| LoadError::BadInstruction {
+        program: pname.clone(),
+        index,
+        message,
+    };
+
+    // 1. Helper ids and kfunc names against the registry and the implementations.
+    let mut pc = 0;
+    while pc < insns.len() {
+        let i = insns[pc];
+        if i.is_lddw() {
+            pc += 2;
+            continue;
+        }
+        if i.code == CALL && i.src == 0 {
+            let known = u32::try_from(i.imm)
+                .ok()
+                .filter(|id| env.registry.helper(*id).is_some() && env.helpers.get(*id).is_some());
+            if known.is_none() {
+                return Err(LoadError::UnknownHelper {
+                    program: pname,
+                    index: pc,
+                    id: i.imm,
+                    name: cordon_isa::disasm::helper_name(i.imm).map(str::to_string),
+                });
+            }
+        } else if i.code == CALL && i.src == 2 {
+            let name = object
+                .kfuncs
+                .get(i.imm as usize)
+                .cloned()
+                .ok_or_else(|| bad(pc, format!("kfunc index {} outside the object's kfunc list", i.imm)))?;
+            let id = env
+                .registry
+                .kfunc_id(&name)
+                .filter(|id| env.helpers.get_kfunc(*id).is_some())
+                .ok_or_else(|| LoadError::UnresolvedKfunc {
+                    program: pname.clone(),
+                    index: pc,
+                    name: name.clone(),
+                })?;
+            insns[pc].imm = id as i32;
+            insns[pc].off = 0;
+        }
+        pc += 1;
+    }
+
+    // 2. Verification.
+    let verify_it = env.config.verify && kind != ProgKind::Raw;
+    let program = Program::new(insns.clone()).map_err(|e| bad(0, e.to_string()))?;
+    let facts = if verify_it {
+        let venv = verify_env(env, object, spec, kind);
+        match verify(&program, &venv) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                return Err(LoadError::Verify {
+                    program: pname,
+                    message: e.to_string(),
+                    log: e.log.clone(),
+                });
+            }
+        }
+    } else {
+        None
+    };
+
+    // 3. Context accesses (Linux's convert_ctx_accesses): packet pointer
+    // fields become 64-bit loads of the backing structure's pointers.
+    if let Some(f) = &facts {
+        for (&at, acc) in &f.ctx_accesses {
+            if acc.write || acc.field == CtxField::Scalar {
+                continue;
+            }
+            let off = match (kind, acc.field) {
+                (ProgKind::Xdp, CtxField::PktData) => hidden::XDP_DATA,
+                (ProgKind::Xdp, CtxField::PktEnd) => hidden::XDP_DATA_END,
+                (ProgKind::Xdp, CtxField::PktMeta) => hidden::XDP_DATA_META,
+                (_, CtxField::PktData) => hidden::SKB_DATA,
+                (_, CtxField::PktEnd) => hidden::SKB_DATA_END,
+                (_, CtxField::PktMeta) => hidden::SKB_DATA_META,
+                (_, CtxField::Scalar) => continue,
+            };
+            let i = &mut insns[at];
+            if i.class() != 1 {
+                return Err(bad(at, "context pointer field access is not a load".into()));
+            }
+            i.code = 0x79; // ldxdw
+            i.off = off;
+        }
+    }
+
+    // 4. Relocations: map pointers, global data addresses, function addresses.
+    let mut callbacks = BTreeSet::new();
+    let mut used_maps = BTreeSet::new();
+    let mut pc = 0;
+    while pc < insns.len() {
+        let i = insns[pc];
+        if !i.is_lddw() {
+            pc += 1;
+            continue;
+        }
+        let next_imm = insns.get(pc + 1).map_or(0, |n| n.imm);
+        let value: Option<u64> = match i.src {
+            0 => None,
+            5 | 6 => {
+                let m = maps
+                    .get(i.imm as u32 as usize)
+                    .ok_or_else(|| bad(pc, format!("map index {} out of range", i.imm)))?;
+                used_maps.insert(i.imm as u32 as usize);
+                if i.src == 5 {
+                    Some(m.as_prog_ptr())
+                } else {
+                    let layout = m.array_layout().ok_or_else(|| {
+                        bad(pc, format!("map '{}' has no directly addressable value", m.name()))
+                    })?;
+                    let off = next_imm as u32 as u64;
+                    if off >= m.value_size() as u64 {
+                        return Err(bad(pc, format!("offset {off} outside the value of map '{}'", m.name())));
+                    }
+                    Some(layout.base as u64 + off)
+                }
+            }
+            4 => {
+                let target = pc as i64 + 1 + i.imm as i64;
+                if target < 0 || target as usize >= insns.len() {
+                    return Err(bad(pc, format!("function address {target} outside the program")));
+                }
+                callbacks.insert(target as usize);
+                Some(target as u64)
+            }
+            other => {
+                return Err(bad(pc, format!("lddw with pseudo source {other} cannot be resolved (the object must use map indices)")));
+            }
+        };
+        if let Some(v) = value {
+            insns[pc] = Insn::new(0x18, i.dst, 0, 0, v as u32 as i32);
+            if let Some(n) = insns.get_mut(pc + 1) {
+                *n = Insn::new(0, 0, 0, 0, (v >> 32) as u32 as i32);
+            }
+        }
+        pc += 2;
+    }
+
+    // 5. Frames and patches.
+    let mut starts: Vec<usize> = spec.functions.iter().map(|f| f.start).collect();
+    starts.sort_unstable();
+    starts.dedup();
+    let mut frames: BTreeMap<usize, u32> = match &facts {
+        Some(f) => f.subprog_frames().into_iter().collect(),
+        None => starts.iter().map(|&s| (s, 512)).collect(),
+    };
+    let func_of = |pc: usize| -> usize {
+        let k = starts.partition_point(|&s| s <= pc);
+        if k == 0 { 0 } else { starts[k - 1] }
+    };
+    let exception_cb = spec
+        .exception_callback
+        .and_then(|i| spec.functions.get(i))
+        .map(|f| f.start);
+    let throw_id = env.registry.kfunc_id(kfunc::THROW);
+    let cb_list: Vec<usize> = callbacks.iter().copied().collect();
+    let mut patches: BTreeMap<usize, Vec<PInsn>> = BTreeMap::new();
+    let mut extended: BTreeSet<usize> = BTreeSet::new();
+    let mut pc = 0;
+    while pc < insns.len() {
+        let i = insns[pc];
+        if i.is_lddw() {
+            pc += 2;
+            continue;
+        }
+        if i.code == CALL && i.src == 0 && i.imm == proto::helper::TAIL_CALL as i32 {
+            patches.insert(pc, patch::tail_call_seq());
+        } else if i.code == CALL && i.src == 0 && i.imm == proto::helper::LOOP as i32 {
+            let f = func_of(pc);
+            let depth = frames.get(&f).copied().unwrap_or(512);
+            let save = depth.div_ceil(8) * 8;
+            if !extended.contains(&f) {
+                frames.insert(f, save + 32);
+                extended.insert(f);
+            }
+            let save = i16::try_from(frames[&f] - 32).map_err(|_| bad(pc, "frame too large for bpf_loop".into()))?;
+            patches.insert(pc, patch::loop_seq(&cb_list, save));
+        } else if i.code == CALL
+            && i.src == 2
+            && Some(i.imm as u32) == throw_id
+            && let Some(cb) = exception_cb
+        {
+            patches.insert(pc, patch::throw_seq(cb));
+        }
+        pc += 1;
+    }
+    let (final_insns, new_pc) = if patches.is_empty() {
+        let n = insns.len();
+        (insns, (0..=n).collect())
+    } else {
+        patch::apply(&insns, &patches).map_err(|m| bad(0, m))?
+    };
+    let subprog_frames: Vec<(usize, u32)> =
+        frames.iter().map(|(&s, &sz)| (new_pc[s], sz)).collect();
+    let program = Program::new(final_insns.clone()).map_err(|e| {
+        LoadError::Engine {
+            program: pname.clone(),
+            message: format!("rewritten code is invalid: {e}"),
+        }
+    })?;
+
+    // 6. Compile.
+    let options = ExecOptions {
+        name: pname.clone(),
+        frame_size: 512,
+        subprog_frames,
+        stack: env.config.stack,
+        shadow_stack_size: env.config.shadow_stack_size,
+        instruction_budget: env.config.instruction_budget,
+    };
+    let engine_err = |message: String| LoadError::Engine {
+        program: pname.clone(),
+        message,
+    };
+    let verified = facts.is_some();
+    let exe = match (env.config.backend, verified) {
+        (Backend::Interpreter, false) => Exe::Interp(
+            Executable::checked(&program, &env.helpers, options).map_err(|e| engine_err(e.to_string()))?,
+        ),
+        // SAFETY: the verifier accepted the program; rewriting kept its
+        // memory accesses (ctx pointer loads now read the real pointers).
+        (Backend::Interpreter, true) => Exe::Interp(unsafe {
+            Executable::trusted(&program, &env.helpers, options).map_err(|e| engine_err(e.to_string()))?
+        }),
+        (Backend::Jit, v) => {
+            let mode = if v { cordon_exec::Mode::Trusted } else { cordon_exec::Mode::Checked };
+            // SAFETY: trusted only for verified programs, as above.
+            Exe::Jit(unsafe {
+                JitExecutable::compile_with(&program, &env.helpers, options, mode, &env.config.jit)
+                    .map_err(|e| engine_err(e.to_string()))?
+            })
+        }
+    };
+    let held: Vec<MapHandle> = used_maps.iter().map(|&i| Arc::clone(&maps[i])).collect();
+    let mut map_ptrs: Vec<u64> = held.iter().map(|m| m.as_prog_ptr()).collect();
+    map_ptrs.sort_unstable();
+    Ok(CompiledProgram {
+        id: NEXT_PROG_ID.fetch_add(1, Ordering::Relaxed),
+        name: pname,
+        kind,
+        exe,
+        maps: held,
+        map_ptrs,
+        verified,
+        verifier_log: facts.as_ref().map(|f| f.log.clone()).unwrap_or_default(),
+        insns: final_insns,
+        ncpus: env.config.cpus.max(1),
+    })
+}
+
+/// The verifier's view of the program: maps, program type, global function
+/// signatures from BTF, exception callback, line info, the registry.
+fn verify_env(env: &Env, obj: &Object, p: &ProgramSpec, kind: ProgKind) -> VerifyEnv {
+    let t = match kind {
+        ProgKind::Xdp => ProgType::Xdp,
+        ProgKind::SchedCls => ProgType::SchedCls,
+        ProgKind::SchedAct => ProgType::SchedAct,
+        ProgKind::SocketFilter => ProgType::SocketFilter,
+        ProgKind::Raw => ProgType::Generic {
+            ctx_size: 0,
+            ctx_writable: false,
+        },
+    };
+    let mut venv = VerifyEnv::new(t)
+        .with_profile(env.config.profile)
+        .with_log_level(env.config.log_level.max(1));
+    venv.registry = Arc::clone(&env.registry);
+    venv.throw_releases_resources = false;
+    let info_of = |m: &MapSpec| {
+        let mut info = MapInfo::new(
+            &m.name,
+            cordon_verifier::MapType::from_linux(m.map_type),
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+        );
+        if let (Some(btf), Some(v)) = (&obj.btf, m.btf_value_type_id) {
+            info.spin_lock_off = spin_lock_off(btf, v);
+        }
+        info.rdonly_prog = m.flags & maps::flags::BPF_F_RDONLY_PROG != 0
+            || (m.origin == MapOrigin::GlobalData && m.section.starts_with(".rodata"));
+        info
+    };
+    venv.maps = obj.maps.iter().map(info_of).collect();
+    for (i, m) in obj.maps.iter().enumerate() {
+        if let Some(inner) = &m.inner {
+            venv.maps.push(info_of(inner));
+            venv.maps[i].inner_map = Some(venv.maps.len() as u32 - 1);
+        }
+    }
+    if let Some(btf) = &obj.btf {
+        for f in p.functions.iter().skip(1) {
+            if f.linkage == FuncLinkage::Global
+                && let Some(id) = f.btf_id
+            {
+                venv.global_funcs.insert(f.start, global_sig(btf, id, &f.name));
+            }
+        }
+    }
+    venv.exception_callback = p
+        .exception_callback
+        .and_then(|i| p.functions.get(i))
+        .map(|f| f.start);
+    venv.line_info = p
+        .line_info
+        .iter()
+        .map(|l| LineInfo {
+            insn: l.insn,
+            file: l.file.clone(),
+            line: l.line,
+            col: l.column,
+            source: l.text.clone(),
+        })
+        .collect();
+    venv
+}
+
+/// A global function's signature from its BTF `FUNC_PROTO`.
+fn global_sig(btf: &Btf, func_btf_id: u32, name: &str) -> GlobalFuncSig {
+    let mut args = Vec::new();
+    let mut ret = GlobalRet::Scalar;
+    if let Some((r, params)) = btf.func_proto(func_btf_id) {
+        if r == 0 {
+            ret = GlobalRet::Void;
+        }
+        for p in params {
+            let t = btf.skip_mods_and_typedefs(p.type_id).unwrap_or(0);
+            let kind = match btf.type_by_id(t) {
+                Some(BtfType::Ptr { type_id }) => {
+                    let pointee = btf.skip_mods_and_typedefs(*type_id).unwrap_or(0);
+                    let pname = btf
+                        .type_by_id(pointee)
+                        .and_then(|x| x.name().map(str::to_string));
+                    match pname.as_deref() {
+                        Some("__sk_buff") | Some("xdp_md") => ArgKind::PtrToCtx,
+                        _ => ArgKind::PtrToMem {
+                            size: btf.size_of(pointee).unwrap_or(0) as u32,
+                            nullable: false,
+                        },
+                    }
+                }
+                _ => ArgKind::Scalar,
+            };
+            args.push(kind);
+        }
+    }
+    GlobalFuncSig {
+        name: name.to_string(),
+        args,
+        ret,
+    }
+}

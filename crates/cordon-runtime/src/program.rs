@@ -1,0 +1,489 @@
+//! A loaded, verified and compiled program, and how it runs: contexts built
+//! like Linux's `BPF_PROG_TEST_RUN`, the per-run state, tail calls.
+
+use std::any::Any;
+use std::time::{Duration, Instant};
+
+use cordon_exec::jit::JitExecutable;
+use cordon_exec::{Abort, ExecError, Executable, HelperResult, Region, RunContext};
+use cordon_isa::Insn;
+
+use crate::ctx::{
+    ETH_HLEN, FRAME_SIZE, SHARED_INFO_SIZE, SK_BUFF_SIZE, SKB_HEADROOM, SKB_MAX_DATA, SkbCtx,
+    XDP_HEADROOM, XDP_MAX_LINEAR, XDP_MD_SIZE, XdpCtx, eth_type_trans, sk_buff,
+};
+use crate::error::RunError;
+use crate::frame::Frame;
+use crate::maps::{self, MapHandle, ProgramHandle};
+use crate::state::{CtxKind, CurrentGuard, Invocation, Redirect, current_ptr, with_inv};
+
+/// Linux's `MAX_TAIL_CALL_CNT`.
+pub const MAX_TAIL_CALLS: u32 = 33;
+
+/// Program types Cordon runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ProgKind {
+    /// `SEC("xdp")`: `struct xdp_md`.
+    Xdp,
+    /// `SEC("tc")` / `SEC("classifier")`: `struct __sk_buff`, direct packet access.
+    SchedCls,
+    /// `SEC("action")`.
+    SchedAct,
+    /// `SEC("socket")`: `struct __sk_buff` seen from the network header.
+    SocketFilter,
+    /// Anything else: r1 = data, r2 = length (always run in checked mode).
+    Raw,
+}
+
+impl ProgKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            ProgKind::Xdp => "xdp",
+            ProgKind::SchedCls => "sched_cls",
+            ProgKind::SchedAct => "sched_act",
+            ProgKind::SocketFilter => "socket_filter",
+            ProgKind::Raw => "raw",
+        }
+    }
+
+    /// `enum bpf_prog_type`.
+    pub fn kernel_id(self) -> u32 {
+        match self {
+            ProgKind::SocketFilter => 1,
+            ProgKind::SchedCls => 3,
+            ProgKind::SchedAct => 4,
+            ProgKind::Xdp => 6,
+            ProgKind::Raw => 0,
+        }
+    }
+
+    pub fn is_skb(self) -> bool {
+        matches!(
+            self,
+            ProgKind::SchedCls | ProgKind::SchedAct | ProgKind::SocketFilter
+        )
+    }
+}
+
+/// The compiled code.
+pub(crate) enum Exe {
+    Interp(Executable),
+    Jit(JitExecutable),
+}
+
+impl Exe {
+    #[inline]
+    fn run_with(
+        &self,
+        args: [u64; 5],
+        input: &mut [u8],
+        extra: &[Region<'_>],
+    ) -> Result<u64, ExecError> {
+        match self {
+            Exe::Interp(e) => e.run_with(args, input, extra),
+            Exe::Jit(e) => e.run_with(args, input, extra),
+        }
+    }
+}
+
+/// What one run produced.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct RunResult {
+    /// The program's full 64-bit r0.
+    pub r0: u64,
+    /// `retval` as Linux's test_run reports it: the low 32 bits of r0.
+    pub retval: u32,
+    /// The packet after the run (Linux's `data_out`; empty for raw runs).
+    pub packet: Vec<u8>,
+    /// The context after the run as Linux's `ctx_out` reports it
+    /// (`struct xdp_md` / `struct __sk_buff`; empty for raw runs).
+    pub ctx_out: Vec<u8>,
+    /// A redirect the program requested.
+    pub redirect: Option<Redirect>,
+    /// `bpf_trace_printk` output, one entry per call.
+    pub trace: Vec<String>,
+    /// Tail calls made.
+    pub tail_calls: u32,
+    /// Time spent in the program (helpers included).
+    pub duration: Duration,
+}
+
+impl RunResult {
+    /// A 32-bit field of `ctx_out` at byte offset `off` (e.g. `__sk_buff.mark` at 8).
+    pub fn ctx_u32(&self, off: usize) -> Option<u32> {
+        let b = self.ctx_out.get(off..off + 4)?;
+        Some(u32::from_ne_bytes(b.try_into().ok()?))
+    }
+}
+
+/// A program ready to run. Cheap to share (`Arc`) and to run from many threads.
+pub struct CompiledProgram {
+    pub(crate) id: u32,
+    pub(crate) name: String,
+    pub(crate) kind: ProgKind,
+    pub(crate) exe: Exe,
+    /// Maps the program references (kept alive by it).
+    pub(crate) maps: Vec<MapHandle>,
+    /// Their program-visible pointers, sorted (checked mode validates against it).
+    pub(crate) map_ptrs: Vec<u64>,
+    pub(crate) verified: bool,
+    pub(crate) verifier_log: String,
+    pub(crate) insns: Vec<Insn>,
+    pub(crate) ncpus: u32,
+}
+
+impl std::fmt::Debug for CompiledProgram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CompiledProgram")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("kind", &self.kind)
+            .field("verified", &self.verified)
+            .field("insns", &self.insns.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ProgramHandle for CompiledProgram {
+    fn prog_id(&self) -> u32 {
+        self.id
+    }
+    fn prog_type(&self) -> u32 {
+        self.kind.kernel_id()
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
+
+thread_local! {
+    static CPU_ASSIGNED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+static NEXT_CPU: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+
+/// Gives the calling thread a CPU slot (round robin over `ncpus`) the first
+/// time it runs a program, unless the host set one with [`set_cpu`].
+#[inline]
+fn ensure_cpu(ncpus: u32) {
+    if !CPU_ASSIGNED.with(|c| c.replace(true)) {
+        let n = NEXT_CPU.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        maps::set_current_cpu(n % ncpus.max(1));
+    }
+}
+
+/// Pins the calling thread to CPU slot `cpu` (what `bpf_get_smp_processor_id`
+/// returns and which per-CPU map slot programs use).
+pub fn set_cpu(cpu: u32) {
+    CPU_ASSIGNED.with(|c| c.set(true));
+    maps::set_current_cpu(cpu);
+}
+
+impl CompiledProgram {
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn kind(&self) -> ProgKind {
+        self.kind
+    }
+
+    /// Whether the program was verified (and runs without run-time checks).
+    pub fn is_verified(&self) -> bool {
+        self.verified
+    }
+
+    /// The verifier's log (level 1: the summary line) of a verified program.
+    pub fn verifier_log(&self) -> &str {
+        &self.verifier_log
+    }
+
+    /// The instructions that run (after relocation and rewriting).
+    pub fn insns(&self) -> &[Insn] {
+        &self.insns
+    }
+
+    /// Maps the program references.
+    pub fn maps(&self) -> &[MapHandle] {
+        &self.maps
+    }
+
+    /// Runs inside invocation `inv` (shared with tail calls).
+    fn invoke(
+        &self,
+        inv: *mut Invocation,
+        args: [u64; 5],
+        input: &mut [u8],
+        extra: &[Region<'_>],
+    ) -> Result<u64, ExecError> {
+        // SAFETY: `inv` is the live invocation of this run (a local of the caller).
+        let prev = unsafe { std::mem::replace(&mut (*inv).prog, self as *const _) };
+        let _current = CurrentGuard::enter(inv);
+        let r = self.exe.run_with(args, input, extra);
+        // SAFETY: as above.
+        unsafe { (*inv).prog = prev };
+        r
+    }
+
+    /// Runs a top-level invocation and cleans up what checked mode tracked.
+    fn run_top(
+        &self,
+        inv: &mut Invocation,
+        args: [u64; 5],
+        input: &mut [u8],
+        extra: &[Region<'_>],
+    ) -> Result<(u64, Duration), RunError> {
+        ensure_cpu(self.ncpus);
+        let _guard = maps::pin();
+        let start = Instant::now();
+        let r = self.invoke(inv as *mut Invocation, args, input, extra);
+        let duration = start.elapsed();
+        // Checked runs that ended abnormally may leave locks or records behind.
+        for l in inv.locks.drain(..) {
+            // SAFETY: a lock this run took (checked mode tracked it).
+            unsafe { maps::bpf_spin_unlock(l as *mut u32) };
+        }
+        for rec in inv.reserved.drain(..) {
+            // SAFETY: a record this run reserved and did not finish.
+            unsafe { maps::ringbuf_discard(rec as *mut u8, 0) };
+        }
+        r.map(|v| (v, duration)).map_err(|source| RunError::Exec {
+            program: self.name.clone(),
+            source,
+        })
+    }
+
+    fn expect(&self, ok: bool, expected: &'static str) -> Result<(), RunError> {
+        if ok {
+            Ok(())
+        } else {
+            Err(RunError::WrongProgramType {
+                program: self.name.clone(),
+                actual: self.kind.name(),
+                expected,
+            })
+        }
+    }
+
+    /// Runs an XDP program on a copy of `packet` the way Linux's test_run
+    /// does: 256 bytes of headroom, ingress device 1 (`lo`), queue 0.
+    pub fn run_xdp(&self, packet: &[u8]) -> Result<RunResult, RunError> {
+        self.expect(self.kind == ProgKind::Xdp, "run_skb/run_raw")?;
+        check_len(&self.name, "xdp", packet.len(), XDP_MAX_LINEAR)?;
+        let mut frame = Frame::take();
+        let base = frame.addr();
+        {
+            let f = frame.bytes_mut();
+            f.fill(0);
+            f[XDP_HEADROOM..XDP_HEADROOM + packet.len()].copy_from_slice(packet);
+        }
+        let mut x = XdpCtx::default();
+        let data = base + XDP_HEADROOM as u64;
+        x.set_pointers(data, data, data + packet.len() as u64);
+        x.md[3] = 1; // ingress_ifindex: lo
+        x.hard_start = base;
+        x.max_end = base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64;
+        let ctx_addr = &mut x as *mut XdpCtx as u64;
+        let mut inv = Invocation::new(CtxKind::Xdp, ctx_addr, XDP_MD_SIZE as u64, (base, FRAME_SIZE as u64));
+        // SAFETY: `x` outlives the run; programs only read it (the verifier forbids
+        // writes, and checked mode gets a read-only region).
+        let extra = [unsafe { Region::from_raw(ctx_addr, XDP_MD_SIZE as u64, false) }];
+        let (r0, duration) = self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], frame.bytes_mut(), &extra)?;
+        let x = *unsafe { &*(ctx_addr as *const XdpCtx) };
+        let f = frame.bytes();
+        let (meta, d, end) = ((x.data_meta - base) as usize, (x.data - base) as usize, (x.data_end - base) as usize);
+        let packet = f[meta..end].to_vec();
+        let mut md = x.md;
+        md[0] = (d - meta) as u32;
+        md[1] = (end - meta) as u32;
+        md[2] = 0;
+        Ok(RunResult {
+            r0,
+            retval: r0 as u32,
+            packet,
+            ctx_out: md.iter().flat_map(|v| v.to_ne_bytes()).collect(),
+            redirect: inv.redirect.take(),
+            trace: std::mem::take(&mut inv.trace),
+            tail_calls: inv.tail_calls,
+            duration,
+        })
+    }
+
+    /// Runs a tc or socket-filter program on a copy of `packet` the way Linux's
+    /// test_run does (`eth_type_trans` on device `lo`, ifindex 1; socket
+    /// filters see the packet from the network header).
+    pub fn run_skb(&self, packet: &[u8]) -> Result<RunResult, RunError> {
+        self.expect(self.kind.is_skb(), "run_xdp/run_raw")?;
+        check_len(&self.name, "skb", packet.len(), SKB_MAX_DATA)?;
+        let mut frame = Frame::take();
+        let base = frame.addr();
+        {
+            let f = frame.bytes_mut();
+            f.fill(0);
+            f[SKB_HEADROOM..SKB_HEADROOM + packet.len()].copy_from_slice(packet);
+        }
+        let l2 = self.kind != ProgKind::SocketFilter;
+        let start = base + SKB_HEADROOM as u64 + if l2 { 0 } else { ETH_HLEN as u64 };
+        let end = base + (SKB_HEADROOM + packet.len()) as u64;
+        let mut s = SkbCtx::default();
+        let (pkt_type, proto) = eth_type_trans(packet);
+        s.set_pointers(start, start, end);
+        s.set_u32(sk_buff::LEN, (end - start) as u32);
+        s.set_u32(sk_buff::PKT_TYPE, pkt_type);
+        s.set_u32(sk_buff::PROTOCOL, proto.to_be() as u32);
+        s.set_u32(sk_buff::IFINDEX, 1);
+        let ctx_addr = &mut s as *mut SkbCtx as u64;
+        let mut inv = Invocation::new(CtxKind::Skb, ctx_addr, SK_BUFF_SIZE as u64, (start, end - start));
+        // SAFETY: `s` outlives the run.
+        let extra = [unsafe { Region::from_raw(ctx_addr, SK_BUFF_SIZE as u64, true) }];
+        let off = (start - base) as usize;
+        let len = (end - start) as usize;
+        let (r0, duration) = {
+            let input = &mut frame.bytes_mut()[off..off + len];
+            self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], input, &extra)?
+        };
+        let s = *unsafe { &*(ctx_addr as *const SkbCtx) };
+        let f = frame.bytes();
+        let mut out = f[SKB_HEADROOM..SKB_HEADROOM + packet.len()].to_vec();
+        if !l2 {
+            out[..ETH_HLEN].fill(0);
+        }
+        Ok(RunResult {
+            r0,
+            retval: r0 as u32,
+            packet: out,
+            ctx_out: skb_ctx_out(&s),
+            redirect: inv.redirect.take(),
+            trace: std::mem::take(&mut inv.trace),
+            tail_calls: inv.tail_calls,
+            duration,
+        })
+    }
+
+    /// Runs with r1 = `data`, r2 = its length (raw programs; `data` is the
+    /// program's input memory and LD_ABS packet).
+    pub fn run_raw(&self, data: &mut [u8]) -> Result<RunResult, RunError> {
+        let args = [data.as_mut_ptr() as u64, data.len() as u64, 0, 0, 0];
+        let input = (data.as_mut_ptr() as u64, data.len() as u64);
+        let mut inv = Invocation::new(CtxKind::None, 0, 0, input);
+        let (r0, duration) = self.run_top(&mut inv, args, data, &[])?;
+        Ok(RunResult {
+            r0,
+            retval: r0 as u32,
+            redirect: inv.redirect.take(),
+            trace: std::mem::take(&mut inv.trace),
+            tail_calls: inv.tail_calls,
+            duration,
+            ..RunResult::default()
+        })
+    }
+
+    /// Lowest-overhead call: explicit r1–r5 and input memory, no context, no
+    /// allocation (unless a helper allocates), only r0 back.
+    #[inline]
+    pub fn call(&self, args: [u64; 5], input: &mut [u8]) -> Result<u64, RunError> {
+        let mut inv = Invocation::new(CtxKind::None, 0, 0, (input.as_mut_ptr() as u64, input.len() as u64));
+        self.run_top(&mut inv, args, input, &[]).map(|(v, _)| v)
+    }
+}
+
+fn check_len(program: &str, kind: &'static str, len: usize, max: usize) -> Result<(), RunError> {
+    if len < ETH_HLEN {
+        return Err(RunError::PacketTooShort {
+            program: program.to_string(),
+            kind,
+            len,
+        });
+    }
+    if len > max {
+        return Err(RunError::PacketTooLong {
+            program: program.to_string(),
+            kind,
+            len,
+            max,
+        });
+    }
+    Ok(())
+}
+
+/// Linux's `convert_skb_to___skb`: only these fields come back in `ctx_out`.
+fn skb_ctx_out(s: &SkbCtx) -> Vec<u8> {
+    let mut out = vec![0u8; SK_BUFF_SIZE];
+    let copy = |out: &mut Vec<u8>, from: usize, to: usize| {
+        out[from..to].copy_from_slice(&s.uapi[from..to]);
+    };
+    copy(&mut out, sk_buff::MARK, sk_buff::MARK + 4);
+    copy(&mut out, sk_buff::PRIORITY, sk_buff::IFINDEX + 4); // priority, ingress_ifindex, ifindex
+    copy(&mut out, sk_buff::CB, sk_buff::CB + 20);
+    copy(&mut out, sk_buff::TSTAMP, sk_buff::GSO_SEGS + 4); // tstamp, wire_len, gso_segs
+    copy(&mut out, sk_buff::GSO_SIZE, sk_buff::GSO_SIZE + 4);
+    copy(&mut out, sk_buff::HWTSTAMP, sk_buff::HWTSTAMP + 8);
+    out
+}
+
+/// Internal helper: try a tail call (r1 = ctx, r2 = prog_array, r3 = index).
+pub(crate) fn tail_call_try(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let map = crate::helpers::map_arg(ctx, a[1])?;
+    let index = a[2] as u32;
+    let inv = current_ptr();
+    let (ctx_addr, ctx_len, input, kind) = with_inv(|inv| {
+        if ctx.is_checked() && a[0] != inv.ctx {
+            return Err(Abort::Fault(format!(
+                "bpf_tail_call: {:#x} is not the program's context",
+                a[0]
+            )));
+        }
+        Ok((inv.ctx, inv.ctx_len, inv.input, inv.kind))
+    })?;
+    if map.map_type() != maps::MapType::ProgArray || index >= map.max_entries() {
+        return Ok(0);
+    }
+    let count = with_inv(|inv| {
+        if inv.tail_calls >= MAX_TAIL_CALLS {
+            return Ok(None);
+        }
+        inv.tail_calls += 1;
+        Ok(Some(()))
+    })?;
+    if count.is_none() {
+        return Ok(0);
+    }
+    let guard = maps::pin();
+    let Some(target) = map.tail_call_target(index, &guard) else {
+        return Ok(0);
+    };
+    let Some(prog) = target.as_any().downcast_ref::<CompiledProgram>() else {
+        return Err(Abort::Fault("prog_array holds a foreign program".into()));
+    };
+    // SAFETY: the invocation's input and context stay valid for the whole run;
+    // the caller's frames are suspended while the target runs.
+    let input = unsafe { std::slice::from_raw_parts_mut(input.0 as *mut u8, input.1 as usize) };
+    let extra: Vec<Region<'static>> = if kind == CtxKind::None {
+        Vec::new()
+    } else {
+        // SAFETY: as above.
+        vec![unsafe { Region::from_raw(ctx_addr, ctx_len, kind == CtxKind::Skb) }]
+    };
+    let args = if kind == CtxKind::None { [a[0], 0, 0, 0, 0] } else { [ctx_addr, 0, 0, 0, 0] };
+    match prog.invoke(inv, args, input, &extra) {
+        Ok(v) => {
+            with_inv(|inv| {
+                inv.tail_result = v;
+                Ok(())
+            })?;
+            Ok(1)
+        }
+        Err(e) => Err(Abort::Fault(format!(
+            "tail-called program '{}' failed: {e}",
+            prog.name
+        ))),
+    }
+}
+
+/// Internal helper: the result of the tail call just made.
+pub(crate) fn tail_call_result(_: &mut RunContext<'_>, _: [u64; 5]) -> HelperResult {
+    with_inv(|inv| Ok(inv.tail_result))
+}

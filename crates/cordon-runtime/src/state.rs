@@ -1,0 +1,121 @@
+//! Per-invocation state shared by the helpers of one program run (and the
+//! programs it tail-calls): reached through a thread-local pointer that the
+//! runtime sets for the duration of a run.
+
+use std::cell::Cell;
+use std::ptr;
+
+use cordon_exec::Abort;
+
+use crate::program::CompiledProgram;
+
+/// What the context of the running program is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CtxKind {
+    /// `struct xdp_md` backed by [`crate::ctx::XdpCtx`].
+    Xdp,
+    /// `struct __sk_buff` backed by [`crate::ctx::SkbCtx`].
+    Skb,
+    /// No runtime-known context (raw programs, host calls).
+    None,
+}
+
+/// A redirect requested by `bpf_redirect` / `bpf_redirect_map` (recorded, not performed).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Redirect {
+    /// `bpf_redirect(ifindex, flags)`.
+    Ifindex { ifindex: u32, flags: u64 },
+    /// `bpf_redirect_map(map, key, flags)`.
+    Map { map: String, key: u64, flags: u64 },
+}
+
+/// State of one invocation (a run and its tail calls).
+pub struct Invocation {
+    pub(crate) kind: CtxKind,
+    /// Address of the backing context structure.
+    pub(crate) ctx: u64,
+    /// Size of the UAPI part of the context (accessible in checked mode).
+    pub(crate) ctx_len: u64,
+    /// Memory the engine treats as the input (LD_ABS packet).
+    pub(crate) input: (u64, u64),
+    /// Skb programs: offset of the LD_ABS view from `data` (14 for socket filters).
+    pub(crate) tail_calls: u32,
+    pub(crate) tail_result: u64,
+    /// Collected `bpf_trace_printk` lines (None: not collected yet).
+    pub(crate) trace: Vec<String>,
+    pub(crate) redirect: Option<Redirect>,
+    /// Ring buffer records reserved and not yet submitted (checked mode).
+    pub(crate) reserved: Vec<u64>,
+    /// Inner maps handed to the program by map-of-maps lookups (checked mode).
+    pub(crate) known_maps: Vec<u64>,
+    /// Spin locks held (checked mode), released when the run ends.
+    pub(crate) locks: Vec<u64>,
+    /// The program running now (changes during tail calls).
+    pub(crate) prog: *const CompiledProgram,
+}
+
+impl Invocation {
+    pub(crate) fn new(kind: CtxKind, ctx: u64, ctx_len: u64, input: (u64, u64)) -> Invocation {
+        Invocation {
+            kind,
+            ctx,
+            ctx_len,
+            input,
+            tail_calls: 0,
+            tail_result: 0,
+            trace: Vec::new(),
+            redirect: None,
+            reserved: Vec::new(),
+            known_maps: Vec::new(),
+            locks: Vec::new(),
+            prog: ptr::null(),
+        }
+    }
+
+    pub(crate) fn prog(&self) -> &CompiledProgram {
+        // SAFETY: set by the runtime to the running program, which outlives the run.
+        unsafe { &*self.prog }
+    }
+}
+
+thread_local! {
+    static CURRENT: Cell<*mut Invocation> = const { Cell::new(ptr::null_mut()) };
+}
+
+/// Makes `inv` the current invocation until the guard drops (restoring the
+/// previous one, so host code inside a helper may run other programs).
+pub(crate) struct CurrentGuard {
+    prev: *mut Invocation,
+}
+
+impl CurrentGuard {
+    pub(crate) fn enter(inv: *mut Invocation) -> CurrentGuard {
+        let prev = CURRENT.with(|c| c.replace(inv));
+        CurrentGuard { prev }
+    }
+}
+
+impl Drop for CurrentGuard {
+    fn drop(&mut self) {
+        CURRENT.with(|c| c.set(self.prev));
+    }
+}
+
+/// The current invocation, for helpers.
+#[inline]
+pub(crate) fn with_inv<R>(f: impl FnOnce(&mut Invocation) -> Result<R, Abort>) -> Result<R, Abort> {
+    let p = CURRENT.with(|c| c.get());
+    if p.is_null() {
+        return Err(Abort::Fault(
+            "this helper needs a program run started by the Cordon runtime".into(),
+        ));
+    }
+    // SAFETY: the pointer is valid while its guard lives (the whole run); helpers
+    // run on the run's thread and do not hold the reference across nested runs.
+    f(unsafe { &mut *p })
+}
+
+/// Raw pointer to the current invocation (for nested runs).
+pub(crate) fn current_ptr() -> *mut Invocation {
+    CURRENT.with(|c| c.get())
+}
