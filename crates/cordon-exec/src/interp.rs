@@ -15,9 +15,9 @@ use crate::shadow_stack::FrameArena;
 /// Maximum number of frames (the entry plus nested bpf-to-bpf calls), as in Linux.
 pub const MAX_CALL_FRAMES: usize = 8;
 
-#[derive(Clone, Copy, Default)]
+#[derive(Clone, Copy)]
 struct CallFrame {
-    ret: usize,
+    ret: *const Op,
     saved: [u64; 4],
     fp: u64,
     size: u64,
@@ -69,11 +69,30 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
     let mut stack_len = stack_hi - stack_lo;
     let input_lo = ctx.input_ptr;
     let input_len = ctx.input_len;
-    let mut frames = [CallFrame::default(); MAX_CALL_FRAMES - 1];
+    let mut frames = [CallFrame {
+        ret: std::ptr::null(),
+        saved: [0; 4],
+        fp: 0,
+        size: 0,
+    }; MAX_CALL_FRAMES - 1];
     let mut depth = 0usize;
     let mut left = budget;
-    let mut pc = 0usize;
     let base = ops.as_ptr();
+    // The instruction pointer: one past the op being executed.
+    let mut ip = base;
+    // Index of the op being executed (only needed on slow paths).
+    macro_rules! index {
+        () => {
+            // SAFETY: `ip` always points into `ops` (or one past an op in it).
+            (unsafe { ip.offset_from(base) } as usize - 1)
+        };
+    }
+    macro_rules! goto {
+        ($target:expr) => {
+            // SAFETY: targets were validated to be in range at load time.
+            ip = unsafe { base.add($target as usize) }
+        };
+    }
 
     // Registers are indexed with `& 15` into a 16-entry array: no bounds checks,
     // no unsafe (cordon-isa already rejects registers above r10).
@@ -94,7 +113,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                 && !in_range($addr, $size, input_lo, input_len)
                 && !ctx.in_extra_regions($addr, $size, $write)
             {
-                return Err(access_error(pc - 1, $access, $addr, $size));
+                return Err(access_error(index!(), $access, $addr, $size));
             }
         };
     }
@@ -120,7 +139,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
             let size = size_of::<$t>() as u64;
             if addr % size != 0 {
                 return Err(ExecError::MisalignedAtomic {
-                    index: pc - 1,
+                    index: index!(),
                     addr,
                     size: size as u32,
                 });
@@ -152,7 +171,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
     macro_rules! jump {
         ($op:expr, $cond:expr) => {
             if $cond {
-                pc = $op.off as usize;
+                goto!($op.off);
             }
         };
     }
@@ -173,16 +192,20 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
     }
 
     loop {
-        // SAFETY: `pc` is always a valid index: jump/call targets were validated,
+        // SAFETY: `ip` always points at an op: jump/call targets were validated,
         // return addresses are call sites + 1, and a `FellOff` op ends the array.
-        let op = unsafe { *base.add(pc) };
+        let op = unsafe { *ip };
+        // SAFETY: as above; at most one past the op just read.
+        ip = unsafe { ip.add(1) };
         if CHECKED {
             if left == 0 {
-                return Err(ExecError::BudgetExhausted { index: pc, budget });
+                return Err(ExecError::BudgetExhausted {
+                    index: index!(),
+                    budget,
+                });
             }
             left -= 1;
         }
-        pc += 1;
         match op.code {
             // ---------------- 64-bit ALU ----------------
             OpCode::Add64I => dst!(op) = dst!(op).wrapping_add(op.imm),
@@ -263,7 +286,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
             OpCode::Swap64 => dst!(op) = dst!(op).swap_bytes(),
 
             // ---------------- jumps ----------------
-            OpCode::Ja => pc = op.off as usize,
+            OpCode::Ja => goto!(op.off),
             OpCode::Jeq64I => jump!(op, dst!(op) == op.imm),
             OpCode::Jeq64R => jump!(op, dst!(op) == src!(op)),
             OpCode::Jgt64I => jump!(op, dst!(op) > op.imm),
@@ -311,7 +334,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
 
             // ---------------- calls ----------------
             OpCode::CallHelper | OpCode::Callx => {
-                ctx.call_index = (pc - 1) as u64;
+                ctx.call_index = index!() as u64;
                 let args = [reg[1], reg[2], reg[3], reg[4], reg[5]];
                 let r0 = if op.code == OpCode::CallHelper {
                     ctx.invoke_slot(op.imm as usize, args)
@@ -326,7 +349,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
             OpCode::CallLocal => {
                 if depth == MAX_CALL_FRAMES - 1 {
                     return Err(ExecError::CallDepth {
-                        index: pc - 1,
+                        index: index!(),
                         max: MAX_CALL_FRAMES,
                     });
                 }
@@ -337,7 +360,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                     let a = unsafe { &*arena };
                     return Err(ExecError::StackExhausted {
                         program: program.to_string(),
-                        index: pc - 1,
+                        index: index!(),
                         needed: size,
                         available: a.available(),
                         capacity: a.capacity(),
@@ -351,7 +374,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                 }
                 // SAFETY: depth < MAX_CALL_FRAMES - 1 checked above.
                 *unsafe { frames.get_unchecked_mut(depth) } = CallFrame {
-                    ret: pc,
+                    ret: ip,
                     saved: [reg[6], reg[7], reg[8], reg[9]],
                     fp: reg[10],
                     size,
@@ -360,7 +383,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                 reg[10] = top;
                 stack_lo = top - size;
                 stack_len = stack_hi - stack_lo;
-                pc = op.off as usize;
+                goto!(op.off);
             }
             OpCode::Exit => {
                 if depth == 0 {
@@ -378,13 +401,14 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                 unsafe { (*arena).free(f.size) };
                 stack_lo += f.size;
                 stack_len = stack_hi - stack_lo;
-                pc = f.ret;
+                ip = f.ret;
             }
 
             // ---------------- loads and stores ----------------
             OpCode::Lddw => {
                 dst!(op) = op.imm;
-                pc += 1;
+                // SAFETY: the second half of an lddw is followed by at least the sentinel.
+                ip = unsafe { ip.add(1) };
             }
             OpCode::LdAbsB => reg[0] = u8::from_be_bytes(packet!(op.imm as u32, 1)) as u64,
             OpCode::LdAbsH => reg[0] = u16::from_be_bytes(packet!(op.imm as u32, 2)) as u64,
@@ -466,7 +490,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
             }
 
             OpCode::Invalid | OpCode::FellOff => {
-                return Err(ExecError::FellOffEnd { index: pc - 1 });
+                return Err(ExecError::FellOffEnd { index: index!() });
             }
         }
     }
