@@ -87,9 +87,7 @@ pub enum RunError {
         len: usize,
         max: usize,
     },
-    #[error(
-        "program '{program}' is a {actual} program; call {expected} instead"
-    )]
+    #[error("program '{program}' is a {actual} program; call {expected} instead")]
     WrongProgramType {
         program: String,
         actual: &'static str,

@@ -158,7 +158,11 @@ impl Runtime {
                 helpers.register(id, &name, move |c, a| f(c, a));
             }
         }
-        helpers.register(internal::TAIL_CALL_TRY, "bpf_tail_call", crate::program::tail_call_try);
+        helpers.register(
+            internal::TAIL_CALL_TRY,
+            "bpf_tail_call",
+            crate::program::tail_call_try,
+        );
         helpers.register(
             internal::TAIL_CALL_RESULT,
             "bpf_tail_call(result)",
@@ -214,12 +218,12 @@ impl Runtime {
                 match init {
                     SlotInit::Map(name) => {
                         let inner = loaded.map_handle(name)?;
-                        loaded.maps[i].update_inner_map(&key, &inner, 0).map_err(|e| {
-                            LoadError::Map {
+                        loaded.maps[i]
+                            .update_inner_map(&key, &inner, 0)
+                            .map_err(|e| LoadError::Map {
                                 map: m.name.clone(),
                                 message: format!("slot {slot} = map '{name}': {e}"),
-                            }
-                        })?;
+                            })?;
                     }
                     SlotInit::Program(name) => {
                         let prog = loaded.program(name)?;
@@ -312,7 +316,11 @@ impl LoadedObject {
 
     /// Program names in object order.
     pub fn program_names(&self) -> Vec<&str> {
-        self.object.programs.iter().map(|p| p.name.as_str()).collect()
+        self.object
+            .programs
+            .iter()
+            .map(|p| p.name.as_str())
+            .collect()
     }
 
     /// Map names in object order.
@@ -369,7 +377,8 @@ impl LoadedObject {
             index,
             message: e.to_string(),
         };
-        m.check_prog_compatible(prog.kind().kernel_id()).map_err(err)?;
+        m.check_prog_compatible(prog.kind().kernel_id())
+            .map_err(err)?;
         m.set_prog(index, Arc::clone(prog) as Arc<dyn maps::ProgramHandle>, 0)
             .map_err(err)
     }
@@ -399,6 +408,11 @@ fn prog_kind(spec: &ProgramSpec) -> Result<ProgKind, LoadError> {
 
 const CALL: u8 = 0x85;
 
+/// Helpers implemented by rewriting their call sites (see `patch`).
+fn patched_helper(id: u32) -> bool {
+    id == proto::helper::TAIL_CALL || id == proto::helper::LOOP
+}
+
 /// Compiles program `idx` of `object`.
 fn compile(
     env: &Env,
@@ -425,9 +439,10 @@ fn compile(
             continue;
         }
         if i.code == CALL && i.src == 0 {
-            let known = u32::try_from(i.imm)
-                .ok()
-                .filter(|id| env.registry.helper(*id).is_some() && env.helpers.get(*id).is_some());
+            let known = u32::try_from(i.imm).ok().filter(|id| {
+                env.registry.helper(*id).is_some()
+                    && (env.helpers.get(*id).is_some() || patched_helper(*id))
+            });
             if known.is_none() {
                 return Err(LoadError::UnknownHelper {
                     program: pname,
@@ -437,11 +452,12 @@ fn compile(
                 });
             }
         } else if i.code == CALL && i.src == 2 {
-            let name = object
-                .kfuncs
-                .get(i.imm as usize)
-                .cloned()
-                .ok_or_else(|| bad(pc, format!("kfunc index {} outside the object's kfunc list", i.imm)))?;
+            let name = object.kfuncs.get(i.imm as usize).cloned().ok_or_else(|| {
+                bad(
+                    pc,
+                    format!("kfunc index {} outside the object's kfunc list", i.imm),
+                )
+            })?;
             let id = env
                 .registry
                 .kfunc_id(&name)
@@ -523,11 +539,17 @@ fn compile(
                     Some(m.as_prog_ptr())
                 } else {
                     let layout = m.array_layout().ok_or_else(|| {
-                        bad(pc, format!("map '{}' has no directly addressable value", m.name()))
+                        bad(
+                            pc,
+                            format!("map '{}' has no directly addressable value", m.name()),
+                        )
                     })?;
                     let off = next_imm as u32 as u64;
                     if off >= m.value_size() as u64 {
-                        return Err(bad(pc, format!("offset {off} outside the value of map '{}'", m.name())));
+                        return Err(bad(
+                            pc,
+                            format!("offset {off} outside the value of map '{}'", m.name()),
+                        ));
                     }
                     Some(layout.base as u64 + off)
                 }
@@ -535,13 +557,21 @@ fn compile(
             4 => {
                 let target = pc as i64 + 1 + i.imm as i64;
                 if target < 0 || target as usize >= insns.len() {
-                    return Err(bad(pc, format!("function address {target} outside the program")));
+                    return Err(bad(
+                        pc,
+                        format!("function address {target} outside the program"),
+                    ));
                 }
                 callbacks.insert(target as usize);
                 Some(target as u64)
             }
             other => {
-                return Err(bad(pc, format!("lddw with pseudo source {other} cannot be resolved (the object must use map indices)")));
+                return Err(bad(
+                    pc,
+                    format!(
+                        "lddw with pseudo source {other} cannot be resolved (the object must use map indices)"
+                    ),
+                ));
             }
         };
         if let Some(v) = value {
@@ -590,7 +620,8 @@ fn compile(
                 frames.insert(f, save + 32);
                 extended.insert(f);
             }
-            let save = i16::try_from(frames[&f] - 32).map_err(|_| bad(pc, "frame too large for bpf_loop".into()))?;
+            let save = i16::try_from(frames[&f] - 32)
+                .map_err(|_| bad(pc, "frame too large for bpf_loop".into()))?;
             patches.insert(pc, patch::loop_seq(&cb_list, save));
         } else if i.code == CALL
             && i.src == 2
@@ -609,11 +640,9 @@ fn compile(
     };
     let subprog_frames: Vec<(usize, u32)> =
         frames.iter().map(|(&s, &sz)| (new_pc[s], sz)).collect();
-    let program = Program::new(final_insns.clone()).map_err(|e| {
-        LoadError::Engine {
-            program: pname.clone(),
-            message: format!("rewritten code is invalid: {e}"),
-        }
+    let program = Program::new(final_insns.clone()).map_err(|e| LoadError::Engine {
+        program: pname.clone(),
+        message: format!("rewritten code is invalid: {e}"),
     })?;
 
     // 6. Compile.
@@ -632,15 +661,21 @@ fn compile(
     let verified = facts.is_some();
     let exe = match (env.config.backend, verified) {
         (Backend::Interpreter, false) => Exe::Interp(
-            Executable::checked(&program, &env.helpers, options).map_err(|e| engine_err(e.to_string()))?,
+            Executable::checked(&program, &env.helpers, options)
+                .map_err(|e| engine_err(e.to_string()))?,
         ),
         // SAFETY: the verifier accepted the program; rewriting kept its
         // memory accesses (ctx pointer loads now read the real pointers).
         (Backend::Interpreter, true) => Exe::Interp(unsafe {
-            Executable::trusted(&program, &env.helpers, options).map_err(|e| engine_err(e.to_string()))?
+            Executable::trusted(&program, &env.helpers, options)
+                .map_err(|e| engine_err(e.to_string()))?
         }),
         (Backend::Jit, v) => {
-            let mode = if v { cordon_exec::Mode::Trusted } else { cordon_exec::Mode::Checked };
+            let mode = if v {
+                cordon_exec::Mode::Trusted
+            } else {
+                cordon_exec::Mode::Checked
+            };
             // SAFETY: trusted only for verified programs, as above.
             Exe::Jit(unsafe {
                 JitExecutable::compile_with(&program, &env.helpers, options, mode, &env.config.jit)
@@ -710,7 +745,8 @@ fn verify_env(env: &Env, obj: &Object, p: &ProgramSpec, kind: ProgKind) -> Verif
             if f.linkage == FuncLinkage::Global
                 && let Some(id) = f.btf_id
             {
-                venv.global_funcs.insert(f.start, global_sig(btf, id, &f.name));
+                venv.global_funcs
+                    .insert(f.start, global_sig(btf, id, &f.name));
             }
         }
     }

@@ -92,8 +92,9 @@ pub(crate) fn apply(
         } else if is_jump(&i) {
             let target = (pc as i64 + 1 + i.off as i64) as usize;
             let off = rel(here, target)?;
-            i.off = i16::try_from(off)
-                .map_err(|_| format!("instruction {pc}: jump offset {off} no longer fits 16 bits after patching"))?;
+            i.off = i16::try_from(off).map_err(|_| {
+                format!("instruction {pc}: jump offset {off} no longer fits 16 bits after patching")
+            })?;
         }
         out.push(i);
         pc += 1;
@@ -129,7 +130,8 @@ impl Seq {
         self.labels[l] = Some(self.out.len());
     }
     fn raw(&mut self, code: u8, dst: u8, src: u8, off: i16, imm: i32) {
-        self.out.push(PInsn::Raw(Insn::new(code, dst, src, off, imm)));
+        self.out
+            .push(PInsn::Raw(Insn::new(code, dst, src, off, imm)));
     }
     fn jump(&mut self, code: u8, dst: u8, src: u8, imm: i32, l: usize) {
         self.fixups.push((self.out.len(), l));
@@ -179,7 +181,8 @@ const MAX_LOOPS: i32 = 8 * 1024 * 1024;
 /// saving r6–r9.
 pub(crate) fn loop_seq(callbacks: &[usize], save: i16) -> Vec<PInsn> {
     let mut s = Seq::new();
-    let (lp, done, bad_flags, too_big, end) = (s.label(), s.label(), s.label(), s.label(), s.label());
+    let (lp, done, bad_flags, too_big, end) =
+        (s.label(), s.label(), s.label(), s.label(), s.label());
     let calls: Vec<usize> = callbacks.iter().map(|_| s.label()).collect();
     let after = s.label();
     s.jump(0x55, 4, 0, 0, bad_flags); // if r4 != 0

@@ -287,14 +287,24 @@ impl CompiledProgram {
         x.hard_start = base;
         x.max_end = base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64;
         let ctx_addr = &mut x as *mut XdpCtx as u64;
-        let mut inv = Invocation::new(CtxKind::Xdp, ctx_addr, XDP_MD_SIZE as u64, (base, FRAME_SIZE as u64));
+        let mut inv = Invocation::new(
+            CtxKind::Xdp,
+            ctx_addr,
+            XDP_MD_SIZE as u64,
+            (base, FRAME_SIZE as u64),
+        );
         // SAFETY: `x` outlives the run; programs only read it (the verifier forbids
         // writes, and checked mode gets a read-only region).
         let extra = [unsafe { Region::from_raw(ctx_addr, XDP_MD_SIZE as u64, false) }];
-        let (r0, duration) = self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], frame.bytes_mut(), &extra)?;
+        let (r0, duration) =
+            self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], frame.bytes_mut(), &extra)?;
         let x = *unsafe { &*(ctx_addr as *const XdpCtx) };
         let f = frame.bytes();
-        let (meta, d, end) = ((x.data_meta - base) as usize, (x.data - base) as usize, (x.data_end - base) as usize);
+        let (meta, d, end) = (
+            (x.data_meta - base) as usize,
+            (x.data - base) as usize,
+            (x.data_end - base) as usize,
+        );
         let packet = f[meta..end].to_vec();
         let mut md = x.md;
         md[0] = (d - meta) as u32;
@@ -336,7 +346,12 @@ impl CompiledProgram {
         s.set_u32(sk_buff::PROTOCOL, proto.to_be() as u32);
         s.set_u32(sk_buff::IFINDEX, 1);
         let ctx_addr = &mut s as *mut SkbCtx as u64;
-        let mut inv = Invocation::new(CtxKind::Skb, ctx_addr, SK_BUFF_SIZE as u64, (start, end - start));
+        let mut inv = Invocation::new(
+            CtxKind::Skb,
+            ctx_addr,
+            SK_BUFF_SIZE as u64,
+            (start, end - start),
+        );
         // SAFETY: `s` outlives the run.
         let extra = [unsafe { Region::from_raw(ctx_addr, SK_BUFF_SIZE as u64, true) }];
         let off = (start - base) as usize;
@@ -385,7 +400,12 @@ impl CompiledProgram {
     /// allocation (unless a helper allocates), only r0 back.
     #[inline]
     pub fn call(&self, args: [u64; 5], input: &mut [u8]) -> Result<u64, RunError> {
-        let mut inv = Invocation::new(CtxKind::None, 0, 0, (input.as_mut_ptr() as u64, input.len() as u64));
+        let mut inv = Invocation::new(
+            CtxKind::None,
+            0,
+            0,
+            (input.as_mut_ptr() as u64, input.len() as u64),
+        );
         self.run_top(&mut inv, args, input, &[]).map(|(v, _)| v)
     }
 }
@@ -467,7 +487,11 @@ pub(crate) fn tail_call_try(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResu
         // SAFETY: as above.
         vec![unsafe { Region::from_raw(ctx_addr, ctx_len, kind == CtxKind::Skb) }]
     };
-    let args = if kind == CtxKind::None { [a[0], 0, 0, 0, 0] } else { [ctx_addr, 0, 0, 0, 0] };
+    let args = if kind == CtxKind::None {
+        [a[0], 0, 0, 0, 0]
+    } else {
+        [ctx_addr, 0, 0, 0, 0]
+    };
     match prog.invoke(inv, args, input, &extra) {
         Ok(v) => {
             with_inv(|inv| {

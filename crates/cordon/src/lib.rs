@@ -131,7 +131,8 @@ impl Engine {
     where
         F: Fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult + Send + Sync + 'static,
     {
-        self.rt.register_kfunc(name, args, ret, flags, Arc::new(func))
+        self.rt
+            .register_kfunc(name, args, ret, flags, Arc::new(func))
     }
 
     /// Registers a host object type kfuncs may return pointers to

@@ -83,7 +83,10 @@ pub fn builtin_kfuncs(objects: &Arc<TestObjects>) -> Vec<(&'static str, KfuncFn)
         (kfunc::ITER_NUM_NEW, Arc::new(iter_num_new) as KfuncFn),
         (kfunc::ITER_NUM_NEXT, Arc::new(iter_num_next)),
         (kfunc::ITER_NUM_DESTROY, Arc::new(iter_num_destroy)),
-        (kfunc::THROW, Arc::new(|_: &mut RunContext<'_>, a: [u64; 5]| Err(Abort::Stop(a[0])))),
+        (
+            kfunc::THROW,
+            Arc::new(|_: &mut RunContext<'_>, a: [u64; 5]| Err(Abort::Stop(a[0]))),
+        ),
         (
             kfunc::TEST_ACQUIRE,
             Arc::new(move |ctx: &mut RunContext<'_>, a: [u64; 5]| {

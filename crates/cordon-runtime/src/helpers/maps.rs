@@ -83,8 +83,7 @@ fn lookup_percpu(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 fn update(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     let m = map_arg(ctx, a[0])?;
     check_mem(ctx, a[1], m.key_size() as u64, false)?;
-    if ctx.is_checked() && (m.map_type().is_map_of_maps() || m.map_type() == MapType::ProgArray)
-    {
+    if ctx.is_checked() && (m.map_type().is_map_of_maps() || m.map_type() == MapType::ProgArray) {
         // Linux: programs cannot update fd maps.
         return Ok(neg(errno::EOPNOTSUPP));
     }

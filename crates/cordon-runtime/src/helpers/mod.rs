@@ -67,7 +67,13 @@ pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
         RetType::PtrToMapValueOrNull,
         proto::flags::RET_NULL,
     ));
-    r.add_helper(p(e::GET_NUMA_NODE_ID, "get_numa_node_id", &[], RetType::Integer, 0));
+    r.add_helper(p(
+        e::GET_NUMA_NODE_ID,
+        "get_numa_node_id",
+        &[],
+        RetType::Integer,
+        0,
+    ));
     r.add_helper(p(e::JIFFIES64, "jiffies64", &[], RetType::Integer, 0));
     r.add_helper(
         p(
@@ -114,7 +120,10 @@ pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
     let mut v: Vec<(u32, HelperImpl)> = maps::helpers();
     v.extend(net::helpers());
     v.push((id::TRACE_PRINTK, h(printk::trace_printk)));
-    v.push((id::KTIME_GET_NS, h(|_, _| Ok(clock_ns(libc::CLOCK_MONOTONIC)))));
+    v.push((
+        id::KTIME_GET_NS,
+        h(|_, _| Ok(clock_ns(libc::CLOCK_MONOTONIC))),
+    ));
     v.push((
         id::KTIME_GET_BOOT_NS,
         h(|_, _| Ok(clock_ns(libc::CLOCK_BOOTTIME))),
@@ -168,7 +177,12 @@ fn prandom_u32() -> u32 {
 
 /// Checks that the program may access `len` bytes at `addr` (checked mode only).
 #[inline]
-pub(crate) fn check_mem(ctx: &RunContext<'_>, addr: u64, len: u64, write: bool) -> Result<(), Abort> {
+pub(crate) fn check_mem(
+    ctx: &RunContext<'_>,
+    addr: u64,
+    len: u64,
+    write: bool,
+) -> Result<(), Abort> {
     if ctx.is_checked() && len != 0 && !ctx.may_access(addr, len, write) {
         return Err(Abort::Fault(format!(
             "{} of {len} bytes at {addr:#x} is outside the program's {}memory",
@@ -202,7 +216,10 @@ pub(crate) fn map_arg<'a>(ctx: &RunContext<'_>, ptr: u64) -> Result<&'a Map, Abo
 fn spin_lock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     check_mem(ctx, a[0], 4, true)?;
     if ctx.is_checked() && a[0] % 4 != 0 {
-        return Err(Abort::Fault(format!("spin lock at {:#x} is not aligned", a[0])));
+        return Err(Abort::Fault(format!(
+            "spin lock at {:#x} is not aligned",
+            a[0]
+        )));
     }
     if ctx.is_checked() {
         with_inv(|inv| {
@@ -223,7 +240,10 @@ fn spin_lock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 fn spin_unlock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     check_mem(ctx, a[0], 4, true)?;
     if ctx.is_checked() && a[0] % 4 != 0 {
-        return Err(Abort::Fault(format!("spin lock at {:#x} is not aligned", a[0])));
+        return Err(Abort::Fault(format!(
+            "spin lock at {:#x} is not aligned",
+            a[0]
+        )));
     }
     if ctx.is_checked() {
         with_inv(|inv| {

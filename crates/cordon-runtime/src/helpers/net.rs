@@ -9,7 +9,6 @@ use crate::ctx::{ETH_HLEN, SkbCtx, XDP_FRAME_STRUCT, XdpCtx, sk_buff};
 use crate::maps::errno::EINVAL;
 use crate::state::{CtxKind, Redirect, with_inv};
 
-
 pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
     vec![
         (id::XDP_ADJUST_HEAD, h(xdp_adjust_head)),
@@ -21,8 +20,14 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
         (id::SKB_LOAD_BYTES, h(skb_load_bytes)),
         (id::SKB_STORE_BYTES, h(skb_store_bytes)),
         (id::CSUM_DIFF, h(bpf_csum_diff)),
-        (id::L3_CSUM_REPLACE, h(|c, a| csum_replace_helper(c, a, false))),
-        (id::L4_CSUM_REPLACE, h(|c, a| csum_replace_helper(c, a, true))),
+        (
+            id::L3_CSUM_REPLACE,
+            h(|c, a| csum_replace_helper(c, a, false)),
+        ),
+        (
+            id::L4_CSUM_REPLACE,
+            h(|c, a| csum_replace_helper(c, a, true)),
+        ),
         (id::REDIRECT, h(redirect)),
         (id::REDIRECT_MAP, h(redirect_map)),
     ]
@@ -306,7 +311,11 @@ const BPF_F_INGRESS: u64 = 1;
 fn redirect(_ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     with_inv(|inv| {
         let xdp = inv.kind == CtxKind::Xdp;
-        let bad_flags = if xdp { a[1] != 0 } else { a[1] & !BPF_F_INGRESS != 0 };
+        let bad_flags = if xdp {
+            a[1] != 0
+        } else {
+            a[1] & !BPF_F_INGRESS != 0
+        };
         if bad_flags {
             inv.redirect = None;
             return Ok(if xdp { XDP_ABORTED } else { TC_ACT_SHOT });

@@ -146,7 +146,13 @@ pub fn format_trace_printk(
                     i += 1;
                 }
                 let v = if long == 0 { arg as u32 as u64 } else { arg };
-                let signed = |v: u64| if long == 0 { v as u32 as i32 as i64 } else { v as i64 };
+                let signed = |v: u64| {
+                    if long == 0 {
+                        v as u32 as i32 as i64
+                    } else {
+                        v as i64
+                    }
+                };
                 numeric = true;
                 body = match fmt.get(i) {
                     Some(b'd') | Some(b'i') => {
@@ -170,7 +176,13 @@ pub fn format_trace_printk(
                 i += 1;
             }
         }
-        pad(&mut out, &body, width, left, zero && numeric || zero && conv == b'p');
+        pad(
+            &mut out,
+            &body,
+            width,
+            left,
+            zero && numeric || zero && conv == b'p',
+        );
     }
     out.truncate(MAX_OUT - 1);
     Ok(Some(String::from_utf8_lossy(&out).into_owned()))
@@ -213,11 +225,17 @@ mod tests {
         assert_eq!(f("%llu", [u64::MAX, 0, 0]).unwrap(), "18446744073709551615");
         assert_eq!(f("%lld", [u64::MAX, 0, 0]).unwrap(), "-1");
         assert_eq!(f("%x %X", [255, 255, 0]).unwrap(), "ff FF");
-        assert_eq!(f("%08x|%-4d|%4d", [0xab, 7, 7]).unwrap(), "000000ab|7   |   7");
+        assert_eq!(
+            f("%08x|%-4d|%4d", [0xab, 7, 7]).unwrap(),
+            "000000ab|7   |   7"
+        );
         assert_eq!(f("%s %c%%", [1, b'z' as u64, 0]).unwrap(), "str z%");
         assert_eq!(f("%px", [0x1234, 0, 0]).unwrap(), "0000000000001234");
         assert_eq!(f("%d %d %d %d", [1, 2, 3]), None, "four args");
         assert_eq!(f("%q", [0, 0, 0]), None);
-        assert_eq!(format_trace_printk(b"no nul", [0; 3], |_| Ok(vec![])).unwrap(), None);
+        assert_eq!(
+            format_trace_printk(b"no nul", [0; 3], |_| Ok(vec![])).unwrap(),
+            None
+        );
     }
 }
