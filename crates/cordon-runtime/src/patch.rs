@@ -83,10 +83,7 @@ pub(crate) fn apply(
             pc += 2;
             continue;
         }
-        if i.code == CALL && i.src == 1 {
-            let target = (pc as i64 + 1 + i.imm as i64) as usize;
-            i.imm = to_i32(rel(here, target)?)?;
-        } else if i.code == JA32 {
+        if (i.code == CALL && i.src == 1) || i.code == JA32 {
             let target = (pc as i64 + 1 + i.imm as i64) as usize;
             i.imm = to_i32(rel(here, target)?)?;
         } else if is_jump(&i) {

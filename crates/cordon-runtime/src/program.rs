@@ -65,7 +65,8 @@ impl ProgKind {
     }
 }
 
-/// The compiled code.
+/// The compiled code (one per program: the size difference does not matter).
+#[allow(clippy::large_enum_variant)]
 pub(crate) enum Exe {
     Interp(Executable),
     Jit(JitExecutable),

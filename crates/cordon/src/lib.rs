@@ -113,7 +113,7 @@ impl Engine {
     }
 
     pub fn config(&self) -> &Config {
-        &self.rt.config()
+        self.rt.config()
     }
 
     /// Registers kfunc `name` (or replaces the implementation of a built-in

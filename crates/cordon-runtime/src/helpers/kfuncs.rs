@@ -112,7 +112,7 @@ pub fn builtin_kfuncs(objects: &Arc<TestObjects>) -> Vec<(&'static str, KfuncFn)
 /// iterator slot.
 fn iter<'a>(ctx: &RunContext<'_>, p: u64) -> Result<&'a mut [i32; 2], Abort> {
     check_mem(ctx, p, 8, true)?;
-    if p % 4 != 0 {
+    if !p.is_multiple_of(4) {
         return Err(Abort::Fault(format!("iterator at {p:#x} is not aligned")));
     }
     // SAFETY: verified (stack slot of an iterator) or checked writable memory.

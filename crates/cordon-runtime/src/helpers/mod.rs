@@ -215,7 +215,7 @@ pub(crate) fn map_arg<'a>(ctx: &RunContext<'_>, ptr: u64) -> Result<&'a Map, Abo
 
 fn spin_lock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     check_mem(ctx, a[0], 4, true)?;
-    if ctx.is_checked() && a[0] % 4 != 0 {
+    if ctx.is_checked() && !a[0].is_multiple_of(4) {
         return Err(Abort::Fault(format!(
             "spin lock at {:#x} is not aligned",
             a[0]
@@ -239,7 +239,7 @@ fn spin_lock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 
 fn spin_unlock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     check_mem(ctx, a[0], 4, true)?;
-    if ctx.is_checked() && a[0] % 4 != 0 {
+    if ctx.is_checked() && !a[0].is_multiple_of(4) {
         return Err(Abort::Fault(format!(
             "spin lock at {:#x} is not aligned",
             a[0]

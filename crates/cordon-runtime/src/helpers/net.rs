@@ -195,7 +195,7 @@ fn csum_partial32(words: impl Iterator<Item = u32>, seed: u32) -> u32 {
 /// `bpf_csum_diff`: the checksum of `~from` words followed by `to` words,
 /// seeded, unfolded (32 bits). `None` for sizes Linux refuses.
 pub fn csum_diff(from: &[u8], to: &[u8], seed: u32) -> Option<u32> {
-    if from.len() % 4 != 0 || to.len() % 4 != 0 || from.len() + to.len() > 512 {
+    if !from.len().is_multiple_of(4) || !to.len().is_multiple_of(4) || from.len() + to.len() > 512 {
         return None;
     }
     let word = |c: &[u8]| u32::from_ne_bytes([c[0], c[1], c[2], c[3]]);

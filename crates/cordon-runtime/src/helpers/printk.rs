@@ -181,7 +181,7 @@ pub fn format_trace_printk(
             &body,
             width,
             left,
-            zero && numeric || zero && conv == b'p',
+            zero && (numeric || conv == b'p'),
         );
     }
     out.truncate(MAX_OUT - 1);
