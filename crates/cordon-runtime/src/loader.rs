@@ -520,6 +520,7 @@ fn compile(
     // 4. Relocations: map pointers, global data addresses, function addresses.
     let mut callbacks = BTreeSet::new();
     let mut used_maps = BTreeSet::new();
+    let mut data_regions: Vec<(u64, u64, bool)> = Vec::new();
     let mut pc = 0;
     while pc < insns.len() {
         let i = insns[pc];
@@ -550,6 +551,14 @@ fn compile(
                             pc,
                             format!("offset {off} outside the value of map '{}'", m.name()),
                         ));
+                    }
+                    let region = (
+                        layout.base as u64,
+                        m.value_size() as u64,
+                        m.def().flags & maps::flags::BPF_F_RDONLY_PROG == 0,
+                    );
+                    if !data_regions.contains(&region) {
+                        data_regions.push(region);
                     }
                     Some(layout.base as u64 + off)
                 }
@@ -693,6 +702,7 @@ fn compile(
         exe,
         maps: held,
         map_ptrs,
+        data_regions,
         verified,
         verifier_log: facts.as_ref().map(|f| f.log.clone()).unwrap_or_default(),
         insns: final_insns,

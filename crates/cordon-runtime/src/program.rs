@@ -127,6 +127,8 @@ pub struct CompiledProgram {
     pub(crate) maps: Vec<MapHandle>,
     /// Their program-visible pointers, sorted (checked mode validates against it).
     pub(crate) map_ptrs: Vec<u64>,
+    /// Global data values the code addresses directly: (start, len, writable).
+    pub(crate) data_regions: Vec<(u64, u64, bool)>,
     pub(crate) verified: bool,
     pub(crate) verifier_log: String,
     pub(crate) insns: Vec<Insn>,
@@ -223,7 +225,17 @@ impl CompiledProgram {
         // SAFETY: `inv` is the live invocation of this run (a local of the caller).
         let prev = unsafe { std::mem::replace(&mut (*inv).prog, self as *const _) };
         let _current = CurrentGuard::enter(inv);
-        let r = self.exe.run_with(args, input, extra);
+        let r = if self.data_regions.is_empty() || self.verified {
+            self.exe.run_with(args, input, extra)
+        } else {
+            // Checked mode: the program addresses its global data directly.
+            let mut all: Vec<Region<'_>> = extra.to_vec();
+            for &(start, len, writable) in &self.data_regions {
+                // SAFETY: array map values live as long as the program holds the map.
+                all.push(unsafe { Region::from_raw(start, len, writable) });
+            }
+            self.exe.run_with(args, input, &all)
+        };
         // SAFETY: as above.
         unsafe { (*inv).prog = prev };
         r

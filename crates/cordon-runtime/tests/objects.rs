@@ -9,9 +9,14 @@ fn bpf_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bpf"))
 }
 
-fn runtime(backend: Backend) -> Runtime {
+/// Backend and whether programs are verified (trusted) or run unverified (checked).
+#[derive(Clone, Copy, Debug)]
+struct Mode(Backend, bool);
+
+fn runtime(mode: Mode) -> Runtime {
     Runtime::new(Config {
-        backend,
+        backend: mode.0,
+        verify: mode.1,
         cpus: 4,
         ..Config::default()
     })
@@ -26,7 +31,12 @@ fn prog(o: &LoadedObject, name: &str) -> Arc<CompiledProgram> {
     o.program(name).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
-const BACKENDS: [Backend; 2] = [Backend::Interpreter, Backend::Jit];
+const BACKENDS: [Mode; 4] = [
+    Mode(Backend::Interpreter, true),
+    Mode(Backend::Jit, true),
+    Mode(Backend::Interpreter, false),
+    Mode(Backend::Jit, false),
+];
 
 fn zero(n: usize) -> Vec<u8> {
     vec![0u8; n]
