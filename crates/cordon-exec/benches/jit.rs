@@ -84,7 +84,7 @@ const SORT: &str = "
     mov %r6, 0
 fill:
     mov %r2, %r6
-    mul %r2, 2654435761
+    mul %r2, 0x9e3779b1
     and %r2, 0xffff
     mov %r3, %r6
     lsh %r3, 2

@@ -448,3 +448,69 @@ fn opt_levels_and_verifier_agree() {
     let e = unsafe { JitExecutable::compile_with(&p, &h, opts(), Mode::Checked, &bad) };
     assert!(matches!(e, Err(JitError::Target(_))));
 }
+
+#[test]
+fn division_fast_and_slow_paths_match_the_interpreter() {
+    let h = conformance_helpers();
+    let values: [u64; 12] = [
+        0,
+        1,
+        2,
+        7,
+        0xffff_ffff,
+        0x1_0000_0000,
+        0x7fff_ffff_ffff_ffff,
+        0x8000_0000_0000_0000,
+        u64::MAX,
+        u64::MAX - 6,
+        12345678901234,
+        0x8000_0000,
+    ];
+    for op in [
+        "div", "mod", "sdiv", "smod", "div32", "mod32", "sdiv32", "smod32",
+    ] {
+        for &a in &values {
+            for &b in &values {
+                let src = format!("lddw %r0, {a:#x}\nlddw %r1, {b:#x}\n{op} %r0, %r1\nexit");
+                let p = prog(&src);
+                let r = run_all_engines(&p, &h, &[]);
+                let (a32, b32) = (a as u32, b as u32);
+                let want = match op {
+                    "div" => a.checked_div(b).unwrap_or(0),
+                    "mod" => a.checked_rem(b).unwrap_or(a),
+                    "sdiv" => {
+                        if b == 0 {
+                            0
+                        } else {
+                            (a as i64).wrapping_div(b as i64) as u64
+                        }
+                    }
+                    "smod" => {
+                        if b == 0 {
+                            a
+                        } else {
+                            (a as i64).wrapping_rem(b as i64) as u64
+                        }
+                    }
+                    "div32" => a32.checked_div(b32).unwrap_or(0) as u64,
+                    "mod32" => a32.checked_rem(b32).unwrap_or(a32) as u64,
+                    "sdiv32" => {
+                        if b32 == 0 {
+                            0
+                        } else {
+                            (a32 as i32).wrapping_div(b32 as i32) as u32 as u64
+                        }
+                    }
+                    _ => {
+                        if b32 == 0 {
+                            a32 as u64
+                        } else {
+                            (a32 as i32).wrapping_rem(b32 as i32) as u32 as u64
+                        }
+                    }
+                };
+                assert_eq!(r, Ok(want), "{src}");
+            }
+        }
+    }
+}

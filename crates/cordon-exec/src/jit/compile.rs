@@ -63,6 +63,11 @@ pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
     slot.get_or_init(build).clone().map_err(JitError::Target)
 }
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Option<(Context, FunctionBuilderContext)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 /// JIT memory and the code in it. Freed on drop.
 pub(crate) struct Code {
     module: Option<JITModule>,
@@ -170,7 +175,29 @@ pub(crate) fn compile(
         frame: frame_of(0),
         id: main_id,
     });
-    let mut callee_ids: BTreeMap<usize, (FuncId, Vec<u8>)> = BTreeMap::new();
+    let may_stop: Vec<bool> = bodies
+        .iter()
+        .map(|f| {
+            f.pcs.iter().any(|&pc| {
+                let k = prog.kind(pc).expect("reachable instruction");
+                let off_end = matches!(
+                    analysis::flow(&k, pc),
+                    analysis::Flow::Next(t) if t >= prog.len()
+                );
+                off_end
+                    || matches!(
+                        k,
+                        cordon_isa::Kind::CallHelper { .. }
+                            | cordon_isa::Kind::CallKfunc { .. }
+                            | cordon_isa::Kind::Callx { .. }
+                            | cordon_isa::Kind::CallLocal { .. }
+                            | cordon_isa::Kind::LdAbs { .. }
+                            | cordon_isa::Kind::LdInd { .. }
+                    )
+            })
+        })
+        .collect();
+    let mut callee_ids: BTreeMap<usize, (FuncId, Vec<u8>, bool)> = BTreeMap::new();
     for (i, &e) in entries.iter().enumerate() {
         if !is_callee[i] {
             continue;
@@ -180,7 +207,7 @@ pub(crate) fn compile(
             params: params.clone(),
         };
         let id = declare(&mut module, &variant)?;
-        callee_ids.insert(e, (id, params));
+        callee_ids.insert(e, (id, params, may_stop[i]));
         plans.push(Plan {
             body: i,
             variant,
@@ -189,15 +216,23 @@ pub(crate) fn compile(
         });
     }
 
-    let mut ctx = Context::new();
+    // Cranelift's contexts are reused across compilations on a thread (their
+    // buffers stay allocated).
+    let (mut ctx, mut fctx) = SCRATCH
+        .with(|s| s.borrow_mut().take())
+        .unwrap_or_else(|| (Context::new(), FunctionBuilderContext::new()));
     let slow_check_id = if checked {
-        Some(define_slow_check(&mut module, call_conv, &mut ctx)?)
+        Some(define_slow_check(
+            &mut module,
+            call_conv,
+            &mut ctx,
+            &mut fctx,
+        )?)
     } else {
         None
     };
     let dump = std::env::var_os("CORDON_JIT_DUMP").is_some();
     ctx.set_disasm(dump);
-    let mut fctx = FunctionBuilderContext::new();
     let mut code_size = 0usize;
     for plan in &plans {
         let sig = translate::signature(call_conv, flavor, &plan.variant);
@@ -232,13 +267,14 @@ pub(crate) fn compile(
                     if refs.contains_key(&t) {
                         continue;
                     }
-                    let (id, params) = &callee_ids[&t];
+                    let (id, params, may_stop) = &callee_ids[&t];
                     let func = module.declare_func_in_func(*id, builder.func);
                     refs.insert(
                         t,
                         CalleeRef {
                             func,
                             params: params.clone(),
+                            may_stop: *may_stop,
                         },
                     );
                 }
@@ -280,6 +316,8 @@ pub(crate) fn compile(
             .unwrap_or(0);
         module.clear_context(&mut ctx);
     }
+    ctx.set_disasm(false);
+    SCRATCH.with(|s| *s.borrow_mut() = Some((ctx, fctx)));
     module
         .finalize_definitions()
         .map_err(|e| JitError::Codegen(e.to_string()))?;
@@ -302,6 +340,7 @@ fn define_slow_check(
     module: &mut JITModule,
     call_conv: CallConv,
     ctx: &mut Context,
+    fctx: &mut FunctionBuilderContext,
 ) -> Result<FuncId, JitError> {
     use cranelift_codegen::ir::types::I64;
     use cranelift_codegen::ir::{AbiParam, InstBuilder, Signature};
@@ -313,9 +352,8 @@ fn define_slow_check(
         .declare_anonymous_function(&sig)
         .map_err(|e| JitError::Codegen(e.to_string()))?;
     ctx.func = ClFunction::with_name_signature(UserFuncName::user(0, id.as_u32()), sig);
-    let mut fctx = FunctionBuilderContext::new();
     {
-        let mut b = FunctionBuilder::new(&mut ctx.func, &mut fctx);
+        let mut b = FunctionBuilder::new(&mut ctx.func, fctx);
         let mut check = Signature::new(call_conv);
         for _ in 0..3 {
             check.params.push(AbiParam::new(I64));
