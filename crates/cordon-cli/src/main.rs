@@ -1,10 +1,13 @@
 //! `cordon`: run, verify, inspect, assemble and disassemble eBPF programs.
 
+mod btfmt;
+mod engine;
 mod input;
 mod mapinit;
 mod objcmd;
 mod objrun;
 mod pcap;
+mod report;
 mod retname;
 mod run;
 mod venv;
@@ -113,6 +116,13 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // Output piped into `head` and friends: exit quietly when the reader
+    // goes away instead of failing on EPIPE.
+    // SAFETY: restoring the default disposition of SIGPIPE at start-up,
+    // before any other thread exists.
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Run(args) => run::run(*args).map(|()| ExitCode::SUCCESS),

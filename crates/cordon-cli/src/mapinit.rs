@@ -67,7 +67,7 @@ pub fn parse_hex(text: &str) -> Result<Vec<u8>, String> {
         .bytes()
         .filter(|b| !matches!(b, b'_' | b'.' | b'-' | b' '))
         .collect();
-    if digits.len() % 2 != 0 {
+    if !digits.len().is_multiple_of(2) {
         return Err(format!("odd number of hex digits ({})", digits.len()));
     }
     digits

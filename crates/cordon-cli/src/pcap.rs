@@ -297,7 +297,7 @@ impl<R: Read> PcapReader<R> {
             });
         };
         let total = endian.u32(&head[0..4]);
-        if total < 28 || total % 4 != 0 || total > MAX_RECORD {
+        if total < 28 || !total.is_multiple_of(4) || total > MAX_RECORD {
             return Err(PcapError::BadLength {
                 offset: start,
                 what: "pcapng section header block",
@@ -347,7 +347,7 @@ impl<R: Read> PcapReader<R> {
             let mut len = [0u8; 4];
             read_exact_at(&mut self.input, start + 4, &mut len, "pcapng block length")?;
             let total = endian.u32(&len);
-            if total < 12 || total % 4 != 0 || total > MAX_RECORD {
+            if total < 12 || !total.is_multiple_of(4) || total > MAX_RECORD {
                 return Err(PcapError::BadLength {
                     offset: start,
                     what: "pcapng block",
@@ -516,7 +516,7 @@ mod tests {
 
     fn block(ty: u32, body: &[u8]) -> Vec<u8> {
         let mut padded = body.to_vec();
-        while padded.len() % 4 != 0 {
+        while !padded.len().is_multiple_of(4) {
             padded.push(0);
         }
         let total = (padded.len() + 12) as u32;

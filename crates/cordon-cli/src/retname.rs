@@ -32,14 +32,6 @@ pub fn return_name(t: ProgType, retval: u64) -> Option<&'static str> {
     }
 }
 
-/// `NAME (N)` when the value has a name, else `N`.
-pub fn describe(t: ProgType, retval: u64) -> String {
-    match return_name(t, retval) {
-        Some(n) => format!("{n} ({retval})"),
-        None => retval.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -54,7 +46,5 @@ mod tests {
             Some("TC_ACT_UNSPEC")
         );
         assert_eq!(return_name(ProgType::SocketFilter, 0), None);
-        assert_eq!(describe(ProgType::Xdp, 2), "XDP_PASS (2)");
-        assert_eq!(describe(ProgType::SocketFilter, 7), "7");
     }
 }

@@ -90,6 +90,9 @@ pub fn run(args: RunArgs) -> Result<()> {
     run_raw(&args)
 }
 
+/// One run of a raw program over its input memory.
+type RawRun = dyn Fn(&mut [u8]) -> Result<u64, cordon_exec::ExecError>;
+
 /// A raw `.bin` / `.s` program: checked mode with the conformance suite's helpers.
 fn run_raw(args: &RunArgs) -> Result<()> {
     let program = input::load_program(&args.file, args.syntax)?;
@@ -107,7 +110,7 @@ fn run_raw(args: &RunArgs) -> Result<()> {
     let helpers = cordon_exec::conformance::conformance_helpers();
     let opts = ExecOptions::named(&name);
     let load = || format!("cannot load {}", args.file.display());
-    let exe: Box<dyn Fn(&mut [u8]) -> Result<u64, cordon_exec::ExecError>> = match args.engine {
+    let exe: Box<RawRun> = match args.engine {
         Engine::Interp => {
             let e = Executable::checked(&program, &helpers, opts).with_context(load)?;
             Box::new(move |m| e.run(m))

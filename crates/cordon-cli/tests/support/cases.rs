@@ -31,6 +31,9 @@ pub struct Case {
     /// Expected return values (low 32 bits) from tests/bpf/README.md.
     pub expect: Option<Vec<u32>>,
     pub linux: LinuxLoad,
+    /// Compare the context after each run (skb programs: Linux gets a zeroed
+    /// `struct __sk_buff` as ctx_in so it returns ctx_out).
+    pub ctx: bool,
 }
 
 impl Case {
@@ -45,6 +48,7 @@ impl Case {
             maps: Vec::new(),
             expect: None,
             linux: LinuxLoad::Libbpf,
+            ctx: false,
         }
     }
     fn maps(mut self, maps: &[&'static str]) -> Case {
@@ -63,6 +67,10 @@ impl Case {
     }
     fn linux(mut self, l: LinuxLoad) -> Case {
         self.linux = l;
+        self
+    }
+    fn ctx(mut self) -> Case {
+        self.ctx = true;
         self
     }
     fn named(mut self, suffix: &str) -> Case {
@@ -190,9 +198,14 @@ pub fn all_cases() -> Vec<Case> {
             v.push(ipv6([1; 16], 17, &udp(1, 2, b"")));
             v
         })
-        .expect(|_, _| 0),
+        .expect(|_, _| 0)
+        .ctx(),
     );
-    cases.push(Case::new("tc_mark.o", "cls_len", lens(&[14, 64, 333], &[])).expect(|_, _| 0));
+    cases.push(
+        Case::new("tc_mark.o", "cls_len", lens(&[14, 64, 333], &[]))
+            .expect(|_, _| 0)
+            .ctx(),
+    );
 
     // socket_filter: offsets from the network header; skb->len = frame - 14.
     cases.push(

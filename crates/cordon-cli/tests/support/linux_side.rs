@@ -7,7 +7,26 @@ use cordon_linux::{KernelError, KernelObject, TestRun};
 use cordon_object::Object;
 
 use super::cases::{Case, LinuxLoad};
-use super::outcome::{Outcome, Run, sum_per_cpu};
+use super::outcome::{Outcome, Run, RunOut, sum_per_cpu};
+
+/// `sizeof(struct __sk_buff)`.
+const SK_BUFF_SIZE: usize = 192;
+
+fn test_run(prog: &cordon_linux::Program, case: &Case, pkt: &[u8]) -> Result<Run, KernelError> {
+    let zero_ctx = [0u8; SK_BUFF_SIZE];
+    let mut run = TestRun::new(pkt);
+    if case.ctx {
+        run = run.with_ctx(&zero_ctx);
+    }
+    match prog.test_run(&run) {
+        Ok(r) => Ok(Ok(RunOut {
+            retval: r.retval,
+            data_out: r.data_out,
+            ctx_out: case.ctx.then_some(r.ctx_out),
+        })),
+        Err(e) => errno_run(&e).ok_or(e),
+    }
+}
 
 /// Pin the calling thread (and the bpftool processes it spawns) to CPU 0, so
 /// every test run of a case uses the same per-CPU slot.
@@ -49,13 +68,7 @@ fn run_libbpf(case: &Case, dir: &Path) -> Result<Outcome, KernelError> {
     let prog = obj.program(case.prog)?;
     let mut runs = Vec::new();
     for p in &case.packets {
-        match prog.test_run(&TestRun::new(p)) {
-            Ok(r) => runs.push(Ok((r.retval, r.data_out))),
-            Err(e) => match errno_run(&e) {
-                Some(r) => runs.push(r),
-                None => return Err(e),
-            },
-        }
+        runs.push(test_run(&prog, case, p)?);
     }
     let parsed = Object::parse(&std::fs::read(&obj_path).expect("object")).expect("parse");
     let mut maps = BTreeMap::new();
@@ -165,13 +178,7 @@ fn run_raw(case: &Case, dir: &Path) -> Result<Outcome, KernelError> {
     }
     let mut runs = Vec::new();
     for pkt in &case.packets {
-        match prog.test_run(&TestRun::new(pkt)) {
-            Ok(r) => runs.push(Ok((r.retval, r.data_out))),
-            Err(e) => match errno_run(&e) {
-                Some(r) => runs.push(r),
-                None => return Err(e),
-            },
-        }
+        runs.push(test_run(&prog, case, pkt)?);
     }
     let mut out_maps = BTreeMap::new();
     for name in &case.maps {

@@ -4,14 +4,25 @@ use std::collections::BTreeMap;
 
 use cordon_object::MapSpec;
 
-/// One run: (retval low 32 bits, packet after the run), or the error.
-pub type Run = Result<(u32, Vec<u8>), String>;
+/// One run: retval (low 32 bits), packet after the run and, for cases that
+/// compare it, the context after the run; or the error.
+pub type Run = Result<RunOut, String>;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RunOut {
+    pub retval: u32,
+    pub data_out: Vec<u8>,
+    pub ctx_out: Option<Vec<u8>>,
+}
+
+/// Sorted (key, value) pairs of one map.
+pub type MapEntries = Vec<(Vec<u8>, Vec<u8>)>;
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Outcome {
     pub runs: Vec<Run>,
     /// Map name -> sorted (key, value); per-CPU values summed over CPUs.
-    pub maps: BTreeMap<String, Vec<(Vec<u8>, Vec<u8>)>>,
+    pub maps: BTreeMap<String, MapEntries>,
 }
 
 /// Linux map types whose values are per CPU.
@@ -34,7 +45,7 @@ pub fn sum_per_cpu(
                 return (k, v);
             }
             let mut sum = vec![0u8; vs];
-            let word = if vs % 8 == 0 { 8 } else { 4 };
+            let word = if vs.is_multiple_of(8) { 8 } else { 4 };
             for v in vals {
                 for (i, chunk) in v[..vs.min(v.len())].chunks(word).enumerate() {
                     let at = i * word;
@@ -63,6 +74,24 @@ fn hex(b: &[u8]) -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
+/// The 4-byte words where two buffers differ: `+OFF: A vs B`.
+fn word_diff(a: &[u8], b: &[u8], a_name: &str, b_name: &str) -> String {
+    let n = a.len().max(b.len());
+    let word = |buf: &[u8], at: usize| hex(buf.get(at..(at + 4).min(buf.len())).unwrap_or(&[]));
+    (0..n)
+        .step_by(4)
+        .filter(|&at| word(a, at) != word(b, at))
+        .map(|at| {
+            format!(
+                "+{at}: {a_name} {} vs {b_name} {}",
+                word(a, at),
+                word(b, at)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Differences between two outcomes, as readable lines (empty = equal).
 pub fn diff(a_name: &str, a: &Outcome, b_name: &str, b: &Outcome) -> Vec<String> {
     let mut d = Vec::new();
@@ -71,15 +100,28 @@ pub fn diff(a_name: &str, a: &Outcome, b_name: &str, b: &Outcome) -> Vec<String>
     }
     for (i, (x, y)) in a.runs.iter().zip(&b.runs).enumerate() {
         match (x, y) {
-            (Ok((rx, px)), Ok((ry, py))) => {
-                if rx != ry {
-                    d.push(format!("packet {i}: retval {a_name} {rx} vs {b_name} {ry}"));
+            (Ok(x), Ok(y)) => {
+                if x.retval != y.retval {
+                    d.push(format!(
+                        "packet {i}: retval {a_name} {} vs {b_name} {}",
+                        x.retval, y.retval
+                    ));
                 }
-                if px != py {
+                if x.data_out != y.data_out {
                     d.push(format!(
                         "packet {i}: data_out {a_name} {} vs {b_name} {}",
-                        hex(px),
-                        hex(py)
+                        hex(&x.data_out),
+                        hex(&y.data_out)
+                    ));
+                }
+                if let (Some(cx), Some(cy)) = (&x.ctx_out, &y.ctx_out)
+                    && cx != cy
+                {
+                    d.push(format!(
+                        "packet {i}: ctx_out ({} vs {} bytes) differs at {}",
+                        cx.len(),
+                        cy.len(),
+                        word_diff(cx, cy, a_name, b_name)
                     ));
                 }
             }
@@ -114,9 +156,10 @@ pub fn check_expected(name: &str, o: &Outcome, expect: &[u32]) -> Vec<String> {
     let mut d = Vec::new();
     for (i, (r, e)) in o.runs.iter().zip(expect).enumerate() {
         match r {
-            Ok((v, _)) if v == e => {}
-            Ok((v, _)) => d.push(format!(
-                "packet {i}: {name} returned {v}, README predicts {e}"
+            Ok(r) if r.retval == *e => {}
+            Ok(r) => d.push(format!(
+                "packet {i}: {name} returned {}, README predicts {e}",
+                r.retval
             )),
             Err(err) => d.push(format!(
                 "packet {i}: {name} failed ({err}), README predicts {e}"

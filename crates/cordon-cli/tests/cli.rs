@@ -1,0 +1,621 @@
+//! The `cordon` command line: every subcommand, JSON shape, exit codes, and
+//! clear errors (never panics) on bad input.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bpf(name: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bpf")).join(name)
+}
+
+fn repo(path: &str) -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../..")).join(path)
+}
+
+fn cordon(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_cordon"))
+        .args(args)
+        .output()
+        .expect("spawn cordon")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Exit code `code`, and no panic message.
+#[track_caller]
+fn assert_exit(o: &Output, code: i32) {
+    assert_eq!(
+        o.status.code(),
+        Some(code),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(o),
+        stderr(o)
+    );
+    assert!(!stderr(o).contains("panicked"), "{}", stderr(o));
+}
+
+/// A clean error: exit 2, `error: ...` naming `needle` on stderr.
+#[track_caller]
+fn assert_error(o: &Output, needle: &str) {
+    assert_exit(o, 2);
+    let e = stderr(o);
+    assert!(e.starts_with("error: "), "{e}");
+    assert!(e.contains(needle), "expected {needle:?} in: {e}");
+}
+
+fn p(path: &Path) -> &str {
+    path.to_str().unwrap()
+}
+
+fn tmp() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+fn json(o: &Output) -> serde_json::Value {
+    serde_json::from_str(stdout(o).trim())
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(o)))
+}
+
+#[test]
+fn raw_programs_run_on_both_engines() {
+    let dir = tmp();
+    let src = dir.path().join("p.s");
+    // r0 = first byte + length; writes 0x7f to byte 1.
+    std::fs::write(
+        &src,
+        "r0 = *(u8 *)(r1 +0)\nr0 += r2\nr3 = 127\n*(u8 *)(r1 +1) = r3\nexit\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.bin");
+    std::fs::write(&input, [5u8, 0, 0, 0]).unwrap();
+    for engine in ["interp", "jit"] {
+        let out = dir.path().join(format!("out-{engine}.bin"));
+        let o = cordon(&[
+            "run",
+            p(&src),
+            "--data-in",
+            p(&input),
+            "--data-out",
+            p(&out),
+            "--engine",
+            engine,
+        ]);
+        assert_exit(&o, 0);
+        let text = stdout(&o);
+        assert!(text.contains("retval: 9\n"), "{text}");
+        assert!(text.contains("duration: "), "{text}");
+        assert_eq!(std::fs::read(&out).unwrap(), [5, 127, 0, 0]);
+        let o = cordon(&[
+            "run",
+            p(&src),
+            "--data-in",
+            p(&input),
+            "--json",
+            "--repeat",
+            "3",
+            "--engine",
+            engine,
+        ]);
+        assert_exit(&o, 0);
+        let v = json(&o);
+        assert_eq!(v["retval"], 9);
+        assert!(v["duration_ns"].is_u64());
+        assert!(v["test_objects_live"].is_u64());
+    }
+}
+
+#[test]
+fn asm_and_disasm_round_trip() {
+    let dir = tmp();
+    let src = dir.path().join("p.s");
+    std::fs::write(&src, "r0 = 1\nr0 += 2\nexit\n").unwrap();
+    let bin = dir.path().join("p.bin");
+    let o = cordon(&["asm", p(&src), p(&bin)]);
+    assert_exit(&o, 0);
+    assert_eq!(std::fs::read(&bin).unwrap().len(), 24);
+    let o = cordon(&["disasm", p(&bin)]);
+    assert_exit(&o, 0);
+    assert_eq!(
+        stdout(&o),
+        "0: (b7) r0 = 1\n1: (07) r0 += 2\n2: (95) exit\n"
+    );
+    let o = cordon(&["disasm", p(&bin), "--suite"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("mov %r0, 1"), "{}", stdout(&o));
+    let o = cordon(&["disasm", p(&bin), "--prog", "x"]);
+    assert_error(&o, "--prog applies to objects");
+}
+
+#[test]
+fn disasm_object_interleaves_source_lines() {
+    let o = cordon(&["disasm", p(&bpf("xdp_firewall.o"))]);
+    assert_exit(&o, 0);
+    let text = stdout(&o);
+    assert!(
+        text.starts_with("; program xdp_firewall (section xdp, type xdp)"),
+        "{text}"
+    );
+    assert!(text.contains("; map[idx:0] = fw_rules (hash)"), "{text}");
+    assert!(
+        text.contains("; if ((void *)(eth + 1) > data_end) { @ xdp_firewall.c:117\n"),
+        "{text}"
+    );
+    assert!(text.contains("(85) call bpf_map_lookup_elem#1"), "{text}");
+    // Every instruction is printed once, in order.
+    let pcs: Vec<usize> = text
+        .lines()
+        .filter_map(|l| l.split_once(':')?.0.parse().ok())
+        .collect();
+    assert!(pcs.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(pcs.last(), Some(&186));
+
+    // Subprograms get a header; kfunc calls are named.
+    let o = cordon(&["disasm", p(&bpf("subprogs.o")), "--prog", "prog_a"]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("\nsquare_plus:\n"), "{}", stdout(&o));
+    let o = cordon(&["disasm", p(&bpf("kfunc_obj.o"))]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).contains("call cordon_test_acquire#"),
+        "{}",
+        stdout(&o)
+    );
+    // Every program when --prog is omitted.
+    let o = cordon(&["disasm", p(&bpf("tail_call.o"))]);
+    assert_exit(&o, 0);
+    for name in ["tail_one", "tail_double", "tail_entry"] {
+        assert!(stdout(&o).contains(&format!("; program {name} ")));
+    }
+    let o = cordon(&["disasm", p(&bpf("tail_call.o")), "--prog", "nope"]);
+    assert_error(
+        &o,
+        "no program named \"nope\" (programs: tail_one, tail_double, tail_entry)",
+    );
+}
+
+#[test]
+fn inspect_lists_programs_maps_relocations_kfuncs() {
+    let o = cordon(&["inspect", p(&bpf("xdp_firewall.o"))]);
+    assert_exit(&o, 0);
+    let t = stdout(&o);
+    assert!(
+        t.contains("fw_rules (hash, section .maps): key 20 value 16 max_entries 1024"),
+        "{t}"
+    );
+    assert!(
+        t.contains("xdp_firewall (section xdp, type xdp): 187 instructions"),
+        "{t}"
+    );
+    assert!(t.contains("reloc   139: map fw_rules"), "{t}");
+    let o = cordon(&["inspect", p(&bpf("kfunc_obj.o"))]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("kfuncs (2):"), "{}", stdout(&o));
+}
+
+#[test]
+fn verify_exit_codes() {
+    let o = cordon(&["verify", p(&bpf("xdp_firewall.o"))]);
+    assert_exit(&o, 0);
+    assert!(
+        stdout(&o).starts_with("xdp_firewall: accepted ("),
+        "{}",
+        stdout(&o)
+    );
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
+    // Level 1 on success: Linux keeps only the summary line.
+    let o = cordon(&[
+        "verify",
+        p(&bpf("subprogs.o")),
+        "--prog",
+        "prog_b",
+        "--log-level",
+        "1",
+    ]);
+    assert_exit(&o, 0);
+    assert!(stdout(&o).contains("prog_b: accepted"));
+    assert!(!stdout(&o).contains("prog_a"));
+    // Unprivileged: pointer subtraction is refused, so the firewall is rejected.
+    let o = cordon(&[
+        "verify",
+        p(&bpf("xdp_firewall.o")),
+        "--profile",
+        "unprivileged",
+        "--log-level",
+        "1",
+    ]);
+    assert_exit(&o, 1);
+    assert_eq!(stdout(&o), "xdp_firewall: rejected\n");
+    let e = stderr(&o);
+    assert!(e.contains("pointer -= pointer prohibited"), "{e}");
+    assert!(e.contains("xdp_firewall.c:113"), "{e}");
+    let o = cordon(&["verify", p(&bpf("xdp_firewall.o")), "--log-level", "9"]);
+    assert_exit(&o, 2);
+}
+
+#[test]
+fn malformed_inputs_give_clear_errors() {
+    let dir = tmp();
+    // Truncated ELF, at several lengths.
+    let full = std::fs::read(bpf("xdp_firewall.o")).unwrap();
+    for cut in [4usize, 64, 300, full.len() / 2, full.len() - 1] {
+        let f = dir.path().join(format!("cut{cut}.o"));
+        std::fs::write(&f, &full[..cut]).unwrap();
+        for cmd in ["inspect", "disasm", "verify", "run"] {
+            let o = cordon(&[cmd, p(&f)]);
+            assert_exit(&o, 2);
+            assert!(
+                stderr(&o).starts_with("error: "),
+                "{cmd} {cut}: {}",
+                stderr(&o)
+            );
+            assert!(
+                stderr(&o).contains(&format!("cut{cut}.o")),
+                "{}",
+                stderr(&o)
+            );
+        }
+    }
+    // Missing files.
+    let missing = dir.path().join("missing.o");
+    for cmd in ["inspect", "disasm", "verify", "run"] {
+        let o = cordon(&[cmd, p(&missing)]);
+        assert_error(&o, "cannot read");
+    }
+    // A directory is unreadable as a program.
+    let o = cordon(&["run", p(dir.path())]);
+    assert_exit(&o, 2);
+    // Not an object for inspect.
+    let txt = dir.path().join("notes.txt");
+    std::fs::write(&txt, "hello").unwrap();
+    let o = cordon(&["inspect", p(&txt)]);
+    assert_error(&o, "not an ELF object");
+    // Several programs and no --prog.
+    let o = cordon(&["run", p(&bpf("tail_call.o"))]);
+    assert_error(&o, "choose one with --prog");
+    let o = cordon(&["run", p(&bpf("tail_call.o")), "--prog", "missing"]);
+    assert_error(&o, "no program named \"missing\"");
+    // Object-only options on raw programs.
+    let src = dir.path().join("p.s");
+    std::fs::write(&src, "r0 = 0\nexit\n").unwrap();
+    let o = cordon(&["run", p(&src), "--dump-maps"]);
+    assert_error(&o, "--dump-maps applies to BPF ELF objects");
+    let o = cordon(&["run", p(&src), "--repeat", "0"]);
+    assert_error(&o, "--repeat must be at least 1");
+    // A bad instruction in assembly.
+    std::fs::write(&src, "r0 = \nexit\n").unwrap();
+    let o = cordon(&["run", p(&src)]);
+    assert_exit(&o, 2);
+    // An unreadable --data-in.
+    std::fs::write(&src, "r0 = 0\nexit\n").unwrap();
+    let o = cordon(&["run", p(&src), "--data-in", p(&missing)]);
+    assert_error(&o, "cannot read");
+}
+
+#[test]
+fn conformance_plugin_runs_a_program_with_memory() {
+    // ldxh %r0, [%r1+2]; exit -- over aa bb 11 22 cc dd -> 0x2211.
+    let program = "6910020000000000" // ldxh r0, [r1+2]
+        .to_string()
+        + "9500000000000000"; // exit
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cordon-conformance-plugin"))
+        .arg("aabb1122ccdd")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(program.as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_exit(&o, 0);
+    assert_eq!(stdout(&o).trim(), "2211");
+    // The same file from the shared suite, when it is present.
+    let shared = std::env::var("CORDON_SHARED")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| repo("../shared"));
+    let data = shared.join("conformance/tests/ldxh.data");
+    if let Ok(text) = std::fs::read_to_string(&data) {
+        assert!(text.contains("ldxh %r0, [%r1+2]") && text.contains("0x2211"));
+    } else {
+        cordon_linux::report_skip(&format!("{} not found", data.display()));
+    }
+}
+
+#[test]
+fn demo_capture_is_reproducible() {
+    let script = repo("demo/make_pcap.py");
+    match Command::new("python3").arg(&script).arg("--check").output() {
+        Ok(o) => assert_exit(&o, 0),
+        Err(e) => cordon_linux::report_skip(&format!("python3 not available: {e}")),
+    }
+}
+
+/// An IPv4/TCP frame from `src` to port 443.
+fn tcp_frame(src: [u8; 4]) -> Vec<u8> {
+    let mut f = vec![2, 0, 0, 0, 0, 0xfe, 2, 0, 0, 0, 0x12, 0x34, 8, 0];
+    f.extend_from_slice(&[0x45, 0, 0, 40, 0, 0, 0, 0, 64, 6, 0, 0]);
+    f.extend_from_slice(&src);
+    f.extend_from_slice(&[10, 0, 0, 254, 0x10, 0x00, 0x01, 0xbb]);
+    f.extend_from_slice(&[0u8; 16]);
+    f
+}
+
+const BLOCK_66: &str =
+    "fw_rules:0a000042_000000000000000000000000_0000_00_04=01000000_00000000_0000000000000000";
+
+#[test]
+fn run_object_json_and_map_setup() {
+    let dir = tmp();
+    let pkt = dir.path().join("p.bin");
+    std::fs::write(&pkt, tcp_frame([10, 0, 0, 66])).unwrap();
+    let fw = bpf("xdp_firewall.o");
+    // No rules: XDP_PASS. --prog may be omitted (one program).
+    let o = cordon(&["run", p(&fw), "--data-in", p(&pkt)]);
+    assert_exit(&o, 0);
+    let t = stdout(&o);
+    assert!(
+        t.starts_with("retval: 2\naction: XDP_PASS\nduration: "),
+        "{t}"
+    );
+    for engine in ["interp", "jit"] {
+        for verified in [true, false] {
+            let out = dir.path().join("out.bin");
+            let mut args = vec![
+                "run",
+                p(&fw),
+                "--prog",
+                "xdp_firewall",
+                "--data-in",
+                p(&pkt),
+                "--data-out",
+                p(&out),
+                "--engine",
+                engine,
+                "--map-update",
+                BLOCK_66,
+                "--json",
+                "--dump-maps",
+            ];
+            if !verified {
+                args.push("--unverified");
+            }
+            let o = cordon(&args);
+            assert_exit(&o, 0);
+            let v = json(&o);
+            assert_eq!(v["retval"], 1, "{v}");
+            assert_eq!(v["action"], "XDP_DROP");
+            assert_eq!(v["engine"], engine);
+            assert_eq!(v["verified"], verified);
+            assert_eq!(v["test_objects_live"], 0);
+            assert!(v["duration_ns"].is_u64());
+            let rules = &v["maps"]["fw_rules"]["entries"];
+            assert_eq!(rules.as_array().unwrap().len(), 1);
+            assert_eq!(rules[0]["formatted"]["value"]["hits"], 1);
+            assert_eq!(rules[0]["formatted"]["key"]["family"], 4);
+            // fw_stats[1] (drop): one packet of 54 bytes on the CPU that ran.
+            let stats = &v["maps"]["fw_stats"]["entries"][1]["formatted"]["values"];
+            let packets: u64 = stats
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c["packets"].as_u64().unwrap())
+                .sum();
+            assert_eq!(packets, 1, "{stats}");
+            assert_eq!(std::fs::read(&out).unwrap(), tcp_frame([10, 0, 0, 66]));
+        }
+    }
+    // The same rule from a maps file.
+    let rules = dir.path().join("rules.json");
+    std::fs::write(
+        &rules,
+        r#"{"maps": {"fw_rules": [{"key": "0a000042000000000000000000000000 00000004", "value": "01000000000000000000000000000000", "comment": "x"}]}}"#,
+    )
+    .unwrap();
+    let o = cordon(&[
+        "run",
+        p(&fw),
+        "--data-in",
+        p(&pkt),
+        "--maps-file",
+        p(&rules),
+        "--json",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(json(&o)["retval"], 1);
+}
+
+#[test]
+fn run_object_setup_errors() {
+    let dir = tmp();
+    let pkt = dir.path().join("p.bin");
+    std::fs::write(&pkt, tcp_frame([10, 0, 0, 66])).unwrap();
+    let fw = bpf("xdp_firewall.o");
+    let run = |extra: &[&str]| {
+        let mut a = vec!["run", p(&fw), "--data-in", p(&pkt)];
+        a.extend_from_slice(extra);
+        cordon(&a)
+    };
+    assert_error(
+        &run(&["--map-update", "fw_rules:00=00"]),
+        "takes a 20-byte key, got 1 bytes",
+    );
+    assert_error(
+        &run(&["--map-update", "nosuch:00=00"]),
+        "no map named \"nosuch\" (maps: fw_rules, fw_stats)",
+    );
+    assert_error(
+        &run(&["--map-update", "fw_rules"]),
+        "expected MAP:KEYHEX=VALUEHEX",
+    );
+    assert_error(&run(&["--map-update", "fw_rules:zz=00"]), "is not hex");
+    let bad = dir.path().join("bad.json");
+    std::fs::write(&bad, "{\"maps\": {\"fw_rules\": [{\"key\": \"00\"}]}}").unwrap();
+    assert_error(&run(&["--maps-file", p(&bad)]), "missing \"value\"");
+    assert_error(
+        &run(&["--maps-file", "/nonexistent/rules.json"]),
+        "cannot read maps file",
+    );
+    assert_error(
+        &run(&["--tail-call", "fw_rules"]),
+        "expected MAP:INDEX=PROG",
+    );
+    assert_error(
+        &run(&["--tail-call", "fw_rules:x=xdp_firewall"]),
+        "is not a number",
+    );
+    assert_error(
+        &run(&["--tail-call", "fw_rules:0=xdp_firewall"]),
+        "not a prog_array",
+    );
+    // Packets Linux refuses (shorter than an Ethernet header) are errors too.
+    std::fs::write(&pkt, [1u8, 2, 3]).unwrap();
+    let o = cordon(&["run", p(&fw), "--data-in", p(&pkt)]);
+    assert_error(&o, "too short");
+    // An object run needs a packet.
+    let o = cordon(&["run", p(&fw)]);
+    assert_error(&o, "needs --data-in FILE");
+}
+
+#[test]
+fn run_object_tail_calls_trace_and_kfuncs() {
+    let dir = tmp();
+    let pkt = dir.path().join("p.bin");
+    let mut frame = vec![2u8; 60];
+    frame[0] = 2; // slot 2: empty unless set
+    std::fs::write(&pkt, &frame).unwrap();
+    let tc = bpf("tail_call.o");
+    let o = cordon(&[
+        "run",
+        p(&tc),
+        "--prog",
+        "tail_entry",
+        "--data-in",
+        p(&pkt),
+        "--json",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(json(&o)["retval"], 99);
+    let o = cordon(&[
+        "run",
+        p(&tc),
+        "--prog",
+        "tail_entry",
+        "--data-in",
+        p(&pkt),
+        "--json",
+        "--tail-call",
+        "jump_table:2=tail_double",
+    ]);
+    assert_exit(&o, 0);
+    let v = json(&o);
+    assert_eq!(v["retval"], 120);
+    assert_eq!(v["tail_calls"], 1);
+    let o = cordon(&[
+        "run",
+        p(&tc),
+        "--prog",
+        "tail_entry",
+        "--data-in",
+        p(&pkt),
+        "--tail-call",
+        "jump_table:9=tail_double",
+    ]);
+    assert_error(&o, "slot 9 is out of range");
+    let o = cordon(&[
+        "run",
+        p(&tc),
+        "--prog",
+        "tail_entry",
+        "--data-in",
+        p(&pkt),
+        "--tail-call",
+        "jump_table:1=nope",
+    ]);
+    assert_error(&o, "no program named \"nope\"");
+    // bpf_printk output: stderr in text mode, "trace" in JSON.
+    let gd = bpf("global_data.o");
+    let o = cordon(&["run", p(&gd), "--data-in", p(&pkt)]);
+    assert_exit(&o, 0);
+    assert!(
+        stderr(&o).contains("trace: global_data len=60 ret="),
+        "{}",
+        stderr(&o)
+    );
+    let o = cordon(&["run", p(&gd), "--data-in", p(&pkt), "--json"]);
+    let v = json(&o);
+    assert_eq!(v["trace"][1], "call\n");
+    // The test kfuncs: first byte 5 -> 15, every object released.
+    frame[0] = 5;
+    std::fs::write(&pkt, &frame).unwrap();
+    let o = cordon(&[
+        "run",
+        p(&bpf("kfunc_obj.o")),
+        "--data-in",
+        p(&pkt),
+        "--json",
+    ]);
+    assert_exit(&o, 0);
+    let v = json(&o);
+    assert_eq!(v["retval"], 15);
+    assert_eq!(v["test_objects_live"], 0);
+}
+
+#[test]
+fn run_over_the_demo_capture() {
+    let pcap = repo("demo/sample.pcap");
+    let rules = repo("demo/rules.json");
+    let fw = bpf("xdp_firewall.o");
+    let mut counts = Vec::new();
+    for engine in ["interp", "jit"] {
+        let o = cordon(&[
+            "run",
+            p(&fw),
+            "--pcap",
+            p(&pcap),
+            "--maps-file",
+            p(&rules),
+            "--engine",
+            engine,
+            "--json",
+        ]);
+        assert_exit(&o, 0);
+        let v = json(&o);
+        assert_eq!(v["packets"], 3000);
+        let results = v["results"].as_object().unwrap();
+        let total: u64 = results.values().map(|n| n.as_u64().unwrap()).sum();
+        assert_eq!(total + v["errors"].as_u64().unwrap(), 3000);
+        assert!(results["XDP_DROP"].as_u64().unwrap() > 100, "{v}");
+        assert!(results["XDP_PASS"].as_u64().unwrap() > 1000, "{v}");
+        // The runts of the capture: refused like Linux refuses them.
+        assert!(v["first_error"].as_str().unwrap().contains("too short"));
+        assert!(v["packets_per_second"].as_u64().unwrap() > 0);
+        counts.push(v["results"].clone());
+    }
+    assert_eq!(counts[0], counts[1], "interpreter and JIT disagree");
+    // Text report.
+    let o = cordon(&["run", p(&fw), "--pcap", p(&pcap), "--maps-file", p(&rules)]);
+    assert_exit(&o, 0);
+    let t = stdout(&o);
+    assert!(t.starts_with("packets: 3000\n"), "{t}");
+    assert!(
+        t.contains("XDP_DROP") && t.contains("XDP_PASS") && t.contains("time per packet: "),
+        "{t}"
+    );
+    // Not a capture.
+    let o = cordon(&["run", p(&fw), "--pcap", p(&fw)]);
+    assert_error(&o, "not a pcap or pcapng capture");
+    // --pcap and --data-in exclude each other.
+    let o = cordon(&["run", p(&fw), "--pcap", p(&pcap), "--data-in", p(&pcap)]);
+    assert_exit(&o, 2);
+}
