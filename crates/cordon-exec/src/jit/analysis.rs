@@ -177,27 +177,29 @@ pub(crate) fn live_in(
     checked: bool,
     callee_in: &dyn Fn(usize) -> RegSet,
 ) -> RegSet {
-    let n = prog.len();
-    let mut live = vec![0 as RegSet; n];
+    // Indexed by position in `f.pcs` (sorted), so the cost is linear in the
+    // function's size, not the program's.
+    let pos = |pc: usize| f.pcs.binary_search(&pc).ok();
+    let mut live = vec![0 as RegSet; f.pcs.len()];
+    let at = |live: &[RegSet], pc: usize| pos(pc).map_or(0, |i| live[i]);
     let mut changed = true;
     while changed {
         changed = false;
-        for &pc in f.pcs.iter().rev() {
+        for i in (0..f.pcs.len()).rev() {
+            let pc = f.pcs[i];
             let kind = prog.kind(pc).expect("reachable instruction");
             let out = match flow(&kind, pc) {
-                Flow::Next(t) | Flow::Jump(t) => live.get(t).copied().unwrap_or(0),
-                Flow::Branch { next, target } => {
-                    live.get(next).copied().unwrap_or(0) | live[target]
-                }
+                Flow::Next(t) | Flow::Jump(t) => at(&live, t),
+                Flow::Branch { next, target } => at(&live, next) | at(&live, target),
                 Flow::Return => 0,
             };
             let (u, d) = uses_defs(&kind, pc, checked, callee_in);
             let l = u | (out & !d);
-            if l != live[pc] {
-                live[pc] = l;
+            if l != live[i] {
+                live[i] = l;
                 changed = true;
             }
         }
     }
-    live[f.entry]
+    at(&live, f.entry)
 }

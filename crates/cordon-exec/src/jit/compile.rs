@@ -143,17 +143,31 @@ pub(crate) fn compile(
         }
     }
     let regs_of = |set: RegSet| -> Vec<u8> { (0..10u8).filter(|r| set & (1 << r) != 0).collect() };
-    let is_callee: Vec<bool> = entries
+    let call_targets: std::collections::BTreeSet<usize> = prog
+        .kinds()
         .iter()
-        .map(|&e| {
-            prog.kinds().iter().enumerate().any(|(pc, k)| {
-                matches!(k, Some(cordon_isa::Kind::CallLocal { rel })
-                    if (pc as i64 + 1 + *rel as i64) as usize == e)
-            })
+        .enumerate()
+        .filter_map(|(pc, k)| match k {
+            Some(cordon_isa::Kind::CallLocal { rel }) => {
+                Some((pc as i64 + 1 + *rel as i64) as usize)
+            }
+            _ => None,
         })
         .collect();
+    let is_callee: Vec<bool> = entries.iter().map(|e| call_targets.contains(e)).collect();
 
-    let arena_size = 64 * 1024 + prog.len() * if checked { 1024 } else { 256 };
+    // Address space for the code: reserved PROT_NONE up front (committed only as
+    // used), sized from the instructions actually translated (a body shared by
+    // several functions of an unverified program is translated into each) with
+    // a wide margin over the largest per-instruction code size seen.
+    let translated: usize = bodies[0].pcs.len()
+        + bodies
+            .iter()
+            .zip(&is_callee)
+            .filter(|(_, c)| **c)
+            .map(|(b, _)| b.pcs.len())
+            .sum::<usize>();
+    let arena_size = (1 << 20) + translated * if checked { 1024 } else { 256 };
     let provider = ArenaMemoryProvider::new_with_size(arena_size)
         .map_err(|e| JitError::Memory(e.to_string()))?;
     let mut jb = JITBuilder::with_isa(isa.clone(), default_libcall_names());

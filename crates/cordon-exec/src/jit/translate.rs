@@ -136,7 +136,7 @@ pub(crate) struct Tr<'a, 'b> {
     lo: Value,
     depth: Option<Value>,
     arena: Value,
-    blocks: Vec<Option<Block>>,
+    blocks: std::collections::HashMap<usize, Block>,
     bail: Option<Block>,
     fault: Option<Block>,
     stop0: Option<Block>,
@@ -190,7 +190,7 @@ impl<'a, 'b> Tr<'a, 'b> {
             lo: fp,
             depth: None,
             arena: fp,
-            blocks: vec![None; prog.len()],
+            blocks: std::collections::HashMap::with_capacity(func.pcs.len() / 4 + 4),
             bail: None,
             fault: None,
             stop0: None,
@@ -267,11 +267,11 @@ impl<'a, 'b> Tr<'a, 'b> {
     }
 
     fn block_at(&mut self, pc: usize) -> Block {
-        if let Some(b) = self.blocks[pc] {
+        if let Some(&b) = self.blocks.get(&pc) {
             return b;
         }
         let b = self.b.create_block();
-        self.blocks[pc] = Some(b);
+        self.blocks.insert(pc, b);
         b
     }
 
