@@ -18,6 +18,7 @@
 
 pub mod ctx;
 pub mod error;
+pub mod extmaps;
 pub mod frame;
 pub mod helpers;
 pub mod loader;
@@ -27,7 +28,8 @@ pub mod program;
 mod state;
 
 pub use error::{LoadError, RunError};
-pub use loader::{Backend, Config, LoadedObject, Runtime};
+pub use extmaps::{ExtMap, ExtMapDef};
+pub use loader::{Backend, Config, LoadedObject, ObjMap, Runtime};
 pub use maps::{Map, MapDef, MapError, MapHandle, MapType};
 pub use program::{CompiledProgram, MAX_TAIL_CALLS, ProgKind, RunResult, set_cpu};
 pub use state::Redirect;

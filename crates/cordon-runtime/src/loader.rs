@@ -19,6 +19,7 @@ use cordon_verifier::{
 
 use crate::ctx::hidden;
 use crate::error::LoadError;
+use crate::extmaps::{self, ExtMap};
 use crate::helpers::{self, HelperImpl, KfuncFn, TestObjects, internal};
 use crate::maps::{self, Map, MapDef, MapHandle, MapType};
 use crate::patch::{self, PInsn};
@@ -202,7 +203,27 @@ impl Runtime {
         let ncpus = env.config.cpus.max(1);
         let mut handles = Vec::with_capacity(object.maps.len());
         for m in &object.maps {
-            handles.push(create_map(m, object.btf.as_ref(), ncpus)?);
+            if extmaps::is_ext_type(m.map_type) {
+                let e = ExtMap::create(
+                    &extmaps::ExtMapDef {
+                        name: &m.name,
+                        map_type: m.map_type,
+                        key_size: m.key_size,
+                        value_size: m.value_size,
+                        max_entries: m.max_entries,
+                        flags: m.flags,
+                        map_extra: m.map_extra,
+                    },
+                    ncpus,
+                )
+                .map_err(|message| LoadError::Map {
+                    map: m.name.clone(),
+                    message,
+                })?;
+                handles.push(ObjMap::Ext(e));
+                continue;
+            }
+            handles.push(ObjMap::Core(create_map(m, object.btf.as_ref(), ncpus)?));
         }
         let programs = object.programs.iter().map(|_| OnceLock::new()).collect();
         let loaded = LoadedObject {
@@ -218,7 +239,8 @@ impl Runtime {
                 match init {
                     SlotInit::Map(name) => {
                         let inner = loaded.map_handle(name)?;
-                        loaded.maps[i]
+                        loaded
+                            .core_map(i)?
                             .update_inner_map(&key, &inner, 0)
                             .map_err(|e| LoadError::Map {
                                 map: m.name.clone(),
@@ -233,6 +255,38 @@ impl Runtime {
             }
         }
         Ok(loaded)
+    }
+}
+
+/// A map of an object: one of the core types or an extension type.
+#[derive(Clone, Debug)]
+pub enum ObjMap {
+    Core(MapHandle),
+    Ext(Arc<ExtMap>),
+}
+
+impl ObjMap {
+    /// The pointer programs hold for this map.
+    pub fn prog_ptr(&self) -> u64 {
+        match self {
+            ObjMap::Core(m) => m.as_prog_ptr(),
+            ObjMap::Ext(e) => e.as_prog_ptr(),
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            ObjMap::Core(m) => m.name(),
+            ObjMap::Ext(e) => e.name(),
+        }
+    }
+
+    /// `enum bpf_map_type` id.
+    pub fn type_id(&self) -> u32 {
+        match self {
+            ObjMap::Core(m) => m.map_type().id(),
+            ObjMap::Ext(e) => e.map_type(),
+        }
     }
 }
 
@@ -294,7 +348,7 @@ fn spin_lock_off(btf: &Btf, value_type: u32) -> Option<u32> {
 pub struct LoadedObject {
     env: Arc<Env>,
     object: Object,
-    maps: Vec<MapHandle>,
+    maps: Vec<ObjMap>,
     programs: Vec<OnceLock<Result<Arc<CompiledProgram>, LoadError>>>,
 }
 
@@ -303,7 +357,9 @@ impl Drop for LoadedObject {
         // prog_arrays hold programs that hold the arrays: break the cycle as
         // Linux does when the last user reference goes away.
         for m in &self.maps {
-            m.clear_progs();
+            if let ObjMap::Core(m) = m {
+                m.clear_progs();
+            }
         }
     }
 }
@@ -328,21 +384,61 @@ impl LoadedObject {
         self.object.maps.iter().map(|m| m.name.as_str()).collect()
     }
 
-    /// The map named `name`.
-    pub fn map_handle(&self, name: &str) -> Result<MapHandle, LoadError> {
+    /// The map named `name` (core or extension type).
+    pub fn any_map(&self, name: &str) -> Result<ObjMap, LoadError> {
         self.object
             .maps
             .iter()
             .position(|m| m.name == name)
-            .map(|i| Arc::clone(&self.maps[i]))
+            .map(|i| self.maps[i].clone())
             .ok_or_else(|| LoadError::NoSuchMap {
                 name: name.to_string(),
                 available: self.map_names().join(", "),
             })
     }
 
+    fn core_map(&self, i: usize) -> Result<MapHandle, LoadError> {
+        match &self.maps[i] {
+            ObjMap::Core(m) => Ok(Arc::clone(m)),
+            ObjMap::Ext(e) => Err(LoadError::Map {
+                map: e.name().to_string(),
+                message: format!(
+                    "is a {} map: use the extension map API (ext_map)",
+                    cordon_object::map_type_name(e.map_type()).unwrap_or("?")
+                ),
+            }),
+        }
+    }
+
+    /// The map named `name` (the core map types of [`crate::maps`]).
+    pub fn map_handle(&self, name: &str) -> Result<MapHandle, LoadError> {
+        match self.any_map(name)? {
+            ObjMap::Core(m) => Ok(m),
+            ObjMap::Ext(_) => {
+                let i = self
+                    .object
+                    .maps
+                    .iter()
+                    .position(|m| m.name == name)
+                    .unwrap_or(0);
+                self.core_map(i)
+            }
+        }
+    }
+
+    /// The `lpm_trie` / `bloom_filter` / `perf_event_array` map named `name`.
+    pub fn ext_map(&self, name: &str) -> Result<Arc<ExtMap>, LoadError> {
+        match self.any_map(name)? {
+            ObjMap::Ext(e) => Ok(e),
+            ObjMap::Core(m) => Err(LoadError::Map {
+                map: name.to_string(),
+                message: format!("is a {} map: use map_handle", m.map_type()),
+            }),
+        }
+    }
+
     /// All maps, in object order.
-    pub fn maps(&self) -> &[MapHandle] {
+    pub fn maps(&self) -> &[ObjMap] {
         &self.maps
     }
 
@@ -417,7 +513,7 @@ fn patched_helper(id: u32) -> bool {
 fn compile(
     env: &Env,
     object: &Object,
-    maps: &[MapHandle],
+    maps: &[ObjMap],
     idx: usize,
 ) -> Result<CompiledProgram, LoadError> {
     let spec = &object.programs[idx];
@@ -536,6 +632,22 @@ fn compile(
                     .get(i.imm as u32 as usize)
                     .ok_or_else(|| bad(pc, format!("map index {} out of range", i.imm)))?;
                 used_maps.insert(i.imm as u32 as usize);
+                let m = match m {
+                    ObjMap::Ext(e) if i.src == 5 => {
+                        insns[pc] = Insn::new(0x18, i.dst, 0, 0, e.as_prog_ptr() as u32 as i32);
+                        insns[pc + 1] =
+                            Insn::new(0, 0, 0, 0, (e.as_prog_ptr() >> 32) as u32 as i32);
+                        pc += 2;
+                        continue;
+                    }
+                    ObjMap::Ext(e) => {
+                        return Err(bad(
+                            pc,
+                            format!("map '{}' has no directly addressable value", e.name()),
+                        ));
+                    }
+                    ObjMap::Core(m) => m,
+                };
                 if i.src == 5 {
                     Some(m.as_prog_ptr())
                 } else {
@@ -692,8 +804,8 @@ fn compile(
             })
         }
     };
-    let held: Vec<MapHandle> = used_maps.iter().map(|&i| Arc::clone(&maps[i])).collect();
-    let mut map_ptrs: Vec<u64> = held.iter().map(|m| m.as_prog_ptr()).collect();
+    let held: Vec<ObjMap> = used_maps.iter().map(|&i| maps[i].clone()).collect();
+    let mut map_ptrs: Vec<u64> = held.iter().map(ObjMap::prog_ptr).collect();
     map_ptrs.sort_unstable();
     Ok(CompiledProgram {
         id: NEXT_PROG_ID.fetch_add(1, Ordering::Relaxed),

@@ -14,7 +14,7 @@ use crate::ctx::{
 };
 use crate::error::RunError;
 use crate::frame::Frame;
-use crate::maps::{self, MapHandle, ProgramHandle};
+use crate::maps::{self, ProgramHandle};
 use crate::state::{CtxKind, CurrentGuard, Invocation, Redirect, current_ptr, with_inv};
 
 /// Linux's `MAX_TAIL_CALL_CNT`.
@@ -124,7 +124,7 @@ pub struct CompiledProgram {
     pub(crate) kind: ProgKind,
     pub(crate) exe: Exe,
     /// Maps the program references (kept alive by it).
-    pub(crate) maps: Vec<MapHandle>,
+    pub(crate) maps: Vec<crate::loader::ObjMap>,
     /// Their program-visible pointers, sorted (checked mode validates against it).
     pub(crate) map_ptrs: Vec<u64>,
     /// Global data values the code addresses directly: (start, len, writable).
@@ -210,7 +210,7 @@ impl CompiledProgram {
     }
 
     /// Maps the program references.
-    pub fn maps(&self) -> &[MapHandle] {
+    pub fn maps(&self) -> &[crate::loader::ObjMap] {
         &self.maps
     }
 

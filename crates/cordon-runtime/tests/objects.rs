@@ -533,3 +533,54 @@ fn core_relocations() {
         );
     }
 }
+
+#[test]
+fn lpm_trie_and_bloom_filter() {
+    for b in BACKENDS {
+        let rt = runtime(b);
+        let o = load(&rt, "lpm_bloom.o");
+        let p = prog(&o, "lpm_bloom");
+        let routes = o.ext_map("routes").unwrap();
+        let key = |plen: u32, a: [u8; 4]| {
+            let mut k = plen.to_ne_bytes().to_vec();
+            k.extend_from_slice(&a);
+            k
+        };
+        routes
+            .update_value(&key(8, [10, 0, 0, 0]), &4u32.to_ne_bytes(), 0)
+            .unwrap();
+        routes
+            .update_value(&key(24, [10, 0, 0, 0]), &7u32.to_ne_bytes(), 0)
+            .unwrap();
+        let pkt = ipv4_udp(60, 1); // 10.0.0.1 -> 10.0.0.2
+        assert_eq!(
+            p.run_skb(&pkt).unwrap().retval,
+            70,
+            "{b:?} /24 wins, source new"
+        );
+        assert_eq!(p.run_skb(&pkt).unwrap().retval, 71, "{b:?} source seen");
+        let mut other = pkt.clone();
+        other[32] = 9; // 10.0.9.2: only the /8 matches
+        assert_eq!(p.run_skb(&other).unwrap().retval, 41, "{b:?}");
+        other[30] = 11; // 11.0.9.2: no route
+        assert_eq!(p.run_skb(&other).unwrap().retval, 1, "{b:?}");
+
+        let o = load(&rt, "bloom_ulong.o");
+        let p = prog(&o, "bloom_len");
+        assert_eq!(p.run_skb(&zero(100)).unwrap().retval, 10, "{b:?}");
+    }
+}
+
+#[test]
+fn perf_event_output_without_events() {
+    for b in BACKENDS {
+        let rt = runtime(b);
+        let o = load(&rt, "perf_output.o");
+        let p = prog(&o, "perf_sample");
+        assert_eq!(
+            p.run_skb(&zero(100)).unwrap().retval,
+            -2i32 as u32,
+            "{b:?} -ENOENT"
+        );
+    }
+}

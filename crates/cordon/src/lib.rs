@@ -54,8 +54,8 @@ pub use cordon_isa::Insn;
 pub use cordon_runtime::ctx;
 pub use cordon_runtime::maps::{self, MapDef};
 pub use cordon_runtime::{
-    Backend, Config, LoadError, Map, MapError, MapHandle, MapType, ProgKind, Redirect, RunError,
-    RunResult, set_cpu,
+    Backend, Config, ExtMap, LoadError, Map, MapError, MapHandle, MapType, ObjMap, ProgKind,
+    Redirect, RunError, RunResult, set_cpu,
 };
 pub use cordon_verifier::Profile;
 pub use cordon_verifier::proto::{ArgType, ObjTypeId, RetType, flags as kfunc_flags};
@@ -211,6 +211,16 @@ impl Object {
     /// Host access to map `name` (lookup, update, iterate, ...).
     pub fn map(&self, name: &str) -> Result<MapHandle, Error> {
         Ok(self.inner.map_handle(name)?)
+    }
+
+    /// Host access to an `lpm_trie`, `bloom_filter` or `perf_event_array` map.
+    pub fn ext_map(&self, name: &str) -> Result<Arc<ExtMap>, Error> {
+        Ok(self.inner.ext_map(name)?)
+    }
+
+    /// Every map of the object, in object order.
+    pub fn maps(&self) -> Vec<ObjMap> {
+        self.inner.maps().to_vec()
     }
 
     /// Stores `prog` in slot `index` of prog_array `map`.

@@ -3,7 +3,7 @@
 use cordon_exec::{Abort, HelperResult, RunContext};
 use cordon_verifier::proto::helper as id;
 
-use super::{HelperImpl, check_mem, extra_ids, h, map_arg, neg};
+use super::{HelperImpl, check_mem, ext_arg, extra_ids, h, map_arg, neg};
 use crate::maps::{Map, MapType, errno};
 use crate::state::with_inv;
 
@@ -50,6 +50,16 @@ fn grant_result(ctx: &mut RunContext<'_>, m: &Map, p: *mut u8) -> Result<(), Abo
 }
 
 fn lookup(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    if let Some(e) = ext_arg(ctx, a[0])? {
+        check_mem(ctx, a[1], e.key_size() as u64, false)?;
+        // SAFETY: key checked or verified.
+        let p = unsafe { e.lookup(a[1] as *const u8) };
+        if !p.is_null() && ctx.is_checked() {
+            // SAFETY: LPM values are freed only after an epoch grace period.
+            unsafe { ctx.grant(p as u64, e.value_size() as u64, true) };
+        }
+        return Ok(p as u64);
+    }
     let m = map_arg(ctx, a[0])?;
     check_mem(ctx, a[1], m.key_size() as u64, false)?;
     if ctx.is_checked() && !supports_lookup(m) {
@@ -81,6 +91,12 @@ fn lookup_percpu(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 }
 
 fn update(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    if let Some(e) = ext_arg(ctx, a[0])? {
+        check_mem(ctx, a[1], e.key_size() as u64, false)?;
+        check_mem(ctx, a[2], e.value_size() as u64, false)?;
+        // SAFETY: checked or verified.
+        return Ok(unsafe { e.update(a[1] as *const u8, a[2] as *const u8, a[3]) } as u64);
+    }
     let m = map_arg(ctx, a[0])?;
     check_mem(ctx, a[1], m.key_size() as u64, false)?;
     if ctx.is_checked() && (m.map_type().is_map_of_maps() || m.map_type() == MapType::ProgArray) {
@@ -93,6 +109,11 @@ fn update(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 }
 
 fn delete(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    if let Some(e) = ext_arg(ctx, a[0])? {
+        check_mem(ctx, a[1], e.key_size() as u64, false)?;
+        // SAFETY: checked or verified.
+        return Ok(unsafe { e.delete(a[1] as *const u8) } as u64);
+    }
     let m = map_arg(ctx, a[0])?;
     check_mem(ctx, a[1], m.key_size() as u64, false)?;
     // SAFETY: key checked or verified.
@@ -100,6 +121,11 @@ fn delete(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 }
 
 fn push(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    if let Some(e) = ext_arg(ctx, a[0])? {
+        check_mem(ctx, a[1], e.value_size() as u64, false)?;
+        // SAFETY: checked or verified.
+        return Ok(unsafe { e.push(a[1] as *const u8, a[2]) } as u64);
+    }
     let m = map_arg(ctx, a[0])?;
     check_mem(ctx, a[1], value_size(m), false)?;
     // SAFETY: value checked or verified.
@@ -107,6 +133,14 @@ fn push(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 }
 
 fn pop_peek(ctx: &mut RunContext<'_>, a: [u64; 5], peek: bool) -> HelperResult {
+    if let Some(e) = ext_arg(ctx, a[0])? {
+        check_mem(ctx, a[1], e.value_size() as u64, false)?;
+        if !peek {
+            return Ok(neg(errno::EOPNOTSUPP));
+        }
+        // SAFETY: checked or verified.
+        return Ok(unsafe { e.peek(a[1] as *const u8) } as u64);
+    }
     let m = map_arg(ctx, a[0])?;
     check_mem(ctx, a[1], value_size(m), true)?;
     // SAFETY: value checked or verified.
@@ -173,7 +207,14 @@ fn ringbuf_query(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 /// `bpf_perf_event_output`: Cordon has no perf events; Linux returns `-ENOENT`
 /// for a perf_event_array slot without an event (and `-EINVAL` for bad flags).
 fn perf_event_output(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
-    let _ = map_arg(ctx, a[1])?;
+    match ext_arg(ctx, a[1])? {
+        Some(e) if e.map_type() == crate::extmaps::PERF_EVENT_ARRAY => {}
+        _ => {
+            return Err(Abort::Fault(
+                "bpf_perf_event_output needs a perf_event_array".into(),
+            ));
+        }
+    }
     check_mem(ctx, a[3], a[4], false)?;
     const BPF_F_INDEX_MASK: u64 = 0xffff_ffff;
     const BPF_F_CTXLEN_MASK: u64 = 0xfffff << 32;

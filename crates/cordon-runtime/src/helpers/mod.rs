@@ -197,6 +197,12 @@ pub(crate) fn check_mem(
 /// maps in checked mode).
 #[inline]
 pub(crate) fn map_arg<'a>(ctx: &RunContext<'_>, ptr: u64) -> Result<&'a Map, Abort> {
+    if crate::extmaps::is_ext_ptr(ptr) {
+        return Err(Abort::Fault(format!(
+            "map at {ptr:#x} ({}) does not support this helper",
+            ext_arg(ctx, ptr)?.map_or("?", |m| m.name())
+        )));
+    }
     if ctx.is_checked() {
         let known = with_inv(|inv| {
             Ok(inv.prog().map_ptrs.binary_search(&ptr).is_ok() || inv.known_maps.contains(&ptr))
@@ -211,6 +217,27 @@ pub(crate) fn map_arg<'a>(ctx: &RunContext<'_>, ptr: u64) -> Result<&'a Map, Abo
     // obtained under the run's epoch guard; verified programs only pass map
     // pointers (the verifier tracks CONST_PTR_TO_MAP).
     Ok(unsafe { Map::from_prog_ptr(ptr) })
+}
+
+/// The extension map behind a tagged map pointer, `None` for core maps.
+#[inline]
+pub(crate) fn ext_arg<'a>(
+    ctx: &RunContext<'_>,
+    ptr: u64,
+) -> Result<Option<&'a crate::extmaps::ExtMap>, Abort> {
+    if !crate::extmaps::is_ext_ptr(ptr) {
+        return Ok(None);
+    }
+    if ctx.is_checked() {
+        let known = with_inv(|inv| Ok(inv.prog().map_ptrs.binary_search(&ptr).is_ok()))?;
+        if !known {
+            return Err(Abort::Fault(format!(
+                "{ptr:#x} is not a map pointer of this program"
+            )));
+        }
+    }
+    // SAFETY: a map of the running program, which keeps it alive.
+    Ok(Some(unsafe { crate::extmaps::ExtMap::from_prog_ptr(ptr) }))
 }
 
 fn spin_lock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
