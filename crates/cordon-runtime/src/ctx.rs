@@ -160,12 +160,10 @@ impl SkbCtx {
 /// Linux's skb test_run applies it: `(pkt_type, protocol in network order)`.
 pub fn eth_type_trans(frame: &[u8]) -> (u32, u16) {
     let dst = &frame[..6];
+    // `lo`'s broadcast address is 00:00:00:00:00:00 too, so a multicast
+    // destination (even ff:ff:ff:ff:ff:ff) is never PACKET_BROADCAST.
     let pkt_type = if dst[0] & 1 != 0 {
-        if dst.iter().all(|&b| b == 0xff) {
-            1 // PACKET_BROADCAST
-        } else {
-            2 // PACKET_MULTICAST
-        }
+        2 // PACKET_MULTICAST
     } else if dst.iter().any(|&b| b != 0) {
         3 // PACKET_OTHERHOST
     } else {

@@ -111,7 +111,9 @@ fn xdp_adjust_meta(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
         return Ok(neg(EINVAL));
     }
     let metalen = x.data as i64 - meta;
-    if metalen % 4 != 0 || metalen > 32 {
+    // xdp_metalen_invalid: 4-byte aligned, at most what skb_shared_info's
+    // u8 meta_len holds.
+    if metalen % 4 != 0 || metalen > 255 {
         return Ok(neg(EACCES));
     }
     let (data, end) = (x.data, x.data_end);
@@ -192,8 +194,9 @@ fn csum_partial32(words: impl Iterator<Item = u32>, seed: u32) -> u32 {
     sum as u32
 }
 
-/// `bpf_csum_diff`: the checksum of `~from` words followed by `to` words,
-/// seeded, unfolded (32 bits). `None` for sizes Linux refuses.
+/// `bpf_csum_diff`: the one's complement sum of `~from` words followed by
+/// `to` words and `seed`, folded to 16 bits (not complemented) as Linux
+/// returns it since 6.13 on every architecture. `None` for sizes Linux refuses.
 pub fn csum_diff(from: &[u8], to: &[u8], seed: u32) -> Option<u32> {
     if !from.len().is_multiple_of(4) || !to.len().is_multiple_of(4) || from.len() + to.len() > 512 {
         return None;
@@ -203,7 +206,9 @@ pub fn csum_diff(from: &[u8], to: &[u8], seed: u32) -> Option<u32> {
         .chunks_exact(4)
         .map(|c| !word(c))
         .chain(to.chunks_exact(4).map(word));
-    Some(csum_partial32(words, seed))
+    let s = csum_partial32(words, seed);
+    let s = (s & 0xffff) + (s >> 16);
+    Some((s & 0xffff) + (s >> 16))
 }
 
 /// `csum_fold`: fold a 32-bit sum to 16 bits and complement.
