@@ -170,7 +170,7 @@ impl Runtime {
             crate::program::tail_call_result,
         );
         helpers.register(internal::STOP, "bpf_throw(exception callback)", |_, a| {
-            Err(cordon_exec::Abort::Stop(a[0]))
+            crate::state::stop_invocation(a[0])
         });
         helpers.register(internal::BAD_CALLBACK, "bpf_loop", |_, _| {
             Err(cordon_exec::Abort::Fault(

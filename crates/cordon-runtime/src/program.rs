@@ -248,12 +248,13 @@ impl CompiledProgram {
         args: [u64; 5],
         input: &mut [u8],
         extra: &[Region<'_>],
+        timed: bool,
     ) -> Result<(u64, Duration), RunError> {
         ensure_cpu(self.ncpus);
         let _guard = maps::pin();
-        let start = Instant::now();
+        let start = timed.then(Instant::now);
         let r = self.invoke(inv as *mut Invocation, args, input, extra);
-        let duration = start.elapsed();
+        let duration = start.map_or(Duration::ZERO, |s| s.elapsed());
         // Checked runs that ended abnormally may leave locks or records behind.
         for l in inv.locks.drain(..) {
             // SAFETY: a lock this run took (checked mode tracked it).
@@ -309,8 +310,13 @@ impl CompiledProgram {
         // SAFETY: `x` outlives the run; programs only read it (the verifier forbids
         // writes, and checked mode gets a read-only region).
         let extra = [unsafe { Region::from_raw(ctx_addr, XDP_MD_SIZE as u64, false) }];
-        let (r0, duration) =
-            self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], frame.bytes_mut(), &extra)?;
+        let (r0, duration) = self.run_top(
+            &mut inv,
+            [ctx_addr, 0, 0, 0, 0],
+            frame.bytes_mut(),
+            &extra,
+            true,
+        )?;
         let x = *unsafe { &*(ctx_addr as *const XdpCtx) };
         let f = frame.bytes();
         let (meta, d, end) = (
@@ -371,7 +377,7 @@ impl CompiledProgram {
         let len = (end - start) as usize;
         let (r0, duration) = {
             let input = &mut frame.bytes_mut()[off..off + len];
-            self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], input, &extra)?
+            self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], input, &extra, true)?
         };
         let s = *unsafe { &*(ctx_addr as *const SkbCtx) };
         let f = frame.bytes();
@@ -397,7 +403,7 @@ impl CompiledProgram {
         let args = [data.as_mut_ptr() as u64, data.len() as u64, 0, 0, 0];
         let input = (data.as_mut_ptr() as u64, data.len() as u64);
         let mut inv = Invocation::new(CtxKind::None, 0, 0, input);
-        let (r0, duration) = self.run_top(&mut inv, args, data, &[])?;
+        let (r0, duration) = self.run_top(&mut inv, args, data, &[], true)?;
         Ok(RunResult {
             r0,
             retval: r0 as u32,
@@ -419,7 +425,8 @@ impl CompiledProgram {
             0,
             (input.as_mut_ptr() as u64, input.len() as u64),
         );
-        self.run_top(&mut inv, args, input, &[]).map(|(v, _)| v)
+        self.run_top(&mut inv, args, input, &[], false)
+            .map(|(v, _)| v)
     }
 }
 
@@ -507,10 +514,14 @@ pub(crate) fn tail_call_try(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResu
     };
     match prog.invoke(inv, args, input, &extra) {
         Ok(v) => {
-            with_inv(|inv| {
+            let stopped = with_inv(|inv| {
                 inv.tail_result = v;
-                Ok(())
+                Ok(inv.stopped)
             })?;
+            if stopped {
+                // bpf_throw in the target ends the whole invocation.
+                return Err(Abort::Stop(v));
+            }
             Ok(1)
         }
         Err(e) => Err(Abort::Fault(format!(

@@ -48,6 +48,9 @@ pub struct Invocation {
     pub(crate) reserved: Vec<u64>,
     /// Inner maps handed to the program by map-of-maps lookups (checked mode).
     pub(crate) known_maps: Vec<u64>,
+    /// A helper ended the whole invocation (`bpf_throw`): tail-call frames
+    /// must propagate the stop instead of returning from their frame.
+    pub(crate) stopped: bool,
     /// Spin locks held (checked mode), released when the run ends.
     pub(crate) locks: Vec<u64>,
     /// The program running now (changes during tail calls).
@@ -67,6 +70,7 @@ impl Invocation {
             redirect: None,
             reserved: Vec::new(),
             known_maps: Vec::new(),
+            stopped: false,
             locks: Vec::new(),
             prog: ptr::null(),
         }
@@ -113,6 +117,16 @@ pub(crate) fn with_inv<R>(f: impl FnOnce(&mut Invocation) -> Result<R, Abort>) -
     // SAFETY: the pointer is valid while its guard lives (the whole run); helpers
     // run on the run's thread and do not hold the reference across nested runs.
     f(unsafe { &mut *p })
+}
+
+/// Ends the whole invocation with `value` (`bpf_throw`), also across tail calls.
+pub(crate) fn stop_invocation(value: u64) -> Result<u64, Abort> {
+    let p = CURRENT.with(|c| c.get());
+    if !p.is_null() {
+        // SAFETY: as in `with_inv`.
+        unsafe { (*p).stopped = true };
+    }
+    Err(Abort::Stop(value))
 }
 
 /// Raw pointer to the current invocation (for nested runs).

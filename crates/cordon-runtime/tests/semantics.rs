@@ -509,3 +509,86 @@ fn checked_mode_validates_helper_pointers() {
         assert!(e.to_string().contains("not a map pointer"), "{e}");
     }
 }
+
+/// Entry: main calls `sub`, which tail-calls slot 0 of `progs`; main adds 1000
+/// to what `sub` returns. A target that returns replaces only `sub`'s frame; a
+/// target that throws ends the whole invocation.
+fn entry_with_tail_call_in_subprogram() -> Object {
+    let mut v = vec![
+        i(0x85, 0, 1, 0, 2),    // call sub (insn 3)
+        i(0x07, 0, 0, 0, 1000), // r0 += 1000
+        EXIT,
+    ];
+    v.extend(lddw_map(2, 0));
+    v.extend([
+        i(0xb7, 3, 0, 0, 0),
+        i(0x85, 0, 0, 0, 12), // tail_call(ctx, progs, 0)
+        i(0xb7, 0, 0, 0, 3),
+        EXIT,
+    ]);
+    let mut o = object(ProgType::SchedCls, v, vec![map("progs", 3, 4, 4, 1)], &[]);
+    let p = &mut o.programs[0];
+    p.functions[0].len = 3;
+    p.functions.push(FunctionSpan {
+        name: "sub".into(),
+        section: "test".into(),
+        start: 3,
+        len: 6,
+        linkage: FuncLinkage::Static,
+        btf_id: None,
+    });
+    o
+}
+
+#[test]
+fn tail_call_in_subprogram_and_throw_in_target() {
+    for mode in MODES {
+        let rt = runtime(mode);
+        let entry = rt
+            .load_parsed(entry_with_tail_call_in_subprogram())
+            .unwrap();
+        let e = entry.program("p").unwrap();
+        assert_eq!(
+            e.run_skb(&[0; 20]).unwrap().retval,
+            1003,
+            "{mode:?} empty slot"
+        );
+        let ret5 = rt
+            .load_parsed(object(
+                ProgType::SchedCls,
+                vec![i(0xb7, 0, 0, 0, 5), EXIT],
+                vec![],
+                &[],
+            ))
+            .unwrap();
+        entry
+            .set_tail_call("progs", 0, &ret5.program("p").unwrap())
+            .unwrap();
+        assert_eq!(
+            e.run_skb(&[0; 20]).unwrap().retval,
+            1005,
+            "{mode:?} target replaces sub"
+        );
+        let thrower = rt
+            .load_parsed(object(
+                ProgType::SchedCls,
+                vec![
+                    i(0xb7, 1, 0, 0, 77),
+                    i(0x85, 0, 2, 0, 0),
+                    i(0xb7, 0, 0, 0, 0),
+                    EXIT,
+                ],
+                vec![],
+                &["bpf_throw"],
+            ))
+            .unwrap();
+        entry
+            .set_tail_call("progs", 0, &thrower.program("p").unwrap())
+            .unwrap();
+        assert_eq!(
+            e.run_skb(&[0; 20]).unwrap().retval,
+            77,
+            "{mode:?} throw ends everything"
+        );
+    }
+}

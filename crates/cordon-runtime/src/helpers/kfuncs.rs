@@ -85,7 +85,7 @@ pub fn builtin_kfuncs(objects: &Arc<TestObjects>) -> Vec<(&'static str, KfuncFn)
         (kfunc::ITER_NUM_DESTROY, Arc::new(iter_num_destroy)),
         (
             kfunc::THROW,
-            Arc::new(|_: &mut RunContext<'_>, a: [u64; 5]| Err(Abort::Stop(a[0]))),
+            Arc::new(|_: &mut RunContext<'_>, a: [u64; 5]| crate::state::stop_invocation(a[0])),
         ),
         (
             kfunc::TEST_ACQUIRE,
