@@ -247,3 +247,119 @@ fn csum_diff_matches_linux() {
         );
     }
 }
+
+/// `r0 = helper(ctx, r2..r5)` with constant arguments.
+fn call5(helper: i32, args: [i32; 4]) -> Vec<Insn> {
+    vec![
+        i(0xb7, 2, 0, 0, args[0]),
+        i(0xb7, 3, 0, 0, args[1]),
+        i(0xb7, 4, 0, 0, args[2]),
+        i(0xb7, 5, 0, 0, args[3]),
+        i(0x85, 0, 0, 0, helper),
+        EXIT,
+    ]
+}
+
+#[test]
+fn skb_checksum_helpers_match_linux() {
+    let from = i32::from_ne_bytes([0xc0, 0xa8, 0, 1]);
+    let to = i32::from_ne_bytes([10, 1, 2, 3]);
+    let cases: Vec<(i32, [i32; 4])> = vec![
+        (10, [24, from, to, 4]),
+        (10, [24, 0x0011, 0x2233, 2]),
+        (10, [24, 0, 0x1234_5678, 0]),
+        (10, [24, 0, 0, 3]),
+        (10, [24, 0, 0, 0x14]),
+        (10, [0x10000, from, to, 4]),
+        (10, [59, from, to, 4]),
+        (11, [40, from, to, 4 | 0x10]),
+        (11, [40, 0x0011, 0x2233, 2]),
+        (11, [40, from, to, 4 | 0x20]),
+        (11, [40, 0, 0x1234_5678, 0x10]),
+        (11, [40, from, to, 4 | 0x100]),
+    ];
+    for (helper, args) in cases {
+        compare(
+            KType::SCHED_CLS,
+            ProgType::SchedCls,
+            call5(helper, args),
+            &format!("helper {helper} {args:x?}"),
+        );
+    }
+}
+
+#[test]
+fn skb_bytes_and_redirect_match_linux() {
+    // skb_store_bytes(ctx, off, r10 - 8, len, flags) after storing 8 bytes.
+    for (off, len, flags) in [
+        (10, 4, 0),
+        (56, 8, 0),
+        (57, 8, 0),
+        (0, 8, 2),
+        (0, 4, 4),
+        (0x10000, 4, 0),
+    ] {
+        let insns = vec![
+            i(0x7a, 10, 0, -8, 0x5566_7788),
+            i(0xb7, 2, 0, 0, off),
+            i(0xbf, 3, 10, 0, 0),
+            i(0x07, 3, 0, 0, -8),
+            i(0xb7, 4, 0, 0, len),
+            i(0xb7, 5, 0, 0, flags),
+            i(0x85, 0, 0, 0, 9),
+            EXIT,
+        ];
+        compare(
+            KType::SCHED_CLS,
+            ProgType::SchedCls,
+            insns,
+            &format!("store_bytes {off} {len} {flags}"),
+        );
+    }
+    // skb_load_bytes(ctx, off, r10 - 8, len): r0 = result + loaded byte.
+    for (off, len) in [(0, 8), (56, 8), (57, 8), (59, 1), (-1, 4)] {
+        let insns = vec![
+            i(0x7a, 10, 0, -8, -1),
+            i(0xb7, 2, 0, 0, off),
+            i(0xbf, 3, 10, 0, 0),
+            i(0x07, 3, 0, 0, -8),
+            i(0xb7, 4, 0, 0, len),
+            i(0x85, 0, 0, 0, 26),
+            i(0x71, 1, 10, -8, 0),
+            i(0x0f, 0, 1, 0, 0),
+            EXIT,
+        ];
+        compare(
+            KType::SCHED_CLS,
+            ProgType::SchedCls,
+            insns.clone(),
+            &format!("load_bytes {off} {len}"),
+        );
+        compare(
+            KType::SOCKET_FILTER,
+            ProgType::SocketFilter,
+            insns,
+            &format!("socket load_bytes {off} {len}"),
+        );
+    }
+    for flags in [0, 1, 2] {
+        let insns = vec![
+            i(0xb7, 1, 0, 0, 5),
+            i(0xb7, 2, 0, 0, flags),
+            i(0x85, 0, 0, 0, 23),
+            EXIT,
+        ];
+        compare(
+            KType::SCHED_CLS,
+            ProgType::SchedCls,
+            insns.clone(),
+            &format!("tc redirect flags {flags}"),
+        );
+        compare(
+            KType::XDP,
+            ProgType::Xdp,
+            insns,
+            &format!("xdp redirect flags {flags}"),
+        );
+    }
+}

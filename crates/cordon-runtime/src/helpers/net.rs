@@ -286,7 +286,8 @@ fn csum_replace_helper(ctx: &mut RunContext<'_>, a: [u64; 5], l4: bool) -> Helpe
     }
     let size = (flags & HDR_FIELD_MASK) as u32;
     let plen = s.data_end - s.data;
-    if off > 0xffff || off + 2 > plen {
+    // The checksum field must be 16-bit aligned (Linux: `offset & 1` is EFAULT).
+    if off > 0xffff || off & 1 != 0 || off + 2 > plen {
         return Ok(neg(EFAULT));
     }
     let p = (s.data + off) as *mut u8;
