@@ -77,6 +77,24 @@ byte:
     exit
 ";
 
+/// 2000 bpf-to-bpf calls, each writing to its own frame: measures frame
+/// allocation for the three stack strategies (run per invocation: 1 entry frame).
+const CALLS: &str = "
+    mov %r6, 0
+    mov %r0, 0
+loop:
+    mov %r1, %r6
+    call local f
+    add %r6, 1
+    jlt %r6, 2000, loop
+    exit
+f:
+    stxdw [%r10-8], %r1
+    ldxdw %r2, [%r10-8]
+    add %r0, %r2
+    exit
+";
+
 fn bytecode(src: &str) -> Vec<u8> {
     let insns = assemble(src).expect("benchmark program assembles");
     cordon_isa::insn::to_bytes(&insns)
@@ -104,7 +122,11 @@ fn cpu_timed(iters: u64, mut f: impl FnMut() -> u64) -> Duration {
 }
 
 fn bench(c: &mut Criterion) {
-    let programs = [("primes", PRIMES, 0usize), ("collatz", COLLATZ, 0), ("fnv1a", FNV, 4096)];
+    let programs = [
+        ("primes", PRIMES, 0usize),
+        ("collatz", COLLATZ, 0),
+        ("fnv1a", FNV, 4096),
+    ];
     for (name, src, mem_len) in programs {
         let code = bytecode(src);
         let program = Program::from_bytes(&code).unwrap();
@@ -133,11 +155,48 @@ fn bench(c: &mut Criterion) {
             b.iter_custom(|n| cpu_timed(n, || checked.run(black_box(&mut mem)).unwrap()))
         });
         g.bench_function(BenchmarkId::new("rbpf-0.4", "interp"), |b| {
-            b.iter_custom(|n| cpu_timed(n, || rbpf_vm.execute_program(black_box(&mut mem)).unwrap()))
+            b.iter_custom(|n| {
+                cpu_timed(n, || rbpf_vm.execute_program(black_box(&mut mem)).unwrap())
+            })
         });
         g.finish();
     }
 }
 
-criterion_group!(benches, bench);
+/// Shadow stack per thread vs per program vs frames on the native stack.
+fn stacks(c: &mut Criterion) {
+    let program = Program::from_bytes(&bytecode(CALLS)).unwrap();
+    let helpers = HelperRegistry::new();
+    let mut g = c.benchmark_group("stack");
+    for (name, strategy) in [
+        ("thread-shadow", StackStrategy::ThreadShadow),
+        ("per-program", StackStrategy::PerProgram),
+        ("native", StackStrategy::Native),
+    ] {
+        let opts = ExecOptions {
+            stack: strategy,
+            ..ExecOptions::default()
+        };
+        // SAFETY: the program only touches its own frames and terminates.
+        let exe = unsafe { Executable::trusted(&program, &helpers, opts) }.unwrap();
+        assert_eq!(exe.run(&mut []).unwrap(), 1999 * 2000 / 2);
+        g.bench_function(BenchmarkId::new("calls-2000", name), |b| {
+            b.iter_custom(|n| cpu_timed(n, || exe.run(black_box(&mut [])).unwrap()))
+        });
+        // Invocation overhead alone: `mov r0, 1; exit`.
+        let tiny = Program::from_bytes(&bytecode("mov %r0, 1\nexit")).unwrap();
+        let opts = ExecOptions {
+            stack: strategy,
+            ..ExecOptions::default()
+        };
+        // SAFETY: as above.
+        let exe = unsafe { Executable::trusted(&tiny, &helpers, opts) }.unwrap();
+        g.bench_function(BenchmarkId::new("invoke", name), |b| {
+            b.iter_custom(|n| cpu_timed(n, || exe.run(black_box(&mut [])).unwrap()))
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench, stacks);
 criterion_main!(benches);

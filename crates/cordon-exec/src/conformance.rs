@@ -166,12 +166,16 @@ mod tests {
     // mov r0, r2 (length); exit
     const LEN_PROG: &str = "bf 20 00 00 00 00 00 00 95 00 00 00 00 00 00 00";
     // lddw r0, 0x1122334455667788; exit
-    const LDDW_PROG: &str = "18 00 00 00 88 77 66 55\n00 00 00 00 44 33 22 11 95 00 00 00 00 00 00 00";
+    const LDDW_PROG: &str =
+        "18 00 00 00 88 77 66 55\n00 00 00 00 44 33 22 11 95 00 00 00 00 00 00 00";
 
     #[test]
     fn prints_r0_in_plain_hex() {
         assert_eq!(run_plugin(&[], LDDW_PROG).unwrap(), "1122334455667788");
-        assert_eq!(run_plugin(&args(&["--engine", "interp"]), LDDW_PROG).unwrap(), "1122334455667788");
+        assert_eq!(
+            run_plugin(&args(&["--engine", "interp"]), LDDW_PROG).unwrap(),
+            "1122334455667788"
+        );
     }
 
     #[test]
@@ -179,8 +183,14 @@ mod tests {
         // The runner's own format: two spaces after every byte.
         let mem = "00  01  02  ";
         assert_eq!(run_plugin(&args(&[mem]), LEN_PROG).unwrap(), "3");
-        assert_eq!(run_plugin(&args(&[mem, "--engine", "interp"]), LEN_PROG).unwrap(), "3");
-        assert_eq!(run_plugin(&args(&[mem, "--engine=interp"]), LEN_PROG).unwrap(), "3");
+        assert_eq!(
+            run_plugin(&args(&[mem, "--engine", "interp"]), LEN_PROG).unwrap(),
+            "3"
+        );
+        assert_eq!(
+            run_plugin(&args(&[mem, "--engine=interp"]), LEN_PROG).unwrap(),
+            "3"
+        );
         assert_eq!(run_plugin(&args(&["0a0b"]), LEN_PROG).unwrap(), "2");
         assert_eq!(run_plugin(&args(&[]), LEN_PROG).unwrap(), "0");
     }
@@ -214,13 +224,29 @@ mod tests {
             Err(PluginError::Usage(_))
         ));
         let e = run_plugin(&args(&["0g"]), LEN_PROG).unwrap_err();
-        assert_eq!(e.to_string(), "memory: invalid hex at byte offset 1: 'g' is not a hex digit");
+        assert_eq!(
+            e.to_string(),
+            "memory: invalid hex at byte offset 1: 'g' is not a hex digit"
+        );
         let e = run_plugin(&[], "bf 2").unwrap_err();
-        assert!(matches!(e, PluginError::Hex { what: "program", offset: 3, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                PluginError::Hex {
+                    what: "program",
+                    offset: 3,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = run_plugin(&[], "b f").unwrap_err();
         assert!(matches!(e, PluginError::Hex { offset: 0, .. }), "{e}");
         // Not a multiple of 8 bytes, empty program, invalid opcode.
-        assert!(matches!(run_plugin(&[], "95 00 00"), Err(PluginError::Load(_))));
+        assert!(matches!(
+            run_plugin(&[], "95 00 00"),
+            Err(PluginError::Load(_))
+        ));
         assert!(matches!(run_plugin(&[], ""), Err(PluginError::Load(_))));
         assert!(matches!(
             run_plugin(&[], "ff 00 00 00 00 00 00 00"),
@@ -228,7 +254,13 @@ mod tests {
         ));
         // Runtime failure: load from address 0.
         let e = run_plugin(&[], "79 00 00 00 00 00 00 00 95 00 00 00 00 00 00 00").unwrap_err();
-        assert!(matches!(e, PluginError::Exec(ExecError::MemoryAccess { index: 0, .. })), "{e}");
+        assert!(
+            matches!(
+                e,
+                PluginError::Exec(ExecError::MemoryAccess { index: 0, .. })
+            ),
+            "{e}"
+        );
     }
 
     #[test]

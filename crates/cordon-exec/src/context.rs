@@ -359,7 +359,8 @@ mod tests {
         let by_slot: Tramp = cordon_helper_trampoline;
         let by_id: Tramp = cordon_callx_trampoline;
         let status_of = |ctx: &RunContext<'_>| unsafe {
-            *((ctx as *const RunContext<'_> as *const u8).add(RunContext::OFFSET_STATUS) as *const u64)
+            *((ctx as *const RunContext<'_> as *const u8).add(RunContext::OFFSET_STATUS)
+                as *const u64)
         };
 
         let mut ctx = fresh(&mut arena);
@@ -378,7 +379,10 @@ mod tests {
         unsafe { by_slot(&mut ctx, 2, 0, 0, 0, 0, 0) };
         assert_eq!(status_of(&ctx), STATUS_FAULT);
         let e = ctx.take_outcome().unwrap_err();
-        assert_eq!(e.to_string(), "instruction 12: helper 6 (fail) failed: nope");
+        assert_eq!(
+            e.to_string(),
+            "instruction 12: helper 6 (fail) failed: nope"
+        );
 
         let mut ctx = fresh(&mut arena);
         ctx.call_index = 3;

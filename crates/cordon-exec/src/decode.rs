@@ -118,7 +118,12 @@ pub(crate) fn decode(
             continue;
         };
         let o = match kind {
-            Kind::Alu { wide, op: a, dst, src } => alu(wide, a, dst, src),
+            Kind::Alu {
+                wide,
+                op: a,
+                dst,
+                src,
+            } => alu(wide, a, dst, src),
             Kind::Endian { op: e, bits, dst } => {
                 use OpCode::*;
                 let c = match (e, bits) {

@@ -25,7 +25,9 @@ pub enum LoadError {
         "frame size {size} bytes for the subprogram at instruction {index} is too large (at most {max})"
     )]
     FrameTooLarge { index: usize, size: u64, max: u64 },
-    #[error("subprogram frame size given for instruction {index}, which is not an instruction start")]
+    #[error(
+        "subprogram frame size given for instruction {index}, which is not an instruction start"
+    )]
     BadSubprogram { index: usize },
     #[error(
         "the native-stack baseline holds {capacity} bytes but {needed} bytes are needed for 8 frames of the largest size"

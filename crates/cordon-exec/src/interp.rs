@@ -185,7 +185,11 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
             let mut b = [0u8; $n];
             // SAFETY: in bounds of the input, which is valid for the whole run.
             unsafe {
-                std::ptr::copy_nonoverlapping((input_lo + off as u64) as *const u8, b.as_mut_ptr(), $n)
+                std::ptr::copy_nonoverlapping(
+                    (input_lo + off as u64) as *const u8,
+                    b.as_mut_ptr(),
+                    $n,
+                )
             };
             b
         }};

@@ -61,13 +61,11 @@ pub mod jit;
 pub mod shadow_stack;
 
 pub use context::{
-    RunContext, Region, STATUS_FAULT, STATUS_RUNNING, STATUS_STOPPED, cordon_callx_trampoline,
+    Region, RunContext, STATUS_FAULT, STATUS_RUNNING, STATUS_STOPPED, cordon_callx_trampoline,
     cordon_helper_trampoline,
 };
 pub use error::{Access, ExecError, LoadError};
-pub use exec::{
-    DEFAULT_FRAME_SIZE, DEFAULT_INSTRUCTION_BUDGET, ExecOptions, Executable, Mode,
-};
+pub use exec::{DEFAULT_FRAME_SIZE, DEFAULT_INSTRUCTION_BUDGET, ExecOptions, Executable, Mode};
 pub use helpers::{Abort, Helper, HelperFn, HelperRegistry, HelperResult};
 pub use interp::MAX_CALL_FRAMES;
 pub use shadow_stack::StackStrategy;

@@ -56,7 +56,9 @@ pub enum StackStrategy {
 /// Errors creating a shadow stack.
 #[derive(Debug, thiserror::Error)]
 pub enum ShadowStackError {
-    #[error("shadow stack size {0} bytes is invalid: it must be at least one page and at most 1 GiB")]
+    #[error(
+        "shadow stack size {0} bytes is invalid: it must be at least one page and at most 1 GiB"
+    )]
     BadSize(usize),
     #[error("mmap of {size} bytes for a shadow stack failed: {err}")]
     Mmap { size: usize, err: std::io::Error },
@@ -138,9 +140,16 @@ pub const fn round_frame(size: u64) -> u64 {
 }
 
 fn page_size() -> usize {
+    static PAGE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let p = PAGE.load(std::sync::atomic::Ordering::Relaxed);
+    if p != 0 {
+        return p;
+    }
     // SAFETY: sysconf has no preconditions.
     let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p <= 0 { 4096 } else { p as usize }
+    let p = if p <= 0 { 4096 } else { p as usize };
+    PAGE.store(p, std::sync::atomic::Ordering::Relaxed);
+    p
 }
 
 /// An `mmap`'d shadow stack with guard pages at both ends.
@@ -148,6 +157,8 @@ fn page_size() -> usize {
 pub struct ShadowStack {
     map: *mut libc::c_void,
     map_len: usize,
+    /// The size asked for at creation (before rounding to pages).
+    requested: usize,
     /// Boxed so that the arena's address is stable (engines keep pointers to it).
     arena: Box<UnsafeCell<FrameArena>>,
 }
@@ -201,6 +212,7 @@ impl ShadowStack {
         Ok(ShadowStack {
             map,
             map_len,
+            requested: size,
             arena: Box::new(UnsafeCell::new(FrameArena::over(
                 usable_ptr as u64,
                 usable as u64,
@@ -266,9 +278,8 @@ pub(crate) fn thread_arena(size: usize) -> Result<*mut FrameArena, ShadowStackEr
         // SAFETY: the cell is only accessed by this thread, and never re-entrantly
         // (no callbacks run while the reference is alive).
         let slot = unsafe { &mut *cell.get() };
-        let wanted = size.div_ceil(page_size()) * page_size();
         match slot {
-            Some(s) if s.is_busy() || s.size() == wanted => {}
+            Some(s) if s.requested == size || s.is_busy() => {}
             _ => {
                 // Drop the old (idle) one first to bound memory use.
                 *slot = None;

@@ -36,8 +36,12 @@ fn cases() -> Vec<(String, datafile::TestCase)> {
 fn run_case(tc: &datafile::TestCase) -> Result<u64, String> {
     let insns = tc.program_insns().map_err(|e| format!("assembly: {e}"))?;
     let program = Program::new(insns).map_err(|e| format!("decode: {e}"))?;
-    let exe = Executable::checked(&program, &conformance_helpers(), ExecOptions::named("conformance"))
-        .map_err(|e| format!("load: {e}"))?;
+    let exe = Executable::checked(
+        &program,
+        &conformance_helpers(),
+        ExecOptions::named("conformance"),
+    )
+    .map_err(|e| format!("load: {e}"))?;
     let mut mem = tc.mem.clone();
     exe.run(&mut mem).map_err(|e| format!("run: {e}"))
 }
@@ -63,7 +67,13 @@ fn conformance_suite_passes_in_checked_mode() {
     }
     eprintln!("conformance: {passed} of {} passed", cases.len());
     assert_eq!(cases.len(), 313, "expected the full suite of 313 cases");
-    assert!(failures.is_empty(), "{} of {} failed:\n{}", failures.len(), cases.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} failed:\n{}",
+        failures.len(),
+        cases.len(),
+        failures.join("\n")
+    );
 }
 
 /// The same suite through the plugin entry point (hex on "stdin", memory as the
@@ -73,10 +83,18 @@ fn conformance_suite_passes_through_the_plugin_protocol() {
     let mut failures = Vec::new();
     for (name, tc) in cases() {
         let insns = tc.program_insns().unwrap();
-        let code: String = cordon_isa::insn::to_bytes(&insns).iter().map(|b| format!("{b:02x} ")).collect();
+        let code: String = cordon_isa::insn::to_bytes(&insns)
+            .iter()
+            .map(|b| format!("{b:02x} "))
+            .collect();
         let mut args = Vec::new();
         if !tc.mem.is_empty() {
-            args.push(tc.mem.iter().map(|b| format!("{b:02x}  ")).collect::<String>());
+            args.push(
+                tc.mem
+                    .iter()
+                    .map(|b| format!("{b:02x}  "))
+                    .collect::<String>(),
+            );
         }
         args.push("--engine".to_string());
         args.push("interp".to_string());

@@ -17,7 +17,15 @@ fn adder() -> HelperRegistry {
 
 #[test]
 fn helper_gets_r1_to_r5_and_returns_r0() {
-    let p = prog![mov64(1, 1), mov64(2, 2), mov64(3, 3), mov64(4, 4), mov64(5, 5), call(1), exit()];
+    let p = prog![
+        mov64(1, 1),
+        mov64(2, 2),
+        mov64(3, 3),
+        mov64(4, 4),
+        mov64(5, 5),
+        call(1),
+        exit()
+    ];
     assert_eq!(run_both_with(&p, &[], &adder()), 15);
 }
 
@@ -71,12 +79,34 @@ fn stop_with_a_value() {
 fn helper_fault_names_instruction_helper_and_message() {
     let mut h = HelperRegistry::new();
     h.register(9, "picky", |_, a| {
-        if a[0] == 3 { Err(Abort::Fault(format!("bad argument {}", a[0]))) } else { Ok(0) }
+        if a[0] == 3 {
+            Err(Abort::Fault(format!("bad argument {}", a[0])))
+        } else {
+            Ok(0)
+        }
     });
-    let exe = checked(&prog![mov64(1, 3), call(9), exit()], &h, ExecOptions::default()).unwrap();
+    let exe = checked(
+        &prog![mov64(1, 3), call(9), exit()],
+        &h,
+        ExecOptions::default(),
+    )
+    .unwrap();
     let e = exe.run(&mut []).unwrap_err();
-    assert!(matches!(e, ExecError::HelperFault { index: 1, id: 9, .. }), "{e:?}");
-    assert_eq!(e.to_string(), "instruction 1: helper 9 (picky) failed: bad argument 3");
+    assert!(
+        matches!(
+            e,
+            ExecError::HelperFault {
+                index: 1,
+                id: 9,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "instruction 1: helper 9 (picky) failed: bad argument 3"
+    );
 }
 
 #[test]
@@ -85,7 +115,9 @@ fn helper_panic_is_an_error_and_the_process_continues() {
     h.register(3, "boom", |_, _| panic!("helper exploded"));
     let exe = checked(&prog![call(3), exit()], &h, ExecOptions::default()).unwrap();
     match exe.run(&mut []) {
-        Err(ExecError::HelperPanic { index: 0, id: 3, .. }) => {}
+        Err(ExecError::HelperPanic {
+            index: 0, id: 3, ..
+        }) => {}
         other => panic!("expected HelperPanic, got {other:?}"),
     }
     assert_eq!(run_both(&prog![mov64(0, 5), exit()], &[]), 5);
@@ -94,7 +126,16 @@ fn helper_panic_is_an_error_and_the_process_continues() {
 #[test]
 fn callx_calls_the_helper_whose_id_is_in_the_register() {
     let h = adder();
-    let p = prog![mov64(1, 40), mov64(2, 2), mov64(3, 0), mov64(4, 0), mov64(5, 0), mov64(6, 1), callx(6), exit()];
+    let p = prog![
+        mov64(1, 40),
+        mov64(2, 2),
+        mov64(3, 0),
+        mov64(4, 0),
+        mov64(5, 0),
+        mov64(6, 1),
+        callx(6),
+        exit()
+    ];
     assert_eq!(run_both_with(&p, &[], &h), 42);
     let p = prog![mov64(6, 77), callx(6), exit()];
     let exe = checked(&p, &h, ExecOptions::default()).unwrap();
@@ -111,7 +152,11 @@ fn kfuncs_resolve_by_btf_id() {
     let p = prog![mov64(1, 0x0f), call_kfunc(1234), exit()];
     assert_eq!(run_both_with(&p, &[], &h), 0xf0);
     match checked(&prog![call_kfunc(99), exit()], &h, ExecOptions::default()) {
-        Err(LoadError::UnknownKfunc { index: 0, btf_id: 99, off: 0 }) => {}
+        Err(LoadError::UnknownKfunc {
+            index: 0,
+            btf_id: 99,
+            off: 0,
+        }) => {}
         other => panic!("expected UnknownKfunc, got {other:?}"),
     }
 }
@@ -141,22 +186,47 @@ fn granted_memory_is_accessible_until_the_run_ends() {
         exit()
     ];
     // The value is shared, so each mode sees the previous mode's increment.
-    assert_eq!(checked(&p, &h, ExecOptions::default()).unwrap().run(&mut []).unwrap(), 101);
-    assert_eq!(trusted(&p, &h, ExecOptions::default()).unwrap().run(&mut []).unwrap(), 102);
+    assert_eq!(
+        checked(&p, &h, ExecOptions::default())
+            .unwrap()
+            .run(&mut [])
+            .unwrap(),
+        101
+    );
+    assert_eq!(
+        trusted(&p, &h, ExecOptions::default())
+            .unwrap()
+            .run(&mut [])
+            .unwrap(),
+        102
+    );
     assert_eq!(value.load(Ordering::SeqCst), 102);
     // Without the grant, checked mode rejects the same access.
     let p = prog![call(2), ldx(8, 0, 0, 0), exit()];
     let exe = checked(&p, &h, ExecOptions::default()).unwrap();
     match exe.run(&mut []) {
-        Err(ExecError::MemoryAccess { index: 1, size: 8, .. }) => {}
+        Err(ExecError::MemoryAccess {
+            index: 1, size: 8, ..
+        }) => {}
         other => panic!("expected MemoryAccess, got {other:?}"),
     }
     // A grant does not outlive its run.
     let p2 = prog![call(1), exit()];
-    let addr = checked(&p2, &h, ExecOptions::default()).unwrap().run(&mut []).unwrap();
+    let addr = checked(&p2, &h, ExecOptions::default())
+        .unwrap()
+        .run(&mut [])
+        .unwrap();
     assert_eq!(addr, value.as_ptr() as u64);
-    let exe = checked(&prog![lddw(1, addr), ldx(8, 0, 1, 0), exit()], &h, ExecOptions::default()).unwrap();
-    assert!(matches!(exe.run(&mut []), Err(ExecError::MemoryAccess { .. })));
+    let exe = checked(
+        &prog![lddw(1, addr), ldx(8, 0, 1, 0), exit()],
+        &h,
+        ExecOptions::default(),
+    )
+    .unwrap();
+    assert!(matches!(
+        exe.run(&mut []),
+        Err(ExecError::MemoryAccess { .. })
+    ));
 }
 
 #[test]
@@ -167,7 +237,9 @@ fn helpers_read_and_write_program_memory_with_checks() {
         ctx.write_bytes(a[0], &vec![a[2] as u8; a[1] as usize])?;
         Ok(0)
     });
-    h.register(2, "sum", |ctx, a| Ok(ctx.read_bytes(a[0], a[1])?.iter().map(|&b| b as u64).sum()));
+    h.register(2, "sum", |ctx, a| {
+        Ok(ctx.read_bytes(a[0], a[1])?.iter().map(|&b| b as u64).sum())
+    });
     let p = prog![
         mov64r(1, 10),
         alu64_imm(ALU_ADD, 1, -16),
@@ -182,9 +254,22 @@ fn helpers_read_and_write_program_memory_with_checks() {
     ];
     assert_eq!(run_both_with(&p, &[], &h), 48);
     // Asking a helper to write past the frame is a fault, not a corruption.
-    let p = prog![mov64r(1, 10), alu64_imm(ALU_ADD, 1, -8), mov64(2, 16), mov64(3, 3), call(1), exit()];
-    let e = checked(&p, &h, ExecOptions::default()).unwrap().run(&mut []).unwrap_err();
-    assert!(matches!(e, ExecError::HelperFault { index: 4, .. }), "{e:?}");
+    let p = prog![
+        mov64r(1, 10),
+        alu64_imm(ALU_ADD, 1, -8),
+        mov64(2, 16),
+        mov64(3, 3),
+        call(1),
+        exit()
+    ];
+    let e = checked(&p, &h, ExecOptions::default())
+        .unwrap()
+        .run(&mut [])
+        .unwrap_err();
+    assert!(
+        matches!(e, ExecError::HelperFault { index: 4, .. }),
+        "{e:?}"
+    );
     // The input is visible to helpers too.
     let p = prog![call(2), exit()];
     let mut mem = [1u8, 2, 3, 4];
@@ -200,6 +285,11 @@ fn context_reports_program_name_and_call_site() {
         assert!(ctx.is_checked());
         Ok(ctx.call_index() as u64)
     });
-    let exe = checked(&prog![mov64(0, 0), mov64(0, 0), call(1), exit()], &h, ExecOptions::named("named-prog")).unwrap();
+    let exe = checked(
+        &prog![mov64(0, 0), mov64(0, 0), call(1), exit()],
+        &h,
+        ExecOptions::named("named-prog"),
+    )
+    .unwrap();
     assert_eq!(exe.run(&mut []).unwrap(), 2);
 }

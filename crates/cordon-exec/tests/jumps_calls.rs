@@ -8,7 +8,15 @@ use cordon_isa::opcode::*;
 /// r0 = 0; r1 = a; r2 = b; <jump +1>; exit; r0 = 1; exit  → 1 iff taken
 fn taken(a: u64, b: u64, j: cordon_isa::Insn) -> bool {
     let r = run_both(
-        &prog![mov64(0, 0), lddw(1, a), lddw(2, b), j, exit(), mov64(0, 1), exit()],
+        &prog![
+            mov64(0, 0),
+            lddw(1, a),
+            lddw(2, b),
+            j,
+            exit(),
+            mov64(0, 1),
+            exit()
+        ],
         &[],
     );
     r == 1
@@ -35,9 +43,17 @@ fn conditional_jumps_64() {
         (JMP_JSLE, 0, n(-1), false),
     ];
     for &(op, a, b, want) in cases {
-        assert_eq!(taken(a, b, jmp_reg(op, 1, 2, 1)), want, "reg op {op:#x} {a:#x} {b:#x}");
+        assert_eq!(
+            taken(a, b, jmp_reg(op, 1, 2, 1)),
+            want,
+            "reg op {op:#x} {a:#x} {b:#x}"
+        );
         if let Ok(imm) = i32::try_from(b as i64) {
-            assert_eq!(taken(a, b, jmp_imm(op, 1, imm, 1)), want, "imm op {op:#x} {a:#x} {b:#x}");
+            assert_eq!(
+                taken(a, b, jmp_imm(op, 1, imm, 1)),
+                want,
+                "imm op {op:#x} {a:#x} {b:#x}"
+            );
         }
     }
 }
@@ -90,8 +106,15 @@ fn ja_and_gotol() {
 #[test]
 fn local_call_preserves_r6_to_r9_and_returns_r0() {
     let p = prog![
-        mov64(1, 1), mov64(2, 2), mov64(3, 3), mov64(4, 4), mov64(5, 5),
-        mov64(6, 6), mov64(7, 7), mov64(8, 8), mov64(9, 9),
+        mov64(1, 1),
+        mov64(2, 2),
+        mov64(3, 3),
+        mov64(4, 4),
+        mov64(5, 5),
+        mov64(6, 6),
+        mov64(7, 7),
+        mov64(8, 8),
+        mov64(9, 9),
         call_local(11), // -> func at index 9 + 1 + 11 = 21
         jmp_imm(JMP_JNE, 0, 15, 8),
         jmp_imm(JMP_JNE, 6, 6, 7),
@@ -102,7 +125,7 @@ fn local_call_preserves_r6_to_r9_and_returns_r0() {
         st(8, 10, -8, 77),
         ldx(8, 0, 10, -8),
         exit(),
-        mov64(0, 0), // padding (never reached)
+        mov64(0, 0),  // padding (never reached)
         mov64(0, -1), // failure
         exit(),
         // func: r0 = r1 + ... + r5, clobbers r6-r9
@@ -111,7 +134,10 @@ fn local_call_preserves_r6_to_r9_and_returns_r0() {
         alu64_reg(ALU_ADD, 0, 3),
         alu64_reg(ALU_ADD, 0, 4),
         alu64_reg(ALU_ADD, 0, 5),
-        mov64(6, 0), mov64(7, 0), mov64(8, 0), mov64(9, 0),
+        mov64(6, 0),
+        mov64(7, 0),
+        mov64(8, 0),
+        mov64(9, 0),
         exit(),
     ];
     assert_eq!(run_both(&p, &[]), 77);
@@ -176,8 +202,18 @@ fn eight_frames_allowed_ninth_is_a_clean_error() {
     let depth_ok = MAX_CALL_FRAMES as i32 - 2;
     assert_eq!(run_both(&recursive(depth_ok), &[]), depth_ok as u64);
     for exe in [
-        checked(&recursive(7), &HelperRegistry::new(), ExecOptions::default()).unwrap(),
-        trusted(&recursive(7), &HelperRegistry::new(), ExecOptions::default()).unwrap(),
+        checked(
+            &recursive(7),
+            &HelperRegistry::new(),
+            ExecOptions::default(),
+        )
+        .unwrap(),
+        trusted(
+            &recursive(7),
+            &HelperRegistry::new(),
+            ExecOptions::default(),
+        )
+        .unwrap(),
     ] {
         match exe.run(&mut []) {
             Err(ExecError::CallDepth { index, max }) => {
@@ -214,7 +250,9 @@ fn subprogram_frame_sizes_are_honoured() {
     bad[6] = st(8, 10, -72, 1);
     let exe = checked(&bad, &HelperRegistry::new(), opts).unwrap();
     match exe.run(&mut []) {
-        Err(ExecError::MemoryAccess { index: 6, size: 8, .. }) => {}
+        Err(ExecError::MemoryAccess {
+            index: 6, size: 8, ..
+        }) => {}
         other => panic!("expected MemoryAccess, got {other:?}"),
     }
 }
@@ -228,7 +266,10 @@ fn budget_stops_runaway_loops() {
     };
     let exe = checked(&p, &HelperRegistry::new(), opts).unwrap();
     match exe.run(&mut []) {
-        Err(ExecError::BudgetExhausted { index: 1, budget: 1000 }) => {}
+        Err(ExecError::BudgetExhausted {
+            index: 1,
+            budget: 1000,
+        }) => {}
         other => panic!("expected BudgetExhausted, got {other:?}"),
     }
     // The process and the thread's shadow stack are fine afterwards.

@@ -43,7 +43,10 @@ fn frames_live_in_the_thread_shadow_stack() {
         let r10 = exe.run(&mut []).unwrap();
         let range = current_thread_stack_range().expect("thread stack exists after a run");
         // r10 is the top of a 512-byte frame inside the mapped, usable area.
-        assert!(range.start + 512 <= r10 && r10 <= range.end, "r10 {r10:#x} not in {range:x?}");
+        assert!(
+            range.start + 512 <= r10 && r10 <= range.end,
+            "r10 {r10:#x} not in {range:x?}"
+        );
         // An idle stack hands out its top to the first frame.
         assert_eq!(r10, range.end);
         let [lo, hi] = current_thread_guard_ranges().unwrap();
@@ -92,7 +95,10 @@ fn native_baseline_keeps_frames_on_the_native_stack() {
     let local = 0u8;
     let native = &local as *const u8 as u64;
     // Within a few pages of this function's locals, below them (stack grows down).
-    assert!(r10 < native && native - r10 < 64 * 1024, "r10 {r10:#x}, local {native:#x}");
+    assert!(
+        r10 < native && native - r10 < 64 * 1024,
+        "r10 {r10:#x}, local {native:#x}"
+    );
     if let Some(t) = current_thread_stack_range() {
         assert!(!t.contains(&(r10 - 1)));
     }
@@ -123,8 +129,15 @@ fn recursive(n: i32) -> Vec<Insn> {
 #[test]
 fn all_strategies_agree() {
     let h = HelperRegistry::new();
-    for s in [StackStrategy::ThreadShadow, StackStrategy::PerProgram, StackStrategy::Native] {
-        for exe in [checked(&recursive(6), &h, opts(s)).unwrap(), trusted(&recursive(6), &h, opts(s)).unwrap()] {
+    for s in [
+        StackStrategy::ThreadShadow,
+        StackStrategy::PerProgram,
+        StackStrategy::Native,
+    ] {
+        for exe in [
+            checked(&recursive(6), &h, opts(s)).unwrap(),
+            trusted(&recursive(6), &h, opts(s)).unwrap(),
+        ] {
             assert_eq!(exe.run(&mut []).unwrap(), 6, "{s:?}");
         }
     }
@@ -148,19 +161,31 @@ fn exhaustion_by_calls_is_a_clean_error_naming_the_program() {
     ] {
         let e = exe.run(&mut []).unwrap_err();
         match &e {
-            ExecError::StackExhausted { program, index, needed, available, capacity } => {
+            ExecError::StackExhausted {
+                program,
+                index,
+                needed,
+                available,
+                capacity,
+            } => {
                 assert_eq!(program, "deep");
                 assert_eq!(*index, 7);
                 assert_eq!((*needed, *available, *capacity), (1024, 0, 4096));
             }
             other => panic!("expected StackExhausted, got {other:?}"),
         }
-        assert!(e.to_string().starts_with("program 'deep': shadow stack exhausted at instruction 7"));
+        assert!(
+            e.to_string()
+                .starts_with("program 'deep': shadow stack exhausted at instruction 7")
+        );
     }
     // The stack was fully released: the next run starts at the top again.
     assert_eq!(ok.run(&mut []).unwrap(), 2);
     let (rec, _) = recorder();
-    let top = checked(&r10_prog(), &rec, small("top")).unwrap().run(&mut []).unwrap();
+    let top = checked(&r10_prog(), &rec, small("top"))
+        .unwrap()
+        .run(&mut [])
+        .unwrap();
     assert_eq!(top, current_thread_stack_range().unwrap().end);
 }
 
@@ -170,7 +195,7 @@ fn exhaustion_by_calls_is_a_clean_error_naming_the_program() {
 fn nested_invocation_from_a_helper_uses_the_same_shadow_stack() {
     let (rec, seen) = recorder();
     // B: r1 = r10; fill its whole frame; record r10; exit
-    let mut b_prog = prog![];
+    let mut b_prog: Vec<Insn> = Vec::new();
     for off in (8..=512).step_by(8) {
         b_prog.push(st(8, 10, -(off as i16), -1));
     }
@@ -184,7 +209,9 @@ fn nested_invocation_from_a_helper_uses_the_same_shadow_stack() {
         });
         let mut ha = rec.clone();
         let bb = b.clone();
-        ha.register(2, "run_b", move |_, _| bb.run(&mut []).map_err(|e| Abort::Fault(e.to_string())));
+        ha.register(2, "run_b", move |_, _| {
+            bb.run(&mut []).map_err(|e| Abort::Fault(e.to_string()))
+        });
         // A: *(r10-8) = 1234; r1 = r10; call record; call run_b; r6 = r0;
         //    r0 = *(r10-8); if r0 != 1234 goto fail; r0 = r6; exit; fail: r0 = -1; exit
         let a_prog = prog![
@@ -245,10 +272,17 @@ fn exhaustion_by_nesting_is_a_clean_error() {
     assert_eq!(msg.matches("helper 1 (again) failed").count(), 16);
     // Everything was released.
     let (rec, _) = recorder();
-    let top = checked(&r10_prog(), &rec, ExecOptions { shadow_stack_size: 8192, ..ExecOptions::default() })
-        .unwrap()
-        .run(&mut [])
-        .unwrap();
+    let top = checked(
+        &r10_prog(),
+        &rec,
+        ExecOptions {
+            shadow_stack_size: 8192,
+            ..ExecOptions::default()
+        },
+    )
+    .unwrap()
+    .run(&mut [])
+    .unwrap();
     assert_eq!(top, current_thread_stack_range().unwrap().end);
 }
 
@@ -264,7 +298,10 @@ fn threads_have_their_own_shadow_stacks() {
             let exe = exe.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
-                let r = (exe.run(&mut []).unwrap(), current_thread_stack_range().unwrap());
+                let r = (
+                    exe.run(&mut []).unwrap(),
+                    current_thread_stack_range().unwrap(),
+                );
                 barrier.wait();
                 r
             })

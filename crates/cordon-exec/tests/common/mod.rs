@@ -141,11 +141,19 @@ pub fn program(insns: &[Insn]) -> Program {
     Program::new(insns.to_vec()).expect("test program must be valid")
 }
 
-pub fn checked(insns: &[Insn], helpers: &HelperRegistry, opts: ExecOptions) -> Result<Executable, LoadError> {
+pub fn checked(
+    insns: &[Insn],
+    helpers: &HelperRegistry,
+    opts: ExecOptions,
+) -> Result<Executable, LoadError> {
     Executable::checked(&program(insns), helpers, opts)
 }
 
-pub fn trusted(insns: &[Insn], helpers: &HelperRegistry, opts: ExecOptions) -> Result<Executable, LoadError> {
+pub fn trusted(
+    insns: &[Insn],
+    helpers: &HelperRegistry,
+    opts: ExecOptions,
+) -> Result<Executable, LoadError> {
     // SAFETY: test programs are written to be valid (in-bounds accesses only).
     unsafe { Executable::trusted(&program(insns), helpers, opts) }
 }
@@ -165,8 +173,12 @@ pub fn run_both(insns: &[Insn], mem: &[u8]) -> u64 {
 pub fn run_both_with(insns: &[Insn], mem: &[u8], helpers: &HelperRegistry) -> u64 {
     let mut m1 = mem.to_vec();
     let mut m2 = mem.to_vec();
-    let c = checked(insns, helpers, ExecOptions::default()).expect("load").run(&mut m1);
-    let t = trusted(insns, helpers, ExecOptions::default()).expect("load").run(&mut m2);
+    let c = checked(insns, helpers, ExecOptions::default())
+        .expect("load")
+        .run(&mut m1);
+    let t = trusted(insns, helpers, ExecOptions::default())
+        .expect("load")
+        .run(&mut m2);
     let c = c.unwrap_or_else(|e| panic!("checked run failed: {e}"));
     let t = t.unwrap_or_else(|e| panic!("trusted run failed: {e}"));
     assert_eq!(c, t, "checked and trusted disagree");
