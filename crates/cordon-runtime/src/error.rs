@@ -93,6 +93,14 @@ pub enum RunError {
         actual: &'static str,
         expected: &'static str,
     },
+    #[error(
+        "program '{program}': invalid ctx_in (Linux's test_run would fail with {errno}): {message}"
+    )]
+    BadContext {
+        program: String,
+        errno: &'static str,
+        message: String,
+    },
     #[error("program '{program}': {source}")]
     Exec {
         program: String,

@@ -285,19 +285,98 @@ impl CompiledProgram {
     /// Runs an XDP program on a copy of `packet` the way Linux's test_run
     /// does: 256 bytes of headroom, ingress device 1 (`lo`), queue 0.
     pub fn run_xdp(&self, packet: &[u8]) -> Result<RunResult, RunError> {
+        self.run_xdp_with(packet, None)
+    }
+
+    /// [`CompiledProgram::run_xdp`] with Linux's `ctx_in` (`struct xdp_md`):
+    /// `data` is the length of metadata at the start of `packet`, `data_end`
+    /// must be the packet length (Cordon has no fragments), `data_meta` and
+    /// `egress_ifindex` must be 0, `ingress_ifindex` 0 or 1 (`lo`), and
+    /// `rx_queue_index` 0.
+    pub fn run_xdp_with(
+        &self,
+        packet: &[u8],
+        ctx_in: Option<&[u8]>,
+    ) -> Result<RunResult, RunError> {
         self.expect(self.kind == ProgKind::Xdp, "run_skb/run_raw")?;
-        check_len(&self.name, "xdp", packet.len(), XDP_MAX_LINEAR)?;
+        let bad = |errno: &'static str, message: String| RunError::BadContext {
+            program: self.name.clone(),
+            errno,
+            message,
+        };
+        let mut md_in = [0u32; 6];
+        let mut metalen = 0usize;
+        if let Some(c) = ctx_in {
+            let md = ctx_fields::<6>(c).map_err(|m| bad("E2BIG", m))?;
+            if md[2] != 0 {
+                return Err(bad("EINVAL", "data_meta must be 0".into()));
+            }
+            if md[1] as usize > packet.len() || md[0] > md[1] {
+                return Err(bad(
+                    "EINVAL",
+                    format!(
+                        "data {} / data_end {} do not fit the {}-byte input",
+                        md[0],
+                        md[1],
+                        packet.len()
+                    ),
+                ));
+            }
+            if md[1] as usize != packet.len() {
+                return Err(bad(
+                    "EINVAL",
+                    "data_end below the input length makes the rest a fragment, which Cordon does not support".into(),
+                ));
+            }
+            if md[0] % 4 != 0 || md[0] > 255 {
+                return Err(bad(
+                    "EINVAL",
+                    format!("metadata length {} is invalid", md[0]),
+                ));
+            }
+            if md[5] != 0 {
+                return Err(bad("EINVAL", "egress_ifindex must be 0".into()));
+            }
+            if md[3] == 0 && md[4] != 0 {
+                return Err(bad(
+                    "EINVAL",
+                    "rx_queue_index without ingress_ifindex".into(),
+                ));
+            }
+            if md[3] > 1 {
+                return Err(bad(
+                    "ENODEV",
+                    format!("no device with ifindex {} (only lo = 1)", md[3]),
+                ));
+            }
+            if md[4] != 0 {
+                return Err(bad(
+                    "EINVAL",
+                    format!("lo has one rx queue, not {}", md[4] + 1),
+                ));
+            }
+            metalen = md[0] as usize;
+            md_in = md;
+        }
+        check_len(
+            &self.name,
+            "xdp",
+            packet.len() - metalen,
+            XDP_MAX_LINEAR - metalen,
+        )?;
         let mut frame = Frame::take();
         let base = frame.addr();
+        let start = XDP_HEADROOM - metalen;
         {
             let f = frame.bytes_mut();
             f.fill(0);
-            f[XDP_HEADROOM..XDP_HEADROOM + packet.len()].copy_from_slice(packet);
+            f[start..start + packet.len()].copy_from_slice(packet);
         }
         let mut x = XdpCtx::default();
-        let data = base + XDP_HEADROOM as u64;
-        x.set_pointers(data, data, data + packet.len() as u64);
+        let meta = base + start as u64;
+        x.set_pointers(meta, meta + metalen as u64, meta + packet.len() as u64);
         x.md[3] = 1; // ingress_ifindex: lo
+        x.md[4] = md_in[4];
         x.hard_start = base;
         x.max_end = base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64;
         let ctx_addr = &mut x as *mut XdpCtx as u64;
@@ -325,7 +404,8 @@ impl CompiledProgram {
             (x.data_end - base) as usize,
         );
         let packet = f[meta..end].to_vec();
-        let mut md = x.md;
+        // Linux's ctx_out echoes ctx_in except for the packet offsets.
+        let mut md = if ctx_in.is_some() { md_in } else { x.md };
         md[0] = (d - meta) as u32;
         md[1] = (end - meta) as u32;
         md[2] = 0;
@@ -345,8 +425,29 @@ impl CompiledProgram {
     /// test_run does (`eth_type_trans` on device `lo`, ifindex 1; socket
     /// filters see the packet from the network header).
     pub fn run_skb(&self, packet: &[u8]) -> Result<RunResult, RunError> {
+        self.run_skb_with(packet, None)
+    }
+
+    /// [`CompiledProgram::run_skb`] with Linux's `ctx_in` (`struct __sk_buff`):
+    /// only `mark`, `priority`, `ingress_ifindex`, `ifindex` (0 or 1), `cb`,
+    /// `tstamp`, `wire_len`, `gso_segs`, `gso_size` and `hwtstamp` may be set.
+    pub fn run_skb_with(
+        &self,
+        packet: &[u8],
+        ctx_in: Option<&[u8]>,
+    ) -> Result<RunResult, RunError> {
         self.expect(self.kind.is_skb(), "run_xdp/run_raw")?;
         check_len(&self.name, "skb", packet.len(), SKB_MAX_DATA)?;
+        let uapi_in = match ctx_in {
+            Some(c) => Some(
+                skb_ctx_in(c).map_err(|(errno, message)| RunError::BadContext {
+                    program: self.name.clone(),
+                    errno,
+                    message,
+                })?,
+            ),
+            None => None,
+        };
         let mut frame = Frame::take();
         let base = frame.addr();
         {
@@ -364,6 +465,38 @@ impl CompiledProgram {
         s.set_u32(sk_buff::PKT_TYPE, pkt_type);
         s.set_u32(sk_buff::PROTOCOL, proto.to_be() as u32);
         s.set_u32(sk_buff::IFINDEX, 1);
+        if let Some(u) = &uapi_in {
+            let len = s.get_u32(sk_buff::LEN);
+            let get = |off: usize| u32::from_ne_bytes(u[off..off + 4].try_into().expect("4 bytes"));
+            let wire = get(sk_buff::WIRE_LEN);
+            if wire != 0 && (wire < len || wire > 65536) {
+                return Err(RunError::BadContext {
+                    program: self.name.clone(),
+                    errno: "EINVAL",
+                    message: format!(
+                        "wire_len {wire} is below the packet length {len} or above 65536"
+                    ),
+                });
+            }
+            if get(sk_buff::GSO_SEGS) > 65535 {
+                return Err(RunError::BadContext {
+                    program: self.name.clone(),
+                    errno: "EINVAL",
+                    message: "gso_segs above 65535".into(),
+                });
+            }
+            for (from, to) in [
+                (sk_buff::MARK, sk_buff::MARK + 4),
+                (sk_buff::PRIORITY, sk_buff::INGRESS_IFINDEX + 4),
+                (sk_buff::CB, sk_buff::CB + 20),
+                (sk_buff::TSTAMP, sk_buff::GSO_SEGS + 4),
+                (sk_buff::GSO_SIZE, sk_buff::GSO_SIZE + 4),
+                (sk_buff::HWTSTAMP, sk_buff::HWTSTAMP + 8),
+            ] {
+                s.uapi[from..to].copy_from_slice(&u[from..to]);
+            }
+            s.set_u32(sk_buff::WIRE_LEN, if wire == 0 { len } else { wire });
+        }
         let ctx_addr = &mut s as *mut SkbCtx as u64;
         let mut inv = Invocation::new(
             CtxKind::Skb,
@@ -447,6 +580,68 @@ fn check_len(program: &str, kind: &'static str, len: usize, max: usize) -> Resul
         });
     }
     Ok(())
+}
+
+/// The first `N` u32 fields of a context given as bytes; bytes past them
+/// must be zero (Linux's `bpf_ctx_init`).
+fn ctx_fields<const N: usize>(c: &[u8]) -> Result<[u32; N], String> {
+    if c[(N * 4).min(c.len())..].iter().any(|&b| b != 0) {
+        return Err(format!(
+            "ctx_in has non-zero bytes past its {} bytes",
+            N * 4
+        ));
+    }
+    let mut out = [0u32; N];
+    for (k, v) in out.iter_mut().enumerate() {
+        let mut b = [0u8; 4];
+        for (j, x) in b.iter_mut().enumerate() {
+            *x = c.get(k * 4 + j).copied().unwrap_or(0);
+        }
+        *v = u32::from_ne_bytes(b);
+    }
+    Ok(out)
+}
+
+/// Checks an skb `ctx_in` as `convert___skb_to_skb` does; returns the full
+/// 192 bytes.
+fn skb_ctx_in(c: &[u8]) -> Result<[u8; SK_BUFF_SIZE], (&'static str, String)> {
+    if c[SK_BUFF_SIZE.min(c.len())..].iter().any(|&b| b != 0) {
+        return Err((
+            "E2BIG",
+            "ctx_in has non-zero bytes past the 192-byte __sk_buff".into(),
+        ));
+    }
+    let mut u = [0u8; SK_BUFF_SIZE];
+    let n = c.len().min(SK_BUFF_SIZE);
+    u[..n].copy_from_slice(&c[..n]);
+    let allowed = [
+        (sk_buff::MARK, sk_buff::MARK + 4),
+        (sk_buff::PRIORITY, sk_buff::IFINDEX + 4),
+        (sk_buff::CB, sk_buff::CB + 20),
+        (sk_buff::TSTAMP, sk_buff::GSO_SEGS + 4),
+        (sk_buff::GSO_SIZE, sk_buff::GSO_SIZE + 4),
+        (sk_buff::HWTSTAMP, sk_buff::HWTSTAMP + 8),
+    ];
+    for (off, &b) in u.iter().enumerate() {
+        if b != 0 && !allowed.iter().any(|&(f, t)| off >= f && off < t) {
+            return Err((
+                "EINVAL",
+                format!("__sk_buff byte {off} may not be set in ctx_in"),
+            ));
+        }
+    }
+    let ifindex = u32::from_ne_bytes(
+        u[sk_buff::IFINDEX..sk_buff::IFINDEX + 4]
+            .try_into()
+            .expect("4"),
+    );
+    if ifindex > 1 {
+        return Err((
+            "ENODEV",
+            format!("no device with ifindex {ifindex} (only lo = 1)"),
+        ));
+    }
+    Ok(u)
 }
 
 /// Linux's `convert_skb_to___skb`: only these fields come back in `ctx_out`.

@@ -363,3 +363,142 @@ fn skb_bytes_and_redirect_match_linux() {
         );
     }
 }
+
+/// Like `compare`, with a `ctx_in`; also compares `ctx_out` (or the error).
+fn compare_ctx(
+    ktype: KType,
+    ctype: ProgType,
+    insns: Vec<Insn>,
+    pkt: &[u8],
+    ctx: &[u8],
+    what: &str,
+) {
+    let k = test_run(ktype, &insns, &[], pkt, Some(ctx), 1);
+    if let Err(e) = &k
+        && e.skip().is_some()
+    {
+        cordon_linux::report_skip(e.skip().unwrap());
+        return;
+    }
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        let rt = Runtime::new(Config {
+            backend,
+            ..Config::default()
+        });
+        let o = rt.load_parsed(object(ctype, insns.clone())).unwrap();
+        let p = o.program("p").unwrap();
+        let r = match ctype {
+            ProgType::Xdp => p.run_xdp_with(pkt, Some(ctx)),
+            _ => p.run_skb_with(pkt, Some(ctx)),
+        };
+        match (&k, r) {
+            (Ok(k), Ok(r)) => {
+                assert_eq!(r.retval, k.retval, "{what} {backend:?}");
+                assert_eq!(r.packet, k.data_out, "{what} {backend:?} data_out");
+                assert_eq!(r.ctx_out, k.ctx_out, "{what} {backend:?} ctx_out");
+            }
+            (Err(_), Err(_)) => {}
+            (k, r) => panic!("{what} {backend:?}: Linux {k:?}, Cordon {r:?}"),
+        }
+    }
+}
+
+#[test]
+fn ctx_in_matches_linux() {
+    let mut pkt = vec![0u8; 64];
+    pkt[12] = 0x08;
+    // skb: r0 = mark + priority + cb[0] + wire_len + ingress_ifindex, mark += 1.
+    let insns = vec![
+        i(0x61, 0, 1, 8, 0),
+        i(0x61, 2, 1, 32, 0),
+        i(0x0f, 0, 2, 0, 0),
+        i(0x61, 2, 1, 48, 0),
+        i(0x0f, 0, 2, 0, 0),
+        i(0x61, 2, 1, 160, 0),
+        i(0x0f, 0, 2, 0, 0),
+        i(0x61, 2, 1, 36, 0),
+        i(0x0f, 0, 2, 0, 0),
+        i(0x61, 2, 1, 8, 0),
+        i(0x07, 2, 0, 0, 1),
+        i(0x63, 1, 2, 8, 0),
+        EXIT,
+    ];
+    let field =
+        |ctx: &mut Vec<u8>, off: usize, v: u32| ctx[off..off + 4].copy_from_slice(&v.to_ne_bytes());
+    let mut ctx = vec![0u8; 192];
+    field(&mut ctx, 8, 5);
+    field(&mut ctx, 32, 3);
+    field(&mut ctx, 48, 900);
+    field(&mut ctx, 36, 7);
+    compare_ctx(
+        KType::SCHED_CLS,
+        ProgType::SchedCls,
+        insns.clone(),
+        &pkt,
+        &ctx,
+        "skb ctx_in",
+    );
+    field(&mut ctx, 160, 100);
+    compare_ctx(
+        KType::SCHED_CLS,
+        ProgType::SchedCls,
+        insns.clone(),
+        &pkt,
+        &ctx,
+        "skb wire_len",
+    );
+    field(&mut ctx, 160, 10);
+    compare_ctx(
+        KType::SCHED_CLS,
+        ProgType::SchedCls,
+        insns.clone(),
+        &pkt,
+        &ctx,
+        "skb wire_len < len",
+    );
+    let mut bad = vec![0u8; 192];
+    field(&mut bad, 0, 64);
+    compare_ctx(
+        KType::SCHED_CLS,
+        ProgType::SchedCls,
+        insns.clone(),
+        &pkt,
+        &bad,
+        "skb len set",
+    );
+    compare_ctx(
+        KType::SCHED_CLS,
+        ProgType::SchedCls,
+        insns,
+        &pkt,
+        &ctx[..52],
+        "short skb ctx",
+    );
+
+    // xdp: r0 = (data - data_meta) * 1000 + (data_end - data) + rx_queue_index.
+    let insns = vec![
+        i(0x61, 2, 1, 0, 0),
+        i(0x61, 3, 1, 4, 0),
+        i(0x61, 4, 1, 8, 0),
+        i(0xbf, 0, 2, 0, 0),
+        i(0x1f, 0, 4, 0, 0),
+        i(0x27, 0, 0, 0, 1000),
+        i(0x1f, 3, 2, 0, 0),
+        i(0x0f, 0, 3, 0, 0),
+        i(0x61, 2, 1, 16, 0),
+        i(0x0f, 0, 2, 0, 0),
+        EXIT,
+    ];
+    let md = |v: [u32; 6]| v.iter().flat_map(|x| x.to_ne_bytes()).collect::<Vec<u8>>();
+    for (ctx, what) in [
+        (md([0, 64, 0, 0, 0, 0]), "xdp plain"),
+        (md([8, 64, 0, 1, 0, 0]), "xdp 8 bytes metadata"),
+        (md([6, 64, 0, 0, 0, 0]), "xdp unaligned metadata"),
+        (md([0, 64, 4, 0, 0, 0]), "xdp data_meta set"),
+        (md([0, 64, 0, 0, 0, 1]), "xdp egress set"),
+        (md([0, 64, 0, 0, 1, 0]), "xdp rx queue without device"),
+        (md([0, 65, 0, 0, 0, 0]), "xdp data_end too big"),
+    ] {
+        compare_ctx(KType::XDP, ProgType::Xdp, insns.clone(), &pkt, &ctx, what);
+    }
+}

@@ -302,6 +302,19 @@ impl Program {
         })
     }
 
+    /// [`Program::run`] with Linux's `ctx_in` (`struct xdp_md` for XDP,
+    /// `struct __sk_buff` for skb programs; see
+    /// [`CompiledProgram::run_xdp_with`](cordon_runtime::CompiledProgram::run_xdp_with) and
+    /// [`CompiledProgram::run_skb_with`](cordon_runtime::CompiledProgram::run_skb_with)
+    /// for what may be set). `ctx_in` is ignored for raw programs.
+    pub fn run_with(&self, packet: &[u8], ctx_in: Option<&[u8]>) -> Result<RunResult, Error> {
+        Ok(match self.kind() {
+            ProgKind::Xdp => self.inner.run_xdp_with(packet, ctx_in)?,
+            ProgKind::Raw => return self.run(packet),
+            _ => self.inner.run_skb_with(packet, ctx_in)?,
+        })
+    }
+
     /// Runs an XDP program (256 bytes headroom, ingress ifindex 1).
     pub fn run_xdp(&self, packet: &[u8]) -> Result<RunResult, Error> {
         Ok(self.inner.run_xdp(packet)?)
