@@ -372,6 +372,35 @@ mod tests {
         }
     }
 
+    /// Permissions of the mapping containing `addr`, from /proc/self/maps.
+    #[cfg(target_os = "linux")]
+    fn perms_at(addr: u64) -> Option<String> {
+        let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+        maps.lines().find_map(|l| {
+            let mut it = l.split_whitespace();
+            let (range, perms) = (it.next()?, it.next()?);
+            let (a, b) = range.split_once('-')?;
+            let (a, b) = (
+                u64::from_str_radix(a, 16).ok()?,
+                u64::from_str_radix(b, 16).ok()?,
+            );
+            (a <= addr && addr < b).then(|| perms.to_string())
+        })
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn guard_pages_are_inaccessible() {
+        let s = ShadowStack::new(16384).unwrap();
+        let [lo, hi] = s.guard_ranges();
+        let r = s.usable_range();
+        assert_eq!(perms_at(lo.start).as_deref(), Some("---p"));
+        assert_eq!(perms_at(hi.end - 1).as_deref(), Some("---p"));
+        assert_eq!(perms_at(r.start).as_deref(), Some("rw-p"));
+        assert_eq!(perms_at(r.end - 1).as_deref(), Some("rw-p"));
+        assert_eq!(s.size(), 16384);
+    }
+
     #[test]
     fn bad_sizes_are_rejected() {
         assert!(matches!(
