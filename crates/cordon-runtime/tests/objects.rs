@@ -584,3 +584,23 @@ fn perf_event_output_without_events() {
         );
     }
 }
+
+#[test]
+fn ctx_accesses_are_rewritten_when_verified() {
+    for b in BACKENDS {
+        let rt = runtime(b);
+        let o = load(&rt, "xdp_firewall.o");
+        let p = prog(&o, "xdp_firewall");
+        // ldxdw rX, [r1 + 24] / [r1 + 32]: the hidden 64-bit data / data_end.
+        let rewritten = p
+            .insns()
+            .iter()
+            .filter(|i| i.code == 0x79 && (i.off == 24 || i.off == 32))
+            .count();
+        assert_eq!(rewritten >= 2, p.is_verified(), "{b:?}: {rewritten}");
+        let mut pkt = ipv4_udp(80, 53);
+        let want = p.run_xdp(&pkt).unwrap();
+        let r0 = p.run_xdp_in_place(&mut pkt).unwrap();
+        assert_eq!((r0, &pkt), (want.r0, &want.packet), "{b:?}");
+    }
+}

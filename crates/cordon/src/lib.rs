@@ -320,6 +320,13 @@ impl Program {
         Ok(self.inner.run_xdp(packet)?)
     }
 
+    /// Lowest-overhead XDP run: `packet` is updated in place (resized when the
+    /// program moved its head or tail); no allocation when its capacity
+    /// suffices. Returns the full r0.
+    pub fn run_xdp_in_place(&self, packet: &mut Vec<u8>) -> Result<u64, Error> {
+        Ok(self.inner.run_xdp_in_place(packet)?)
+    }
+
     /// Runs a tc or socket-filter program.
     pub fn run_skb(&self, packet: &[u8]) -> Result<RunResult, Error> {
         Ok(self.inner.run_skb(packet)?)
