@@ -14,7 +14,38 @@
 //! * [`program`]: [`CompiledProgram`] runs XDP, tc, socket-filter and raw
 //!   programs with Linux's test_run contexts and returns a [`RunResult`].
 //! * [`helpers`]: helper implementations by Linux id and the built-in kfuncs.
-//! * [`maps`]: the map types.
+//! * [`maps`]: the map types; [`extmaps`]: `lpm_trie`, `bloom_filter`,
+//!   `perf_event_array`.
+//!
+//! # Modes
+//!
+//! Verified programs run in the engines' trusted mode with the verifier's
+//! per-subprogram frame sizes. With [`Config::verify`] off (and for raw
+//! programs, whose context the verifier cannot describe) programs run in
+//! checked mode: every memory access is checked against the invocation's
+//! regions (stack, packet, context, global data, map values and objects
+//! helpers handed out), helpers check pointer and map arguments, spin locks
+//! and ring-buffer records left behind are released, and an instruction
+//! budget bounds the run. Packet frames are placed below 4 GiB so the 32-bit
+//! `data` / `data_end` context fields hold the whole pointer there.
+//!
+//! # Known differences from Linux
+//!
+//! * No fragments: XDP input beyond 3520 bytes (or `ctx_in.data_end` below the
+//!   input length) is an error instead of a multi-buffer packet.
+//! * `bpf_redirect*` are recorded in the [`RunResult`], not performed; there are
+//!   no devmap/cpumap/xskmap, so `bpf_redirect_map` always takes the fallback
+//!   action in its flags.
+//! * `perf_event_array` maps exist but have no events: `bpf_perf_event_output`
+//!   returns `-ENOENT`, as Linux does for a slot without an event.
+//! * `bpf_trace_printk` supports `%p`, `%px`, `%pK` (printed as hex, not
+//!   hashed) but not the other `%p` extensions; lines are returned per run.
+//! * A tail call runs the target nested on the same shadow stack (Linux
+//!   replaces the frame): results, the 33-call limit and the
+//!   replace-the-subprogram-frame rule are Linux's, but the target gets fresh
+//!   call frames and, in checked mode, its own instruction budget.
+//! * `bpf_loop` is always inlined (as Linux does for constant callbacks): the
+//!   callback is chosen among the program's address-taken functions.
 
 pub mod ctx;
 pub mod error;
