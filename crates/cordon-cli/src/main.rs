@@ -10,7 +10,6 @@ mod pcap;
 mod report;
 mod retname;
 mod run;
-mod venv;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -58,10 +57,10 @@ pub enum ProfileArg {
 }
 
 impl ProfileArg {
-    pub fn verifier(self) -> cordon_verifier::Profile {
+    pub fn verifier(self) -> cordon::Profile {
         match self {
-            ProfileArg::Privileged => cordon_verifier::Profile::Privileged,
-            ProfileArg::Unprivileged => cordon_verifier::Profile::Unprivileged,
+            ProfileArg::Privileged => cordon::Profile::Privileged,
+            ProfileArg::Unprivileged => cordon::Profile::Unprivileged,
         }
     }
 }

@@ -5,10 +5,8 @@ use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result, anyhow, bail};
+use cordon::{Config, LoadError, Profile};
 use cordon_object::{Object, ProgramSpec, RelocKind};
-use cordon_verifier::{Profile, VerifyEnv};
-
-use crate::venv;
 
 /// Whether `bytes` start like an ELF file.
 pub fn is_elf(bytes: &[u8]) -> bool {
@@ -154,14 +152,19 @@ pub fn disasm(path: &Path, prog: Option<&str>) -> Result<()> {
 }
 
 /// `cordon verify OBJ`: 0 when every selected program is accepted, 1 when one
-/// is rejected (its log on stderr); errors before verification are `Err`.
+/// is rejected (the verifier log on stderr); errors before verification
+/// (unreadable or malformed object, unsupported map types, unknown helpers
+/// or kfuncs) are `Err`. Programs are verified exactly as `cordon run` loads
+/// them (the embedding API's object → verifier environment), so the two
+/// commands always agree.
 pub fn verify(
     path: &Path,
     prog: Option<&str>,
     log_level: u32,
     profile: Profile,
 ) -> Result<ExitCode> {
-    let obj = read_object(path)?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let obj = Object::parse(&bytes).map_err(|e| anyhow!("{}: {e}", path.display()))?;
     let progs: Vec<&ProgramSpec> = match prog {
         Some(_) => vec![select_program(&obj, path, prog)?],
         None => obj.programs.iter().collect(),
@@ -169,49 +172,55 @@ pub fn verify(
     if progs.is_empty() {
         bail!("{}: the object has no programs", path.display());
     }
+    let engine = cordon::Engine::new(Config {
+        verify: true,
+        profile,
+        log_level,
+        ..Config::default()
+    });
+    let loaded = engine
+        .load_object(&bytes)
+        .with_context(|| format!("cannot load {}", path.display()))?;
     let mut rejected = false;
     for p in progs {
-        let Some(t) = venv::prog_type(p.prog_type) else {
-            bail!(
-                "{}: program {} has type {}, which Cordon cannot verify (supported: socket, tc/classifier, action, xdp)",
-                path.display(),
-                p.name,
-                p.prog_type
-            );
-        };
-        let base = VerifyEnv::new(t)
-            .with_profile(profile)
-            .with_log_level(log_level);
-        let (program, env) = venv::build(&obj, p, base)
-            .with_context(|| format!("{}: program {}", path.display(), p.name))?;
-        match cordon_verifier::verify(&program, &env) {
-            Ok(facts) => {
-                if log_level != 0 && !facts.log.is_empty() {
-                    eprint!("{}", facts.log);
-                    if !facts.log.ends_with('\n') {
+        match loaded.program(&p.name) {
+            Ok(compiled) => {
+                let log = compiled.verifier_log();
+                if log_level != 0 && !log.is_empty() {
+                    eprint!("{log}");
+                    if !log.ends_with('\n') {
                         eprintln!();
                     }
                 }
-                println!(
-                    "{}: accepted ({} insns processed, stack {} bytes)",
-                    p.name, facts.stats.insn_processed, facts.max_stack_depth
-                );
+                let summary = log
+                    .lines()
+                    .find(|l| l.starts_with("processed "))
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default();
+                println!("{}: accepted{summary}", p.name);
             }
-            Err(e) => {
+            Err(cordon::Error::Load(LoadError::Verify { message, log, .. })) => {
                 rejected = true;
-                if !e.log.is_empty() {
-                    eprint!("{}", e.log);
-                    if !e.log.ends_with('\n') {
+                if !log.is_empty() {
+                    eprint!("{log}");
+                    if !log.ends_with('\n') {
                         eprintln!();
                     }
                 }
-                let at = e
-                    .insn
+                // "insn N: ..." -> the source line of instruction N.
+                let at = message
+                    .strip_prefix("insn ")
+                    .and_then(|r| r.split_once(':'))
+                    .and_then(|(n, _)| n.parse::<usize>().ok())
                     .and_then(|i| p.describe_insn(i))
                     .map(|s| format!(" ({s})"))
                     .unwrap_or_default();
-                eprintln!("{}: rejected: {e}{at}", p.name);
+                eprintln!("{}: rejected: {message}{at}", p.name);
                 println!("{}: rejected", p.name);
+            }
+            Err(e) => {
+                return Err(anyhow!(e))
+                    .with_context(|| format!("{}: program {}", path.display(), p.name));
             }
         }
     }

@@ -188,3 +188,141 @@ fn deep_calls_model_matches_readme() {
     // The README's value for a 100-byte packet; checks the Rust model of the chain.
     assert_eq!(support::cases::level_chain_for_test(100), 505);
 }
+
+/// Packets of a classic little-endian pcap file (what demo/make_pcap.py writes).
+fn pcap_packets(bytes: &[u8]) -> Vec<Vec<u8>> {
+    assert_eq!(&bytes[..4], &0xa1b2_c3d4u32.to_le_bytes(), "classic pcap");
+    let mut out = Vec::new();
+    let mut at = 24;
+    while at + 16 <= bytes.len() {
+        let len = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap()) as usize;
+        out.push(bytes[at + 16..at + 16 + len].to_vec());
+        at += 16 + len;
+    }
+    out
+}
+
+fn unhex(s: &str) -> Vec<u8> {
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+/// The demo end to end: `cordon run --pcap` over demo/sample.pcap with the
+/// demo rules gives the same count per XDP action, the same refused packets
+/// and the same `fw_rules` hits and `fw_stats` counters as running every
+/// packet of the capture through Linux.
+#[test]
+fn demo_capture_agrees_with_linux() {
+    use std::collections::BTreeMap;
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let pcap = root.join("demo/sample.pcap");
+    let rules = root.join("demo/rules.json");
+    let obj = bpf_dir().join("xdp_firewall.o");
+    let packets = pcap_packets(&std::fs::read(&pcap).unwrap());
+    assert_eq!(packets.len(), 3000);
+
+    // Linux.
+    linux_side::pin_to_cpu0();
+    let kobj = cordon_linux::require!(cordon_linux::KernelObject::load(&obj));
+    for (k, v) in support::cases::demo_rules() {
+        kobj.map_update("fw_rules", &k, &v).unwrap();
+    }
+    let prog = kobj.program("xdp_firewall").unwrap();
+    let names = [
+        "XDP_ABORTED",
+        "XDP_DROP",
+        "XDP_PASS",
+        "XDP_TX",
+        "XDP_REDIRECT",
+    ];
+    let mut linux_counts: BTreeMap<String, u64> = BTreeMap::new();
+    let mut linux_errors = 0u64;
+    for p in &packets {
+        match prog.test_run(&cordon_linux::TestRun::new(p)) {
+            Ok(r) => {
+                *linux_counts
+                    .entry(names[r.retval as usize].to_string())
+                    .or_default() += 1
+            }
+            Err(e) if e.errno() == Some(libc::EINVAL) => linux_errors += 1,
+            Err(e) => panic!("{e}"),
+        }
+    }
+    let linux_rules: BTreeMap<Vec<u8>, Vec<u8>> =
+        kobj.dump_map("fw_rules").unwrap().into_iter().collect();
+    let linux_stats: Vec<(u64, u64)> = kobj
+        .dump_map_per_cpu("fw_stats")
+        .unwrap()
+        .into_iter()
+        .map(|(_, cpus)| {
+            cpus.iter().fold((0, 0), |(p, b), v| {
+                (
+                    p + u64::from_le_bytes(v[0..8].try_into().unwrap()),
+                    b + u64::from_le_bytes(v[8..16].try_into().unwrap()),
+                )
+            })
+        })
+        .collect();
+    println!("Linux: {linux_counts:?}, refused {linux_errors}, fw_stats {linux_stats:?}");
+
+    // Cordon, through the command line.
+    for engine in ["interp", "jit"] {
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_cordon"))
+            .args([
+                "run",
+                obj.to_str().unwrap(),
+                "--pcap",
+                pcap.to_str().unwrap(),
+            ])
+            .args(["--maps-file", rules.to_str().unwrap(), "--engine", engine])
+            .args(["--json", "--dump-maps"])
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let counts: BTreeMap<String, u64> = v["results"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, n)| (k.clone(), n.as_u64().unwrap()))
+            .collect();
+        assert_eq!(counts, linux_counts, "{engine}: per-action counts");
+        assert_eq!(v["errors"], linux_errors, "{engine}: refused packets");
+        let rules: BTreeMap<Vec<u8>, Vec<u8>> = v["maps"]["fw_rules"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                (
+                    unhex(e["key"].as_str().unwrap()),
+                    unhex(e["value"].as_str().unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(rules, linux_rules, "{engine}: fw_rules (hits per rule)");
+        let stats: Vec<(u64, u64)> = v["maps"]["fw_stats"]["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| {
+                e["values"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .fold((0, 0), |(p, b), c| {
+                        let c = unhex(c.as_str().unwrap());
+                        (
+                            p + u64::from_le_bytes(c[0..8].try_into().unwrap()),
+                            b + u64::from_le_bytes(c[8..16].try_into().unwrap()),
+                        )
+                    })
+            })
+            .collect();
+        assert_eq!(
+            stats, linux_stats,
+            "{engine}: fw_stats (packets, bytes per verdict)"
+        );
+    }
+}
