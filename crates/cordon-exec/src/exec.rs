@@ -41,7 +41,11 @@ pub struct ExecOptions {
     pub subprog_frames: Vec<(usize, u32)>,
     /// Where frames come from.
     pub stack: StackStrategy,
-    /// Usable bytes of the shadow stack (per thread, or per program per thread).
+    /// Usable bytes of the shadow stack (per thread, or per program per thread;
+    /// unused by [`StackStrategy::Native`]). The per-thread stack is created on
+    /// first use; an idle one of a different size is replaced (so executables
+    /// sharing a thread should agree on the size), a busy one (nested
+    /// invocation) is used as it is.
     pub shadow_stack_size: usize,
     /// Maximum number of instructions one checked run may execute.
     pub instruction_budget: u64,
