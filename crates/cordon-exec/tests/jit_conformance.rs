@@ -61,3 +61,24 @@ fn conformance_suite_on_the_jit() {
     );
     assert_eq!(passed, 313);
 }
+
+#[test]
+fn plugin_entry_point_runs_the_jit() {
+    let text = std::fs::read_to_string(shared_dir().join("conformance/tests/ldxdw.data")).unwrap();
+    let case = datafile::parse(&text).unwrap();
+    let code = cordon_isa::insn::to_bytes(&case.program_insns().unwrap());
+    let mut mem = case.mem.clone();
+    let r0 = cordon_exec::jit::run_conformance(&code, &mut mem).unwrap();
+    assert_eq!(Some(r0), case.result);
+    // A program that fails names the instruction, like the interpreter's plugin.
+    let bad =
+        cordon_isa::insn::to_bytes(&cordon_isa::assemble("ldxdw %r0, [%r1+64]\nexit").unwrap());
+    let e = cordon_exec::jit::run_conformance(&bad, &mut mem).unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("program failed: instruction 0: load of 8 bytes"),
+        "{e}"
+    );
+    let e = cordon_exec::jit::run_conformance(&[0u8; 7], &mut mem).unwrap_err();
+    assert!(e.to_string().starts_with("program rejected:"), "{e}");
+}
