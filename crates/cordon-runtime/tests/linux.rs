@@ -502,3 +502,36 @@ fn ctx_in_matches_linux() {
         compare_ctx(KType::XDP, ProgType::Xdp, insns.clone(), &pkt, &ctx, what);
     }
 }
+
+#[test]
+fn small_skb_helpers_match_linux() {
+    // skb_pull_data(ctx, len)
+    for len in [0, 14, 64, 65, 1000] {
+        compare(
+            KType::SCHED_CLS,
+            ProgType::SchedCls,
+            vec![i(0xb7, 2, 0, 0, len), i(0x85, 0, 0, 0, 39), EXIT],
+            &format!("pull_data {len}"),
+        );
+    }
+    // csum_update
+    compare(
+        KType::SCHED_CLS,
+        ProgType::SchedCls,
+        vec![i(0xb7, 2, 0, 0, 5), i(0x85, 0, 0, 0, 40), EXIT],
+        "csum_update",
+    );
+    // set_hash(ctx, 77) then r0 = skb->hash; set_hash_invalid then r0 += skb->hash
+    let insns = vec![
+        i(0xbf, 6, 1, 0, 0),
+        i(0xb7, 2, 0, 0, 77),
+        i(0x85, 0, 0, 0, 48),
+        i(0x61, 7, 6, 68, 0),
+        i(0xbf, 1, 6, 0, 0),
+        i(0x85, 0, 0, 0, 41),
+        i(0x61, 0, 6, 68, 0),
+        i(0x0f, 0, 7, 0, 0),
+        EXIT,
+    ];
+    compare(KType::SCHED_CLS, ProgType::SchedCls, insns, "set_hash");
+}

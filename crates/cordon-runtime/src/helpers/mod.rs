@@ -37,6 +37,12 @@ pub mod extra_ids {
     pub const XDP_LOAD_BYTES: u32 = 189;
     pub const XDP_STORE_BYTES: u32 = 190;
     pub const XDP_GET_BUFF_LEN: u32 = 188;
+    pub const SKB_PULL_DATA: u32 = 39;
+    pub const CSUM_UPDATE: u32 = 40;
+    pub const SET_HASH_INVALID: u32 = 41;
+    pub const SET_HASH: u32 = 48;
+    pub const KTIME_GET_COARSE_NS: u32 = 160;
+    pub const KTIME_GET_TAI_NS: u32 = 208;
 }
 
 /// Runtime-internal helper ids used by rewritten code (never visible to the
@@ -95,6 +101,60 @@ pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
         )
         .only(progs::XDP),
     );
+    r.add_helper(p(
+        e::KTIME_GET_COARSE_NS,
+        "ktime_get_coarse_ns",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(p(
+        e::KTIME_GET_TAI_NS,
+        "ktime_get_tai_ns",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(
+        p(
+            e::SKB_PULL_DATA,
+            "skb_pull_data",
+            &[PtrToCtx, Anything],
+            RetType::Integer,
+            proto::flags::CHANGES_PKT_DATA,
+        )
+        .only(progs::SCHED_CLS),
+    );
+    r.add_helper(
+        p(
+            e::CSUM_UPDATE,
+            "csum_update",
+            &[PtrToCtx, Anything],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::SCHED_CLS),
+    );
+    r.add_helper(
+        p(
+            e::SET_HASH_INVALID,
+            "set_hash_invalid",
+            &[PtrToCtx],
+            RetType::Void,
+            0,
+        )
+        .only(progs::SCHED_CLS),
+    );
+    r.add_helper(
+        p(
+            e::SET_HASH,
+            "set_hash",
+            &[PtrToCtx, Anything],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::SCHED_CLS),
+    );
     r.add_helper(
         p(
             e::XDP_GET_BUFF_LEN,
@@ -134,6 +194,14 @@ pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
         h(|_, _| Ok(crate::maps::current_cpu() as u64)),
     ));
     v.push((extra_ids::GET_NUMA_NODE_ID, h(|_, _| Ok(0))));
+    v.push((
+        extra_ids::KTIME_GET_COARSE_NS,
+        h(|_, _| Ok(clock_ns(libc::CLOCK_MONOTONIC_COARSE))),
+    ));
+    v.push((
+        extra_ids::KTIME_GET_TAI_NS,
+        h(|_, _| Ok(clock_ns(libc::CLOCK_TAI))),
+    ));
     v.push((
         extra_ids::JIFFIES64,
         // CONFIG_HZ=1000 equivalent: jiffies advance once per millisecond.

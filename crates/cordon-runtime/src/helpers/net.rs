@@ -29,6 +29,10 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
             h(|c, a| csum_replace_helper(c, a, true)),
         ),
         (id::REDIRECT, h(redirect)),
+        (extra_ids::SKB_PULL_DATA, h(skb_pull_data)),
+        (extra_ids::CSUM_UPDATE, h(csum_update)),
+        (extra_ids::SET_HASH_INVALID, h(set_hash_invalid)),
+        (extra_ids::SET_HASH, h(set_hash)),
         (id::REDIRECT_MAP, h(redirect_map)),
     ]
 }
@@ -305,6 +309,33 @@ fn csum_replace_helper(ctx: &mut RunContext<'_>, a: [u64; 5], l4: bool) -> Helpe
     }
     // SAFETY: as above.
     unsafe { std::ptr::copy_nonoverlapping(new.to_ne_bytes().as_ptr(), p, 2) };
+    Ok(0)
+}
+
+/// `bpf_skb_pull_data`: test-run skbs are linear and private, so this only
+/// checks the length (`skb_ensure_writable`: `-ENOMEM` beyond the packet).
+fn skb_pull_data(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let s = skb(ctx, a[0])?;
+    let len = a[1] as u32 as u64;
+    if len > s.data_end - s.data {
+        return Ok(neg(12));
+    }
+    Ok(0)
+}
+
+/// `bpf_csum_update`: test-run skbs are `CHECKSUM_NONE`, so Linux returns `-ENOTSUPP`.
+fn csum_update(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    skb(ctx, a[0])?;
+    Ok(neg(524))
+}
+
+fn set_hash_invalid(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    skb(ctx, a[0])?.set_u32(sk_buff::HASH, 0);
+    Ok(0)
+}
+
+fn set_hash(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    skb(ctx, a[0])?.set_u32(sk_buff::HASH, a[1] as u32);
     Ok(0)
 }
 
