@@ -103,7 +103,8 @@ pub struct RunResult {
     pub redirect: Option<Redirect>,
     /// `bpf_trace_printk` output, one entry per call.
     pub trace: Vec<String>,
-    /// Tail calls made.
+    /// Linux's `tail_call_cnt` at the end: tail calls that passed the index
+    /// and limit checks (including ones that found an empty slot).
     pub tail_calls: u32,
     /// Time spent in the program (helpers included).
     pub duration: Duration,
