@@ -209,14 +209,26 @@ impl JitExecutable {
             Mode::Checked => translate::Flavor::Checked,
             Mode::Trusted => translate::Flavor::Trusted,
         };
-        let compiled = compile::compile(
-            program,
-            &decoded.ops,
-            &frame_of,
-            flavor,
-            options.instruction_budget,
-            config,
-        )?;
+        // A panic inside the code generator (a bug, never expected) becomes an
+        // error instead of unwinding into the caller.
+        let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            compile::compile(
+                program,
+                &decoded.ops,
+                &frame_of,
+                flavor,
+                options.instruction_budget,
+                config,
+            )
+        }))
+        .map_err(|p| {
+            let msg = p
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| p.downcast_ref::<&str>().copied())
+                .unwrap_or("unknown panic");
+            JitError::Codegen(format!("code generator panicked: {msg}"))
+        })??;
         // SAFETY: the entry function was generated with exactly this signature
         // (`Variant::Main`, the target's default C calling convention).
         let entry = unsafe { std::mem::transmute::<*const u8, EntryFn>(compiled.entry) };
