@@ -327,7 +327,42 @@ fn spin_lock(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
             Ok(())
         })?;
     }
-    // SAFETY: verified: points at the map value's bpf_spin_lock; checked: in writable memory.
+    if ctx.is_checked() {
+        // Unverified code may lock a word nobody will ever release: wait a
+        // bounded time instead of hanging.
+        // SAFETY: checked: 4 aligned writable bytes of the invocation's memory.
+        let w = unsafe { std::sync::atomic::AtomicU32::from_ptr(a[0] as *mut u32) };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        let mut spins = 0u32;
+        while w
+            .compare_exchange_weak(
+                0,
+                1,
+                std::sync::atomic::Ordering::Acquire,
+                std::sync::atomic::Ordering::Relaxed,
+            )
+            .is_err()
+        {
+            spins = spins.wrapping_add(1);
+            if spins.is_multiple_of(1024) {
+                if std::time::Instant::now() > deadline {
+                    with_inv(|inv| {
+                        inv.locks.pop();
+                        Ok(())
+                    })?;
+                    return Err(Abort::Fault(format!(
+                        "bpf_spin_lock at {:#x}: the lock stayed taken for 1 s",
+                        a[0]
+                    )));
+                }
+                std::thread::yield_now();
+            } else {
+                std::hint::spin_loop();
+            }
+        }
+        return Ok(0);
+    }
+    // SAFETY: verified: points at the map value's bpf_spin_lock.
     unsafe { crate::maps::bpf_spin_lock(a[0] as *mut u32) };
     Ok(0)
 }
