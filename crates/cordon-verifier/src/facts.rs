@@ -147,6 +147,11 @@ pub struct VerifiedFacts {
     /// Map argument of every helper call site that takes a map, by
     /// instruction index (see [`CallMap`]).
     pub call_maps: BTreeMap<usize, CallMap>,
+    /// Instructions no path reaches (e.g. behind a branch on a constant);
+    /// they were never checked, so an engine must not execute them — Linux
+    /// replaces them (sanitize_dead_code). Sorted; second halves of `lddw`
+    /// are not listed.
+    pub unreached: Vec<usize>,
     /// Worst-case stack bytes along any call chain from the main program.
     pub max_stack_depth: u32,
     /// Most references held at once on any path.

@@ -608,3 +608,34 @@ fn array_lookup_with_constant_key_is_never_null() {
     // Unprivileged loads keep the check (Linux requires bpf_capable).
     reject(&unpriv(), &p("*(u32 *)(r10 -4) = 0"), "map_value_or_null");
 }
+
+/// Atomics are always alignment-checked (Linux's strict_alignment_once),
+/// plain loads and stores of map values only with strict alignment.
+#[test]
+fn atomics_must_be_aligned() {
+    let lookup = "*(u32 *)(r10 -4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem#1\n\
+                  if r0 == 0 goto out\nr1 = 1\n";
+    accept(
+        &sock(),
+        &format!("{lookup}lock *(u64 *)(r0 +8) += r1\nout: r0 = 0\nexit"),
+    );
+    reject(
+        &sock(),
+        &format!("{lookup}lock *(u64 *)(r0 +2) += r1\nout: r0 = 0\nexit"),
+        "misaligned value access",
+    );
+    reject(
+        &sock(),
+        &format!("{lookup}lock *(u32 *)(r0 +6) += r1\nout: r0 = 0\nexit"),
+        "misaligned value access",
+    );
+    accept(
+        &sock(),
+        &format!("{lookup}r1 = *(u64 *)(r0 +2)\nout: r0 = 0\nexit"),
+    );
+    reject(
+        &sock(),
+        "*(u64 *)(r10 -8) = 0\nr1 = 1\nlock *(u64 *)(r10 -12) += r1\nr0 = 0\nexit",
+        "misaligned stack access",
+    );
+}

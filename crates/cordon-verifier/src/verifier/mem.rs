@@ -170,10 +170,17 @@ impl Engine<'_> {
                 p.ty.name()
             ));
         }
-        // Read then write back an unknown value.
-        let loaded = self.mem_access(dst, off, size, Access::Read)?;
-        let val = Reg::unknown();
-        self.mem_access(dst, off, size, Access::Write { val, regno: None })?;
+        // Read then write back an unknown value; atomics are always checked
+        // for alignment (Linux's strict_alignment_once).
+        self.strict_once = true;
+        let loaded = self.mem_access(dst, off, size, Access::Read);
+        let stored = loaded.as_ref().map_err(Clone::clone).and_then(|_| {
+            let val = Reg::unknown();
+            self.mem_access(dst, off, size, Access::Write { val, regno: None })
+        });
+        self.strict_once = false;
+        let loaded = loaded?;
+        stored?;
         let result = if loaded.is_pointer() {
             loaded
         } else {
@@ -312,7 +319,7 @@ impl Engine<'_> {
                         p.id, p.off, p.range
                     ));
                 }
-                if self.env.strict_alignment && size > 1 {
+                if (self.env.strict_alignment || self.strict_once) && size > 1 {
                     let t = p
                         .var
                         .var_off
@@ -396,7 +403,7 @@ impl Engine<'_> {
     }
 
     fn lax_align(&self, p: &Reg, off: i64, size: u32, desc: &str) -> Res<()> {
-        if !self.env.strict_alignment || size == 1 {
+        if !(self.env.strict_alignment || self.strict_once) || size == 1 {
             return Ok(());
         }
         let t = p.var.var_off.add(Tnum::konst((p.off as i64 + off) as u64));

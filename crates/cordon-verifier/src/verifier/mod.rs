@@ -95,6 +95,9 @@ impl<'a> Verifier<'a> {
                     subprogs,
                     ctx_accesses: std::mem::take(&mut e.ctx_accesses),
                     call_maps: std::mem::take(&mut e.call_maps),
+                    unreached: (0..e.prog.len())
+                        .filter(|&pc| !e.seen[pc] && e.prog.kind(pc).is_some())
+                        .collect(),
                     max_stack_depth,
                     max_refs: e.max_refs,
                     safe_points: std::mem::take(&mut e.safe_points),
@@ -154,6 +157,10 @@ pub(crate) struct Engine<'a> {
     pub(crate) mem_ptr: Vec<Option<RegType>>,
     pub(crate) ctx_accesses: BTreeMap<usize, crate::facts::CtxAccess>,
     pub(crate) call_maps: BTreeMap<usize, crate::facts::CallMap>,
+    /// Instructions some explored path executed.
+    seen: Vec<bool>,
+    /// Check alignment of the current access even without strict alignment.
+    pub(crate) strict_once: bool,
 }
 
 impl<'a> Engine<'a> {
@@ -203,6 +210,8 @@ impl<'a> Engine<'a> {
             mem_ptr: vec![None; n],
             ctx_accesses: BTreeMap::new(),
             call_maps: BTreeMap::new(),
+            seen: vec![false; n],
+            strict_once: false,
         }
     }
 
@@ -390,6 +399,7 @@ impl<'a> Engine<'a> {
                 let _ = writeln!(self.log, "{pc}: {}", log::disasm(self.prog, self.env, pc));
             }
             self.trace_push(pc);
+            self.seen[pc] = true;
             if self.back_edge_src[pc] {
                 self.record_safe_point(pc, SafePointKind::BackEdge);
             }
