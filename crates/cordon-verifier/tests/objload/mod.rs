@@ -1,0 +1,252 @@
+//! Adapter from cordon-object's output to the verifier's inputs (what an
+//! integrator does: map specs -> `MapInfo`, kfunc names -> registry ids, BTF
+//! signatures of global functions -> `GlobalFuncSig`, line info) and the
+//! same object loaded into Linux. Shared by tests/objects.rs and the bench.
+#![allow(dead_code)]
+
+use cordon_isa::{Insn, Program};
+use cordon_object::btf::{Btf, BtfType};
+use cordon_object::{FuncLinkage, Object, ProgramSpec};
+use cordon_verifier::{
+    ArgKind, GlobalFuncSig, GlobalRet, LineInfo, MapInfo, MapType, ProgType, VerifyEnv,
+};
+use std::path::PathBuf;
+
+pub fn bpf_dir() -> PathBuf {
+    PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/bpf"))
+}
+
+pub fn prog_type(t: cordon_object::ProgType) -> Option<ProgType> {
+    use cordon_object::ProgType as O;
+    Some(match t {
+        O::SocketFilter => ProgType::SocketFilter,
+        O::SchedCls => ProgType::SchedCls,
+        O::SchedAct => ProgType::SchedAct,
+        O::Xdp => ProgType::Xdp,
+        _ => return None,
+    })
+}
+
+/// Offset of a `struct bpf_spin_lock` member of a map value type.
+fn spin_lock_off(btf: &Btf, value_type: u32) -> Option<u32> {
+    for m in btf.members(value_type)? {
+        let t = btf.skip_mods_and_typedefs(m.type_id).ok()?;
+        if let Some(BtfType::Struct { name: Some(n), .. }) = btf.type_by_id(t)
+            && n == "bpf_spin_lock"
+        {
+            return Some(m.bit_offset / 8);
+        }
+    }
+    None
+}
+
+fn global_sig(btf: &Btf, func_btf_id: u32, name: &str) -> GlobalFuncSig {
+    let mut args = Vec::new();
+    let mut ret = GlobalRet::Scalar;
+    if let Some((r, params)) = btf.func_proto(func_btf_id) {
+        if r == 0 {
+            ret = GlobalRet::Void;
+        }
+        for p in params {
+            let t = btf.skip_mods_and_typedefs(p.type_id).unwrap_or(0);
+            let kind = match btf.type_by_id(t) {
+                Some(BtfType::Ptr { type_id }) => {
+                    let pointee = btf.skip_mods_and_typedefs(*type_id).unwrap_or(0);
+                    let pname = btf
+                        .type_by_id(pointee)
+                        .and_then(|x| x.name().map(str::to_string));
+                    match pname.as_deref() {
+                        Some("__sk_buff") | Some("xdp_md") => ArgKind::PtrToCtx,
+                        _ => ArgKind::PtrToMem {
+                            size: btf.size_of(pointee).unwrap_or(0) as u32,
+                            nullable: false,
+                        },
+                    }
+                }
+                _ => ArgKind::Scalar,
+            };
+            args.push(kind);
+        }
+    }
+    GlobalFuncSig {
+        name: name.to_string(),
+        args,
+        ret,
+    }
+}
+
+/// Build the environment and the program (kfunc calls renumbered to registry ids).
+pub fn load(obj: &Object, p: &ProgramSpec) -> Option<(Program, VerifyEnv)> {
+    let t = prog_type(p.prog_type)?;
+    let mut env = VerifyEnv::new(t).with_log_level(1);
+    let info_of = |m: &cordon_object::MapSpec| {
+        let mut info = MapInfo::new(
+            &m.name,
+            MapType::from_linux(m.map_type),
+            m.key_size,
+            m.value_size,
+            m.max_entries,
+        );
+        if let (Some(btf), Some(v)) = (&obj.btf, m.btf_value_type_id) {
+            info.spin_lock_off = spin_lock_off(btf, v);
+        }
+        info.rdonly_prog = m.flags & 0x80 != 0 || m.section.starts_with(".rodata");
+        info
+    };
+    // Map indices of the object first (what `lddw src=5/6` carries), then the
+    // inner map prototypes of maps of maps.
+    env.maps = obj.maps.iter().map(info_of).collect();
+    for (i, m) in obj.maps.iter().enumerate() {
+        if let Some(inner) = &m.inner {
+            env.maps.push(info_of(inner));
+            env.maps[i].inner_map = Some(env.maps.len() as u32 - 1);
+        }
+    }
+    let mut insns: Vec<Insn> = p.insns.clone();
+    for (i, insn) in insns.iter_mut().enumerate() {
+        if insn.code == 0x85 && insn.src == 2 {
+            let name = obj
+                .kfuncs
+                .get(insn.imm as usize)
+                .cloned()
+                .unwrap_or_default();
+            insn.imm = env.registry.kfunc_id(&name).unwrap_or(0) as i32;
+            assert!(
+                insn.imm != 0,
+                "insn {i}: kfunc {name} is not in the registry"
+            );
+        }
+    }
+    if let Some(btf) = &obj.btf {
+        for f in p.functions.iter().skip(1) {
+            if f.linkage == FuncLinkage::Global
+                && let Some(id) = f.btf_id
+            {
+                env.global_funcs
+                    .insert(f.start, global_sig(btf, id, &f.name));
+            }
+        }
+    }
+    env.exception_callback = p
+        .exception_callback
+        .and_then(|i| p.functions.get(i))
+        .map(|f| f.start);
+    env.line_info = p
+        .line_info
+        .iter()
+        .map(|l| LineInfo {
+            insn: l.insn,
+            file: l.file.clone(),
+            line: l.line,
+            col: l.column,
+            source: l.text.clone(),
+        })
+        .collect();
+    Some((Program::new(insns).ok()?, env))
+}
+
+/// Load one program of an object into Linux the way Cordon's loader produced
+/// it (as tests/bpf/kernel_check.py does): kernel-sanitized BTF, maps with
+/// their kernel BTF ids, initial data (frozen for read-only maps), inner map
+/// prototypes, kfunc ids looked up in vmlinux, func_info/line_info.
+/// Returns Linux's verdict and log, or why the program cannot be compared.
+pub fn linux_verdict(
+    obj: &Object,
+    p: &ProgramSpec,
+    log_level: u32,
+) -> Result<(bool, String), String> {
+    use cordon_linux::{FuncInfo, LineInfo as LLine, Map, MapSpec as LSpec, MapType as LMap};
+    let unavailable = |e: cordon_linux::KernelError| match e.skip() {
+        Some(r) => format!("skip: {r}"),
+        None => e.to_string(),
+    };
+    cordon_linux::available().map_err(unavailable)?;
+    let btf = match &obj.btf {
+        Some(b) => Some(
+            cordon_linux::Btf::load(&b.for_kernel().to_bytes()).map_err(|e| format!("BTF: {e}"))?,
+        ),
+        None => None,
+    };
+    let create = |m: &cordon_object::MapSpec, inner: Option<&Map>| -> Result<Map, String> {
+        let mut max = m.max_entries;
+        if m.map_type == 4 && max == 0 {
+            max = cordon_linux::possible_cpus().unwrap_or(1) as u32;
+        }
+        let mut spec = LSpec::new(LMap(m.map_type), m.key_size, m.value_size, max)
+            .with_flags(m.flags)
+            .with_map_extra(m.map_extra);
+        if let (Some(b), Some((k, v))) = (&btf, m.kernel_btf_ids()) {
+            spec = spec.with_btf(b, k, v);
+        }
+        if let Some(i) = inner {
+            spec = spec.with_inner(i);
+        }
+        let map = Map::create(&spec).map_err(|e| format!("map {}: {e}", m.name))?;
+        if let Some(data) = &m.initial_data {
+            map.update(&0u32.to_le_bytes(), data, 0)
+                .map_err(|e| format!("map {} data: {e}", m.name))?;
+            if m.flags & 0x80 != 0 {
+                map.freeze()
+                    .map_err(|e| format!("freeze {}: {e}", m.name))?;
+            }
+        }
+        Ok(map)
+    };
+    let mut maps = Vec::new();
+    for m in &obj.maps {
+        let inner = match &m.inner {
+            Some(i) => Some(create(i, None)?),
+            None => None,
+        };
+        maps.push(create(m, inner.as_ref())?);
+    }
+    let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux")
+        .ok()
+        .and_then(|b| Btf::parse(&b).ok());
+    let mut insns = p.insns.clone();
+    for insn in insns.iter_mut() {
+        if insn.code == 0x85 && insn.src == 2 {
+            let name = obj
+                .kfuncs
+                .get(insn.imm as usize)
+                .cloned()
+                .unwrap_or_default();
+            let id = vmlinux
+                .as_ref()
+                .and_then(|v| v.find_func(&name))
+                .ok_or_else(|| format!("kfunc {name} is not in vmlinux (Cordon test kfunc)"))?;
+            insn.imm = id as i32;
+        }
+    }
+    let map_refs: Vec<&Map> = maps.iter().collect();
+    let func_info: Vec<FuncInfo> = p
+        .func_info
+        .iter()
+        .map(|f| FuncInfo {
+            insn_off: f.insn as u32,
+            type_id: f.type_id,
+        })
+        .collect();
+    let line_info: Vec<LLine> = p
+        .line_info
+        .iter()
+        .map(|l| LLine {
+            insn_off: l.insn as u32,
+            file_name_off: l.file_name_off,
+            line_off: l.line_off,
+            line_col: (l.line << 10) | l.column,
+        })
+        .collect();
+    let mut load =
+        cordon_linux::ProgLoad::new(cordon_linux::ProgType(p.prog_type.kernel_id()), &insns)
+            .with_maps(&map_refs)
+            .with_license("GPL")
+            .with_log_level(log_level);
+    if let Some(b) = &btf
+        && !func_info.is_empty()
+    {
+        load = load.with_btf(b, &func_info, &line_info);
+    }
+    let v = load.verdict().map_err(|e| format!("load: {e}"))?;
+    Ok((v.accepted, v.log))
+}
