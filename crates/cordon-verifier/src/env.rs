@@ -29,7 +29,42 @@ pub enum ProgType {
     Generic { ctx_size: u32, ctx_writable: bool },
 }
 
+impl Profile {
+    /// `"privileged"` or `"unprivileged"` (what a CLI's `--profile` takes).
+    pub fn from_name(name: &str) -> Option<Profile> {
+        match name {
+            "privileged" | "priv" => Some(Profile::Privileged),
+            "unprivileged" | "unpriv" => Some(Profile::Unprivileged),
+            _ => None,
+        }
+    }
+}
+
 impl ProgType {
+    /// From Linux's `enum bpf_prog_type` number (1 socket filter, 3 tc
+    /// classifier, 4 tc action, 6 XDP); `None` for types Cordon does not verify.
+    pub fn from_linux(id: u32) -> Option<ProgType> {
+        Some(match id {
+            1 => ProgType::SocketFilter,
+            3 => ProgType::SchedCls,
+            4 => ProgType::SchedAct,
+            6 => ProgType::Xdp,
+            _ => return None,
+        })
+    }
+
+    /// From the names Cordon and Linux use (`xdp`, `socket_filter`,
+    /// `sched_cls`/`tc`/`classifier`, `sched_act`/`action`).
+    pub fn from_name(name: &str) -> Option<ProgType> {
+        Some(match name {
+            "xdp" => ProgType::Xdp,
+            "socket_filter" | "socket" => ProgType::SocketFilter,
+            "sched_cls" | "tc" | "classifier" => ProgType::SchedCls,
+            "sched_act" | "action" => ProgType::SchedAct,
+            _ => return None,
+        })
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             ProgType::SocketFilter => "socket_filter",
@@ -233,6 +268,21 @@ impl Default for Limits {
     }
 }
 
+/// Why [`VerifyEnv::from_parts`] refused its inputs.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EnvError {
+    #[error(
+        "program type {0} is not supported by Cordon's verifier (supported: 1 socket_filter, 3 sched_cls, 4 sched_act, 6 xdp)"
+    )]
+    UnsupportedProgType(u32),
+    #[error("unknown profile {0:?} (expected \"privileged\" or \"unprivileged\")")]
+    UnknownProfile(String),
+    #[error("log level {0} is invalid (bits 1 = failing path, 2 = everything, 4 = statistics)")]
+    BadLogLevel(u32),
+    #[error("map {map}: inner map index {inner} is out of range")]
+    BadInnerMap { map: usize, inner: u32 },
+}
+
 /// Everything about the load besides the bytecode.
 #[derive(Clone, Debug)]
 pub struct VerifyEnv {
@@ -295,6 +345,54 @@ impl VerifyEnv {
     pub fn with_global(mut self, insn: usize, sig: GlobalFuncSig) -> Self {
         self.global_funcs.insert(insn, sig);
         self
+    }
+    pub fn with_line_info(mut self, line_info: Vec<LineInfo>) -> Self {
+        self.line_info = line_info;
+        self
+    }
+    pub fn with_exception_callback(mut self, insn: Option<usize>) -> Self {
+        self.exception_callback = insn;
+        self
+    }
+
+    /// Build an environment from the simple inputs a command line has:
+    /// Linux's program type number (e.g. an object's section type), a
+    /// profile name (`privileged` / `unprivileged`), a Linux log level (bits
+    /// 1, 2, 4) and the maps by index. Add line info, global function
+    /// signatures and the exception callback with the `with_*` builders.
+    ///
+    /// ```
+    /// use cordon_verifier::{MapInfo, MapType, VerifyEnv};
+    /// let env = VerifyEnv::from_parts(6, "unprivileged", 1, vec![
+    ///     MapInfo::new("counters", MapType::Array, 4, 8, 16),
+    /// ]).unwrap();
+    /// assert_eq!(env.prog_type, cordon_verifier::ProgType::Xdp);
+    /// assert!(VerifyEnv::from_parts(6, "root", 1, vec![]).is_err());
+    /// ```
+    pub fn from_parts(
+        linux_prog_type: u32,
+        profile: &str,
+        log_level: u32,
+        maps: Vec<MapInfo>,
+    ) -> Result<VerifyEnv, EnvError> {
+        let t = ProgType::from_linux(linux_prog_type)
+            .ok_or(EnvError::UnsupportedProgType(linux_prog_type))?;
+        let p =
+            Profile::from_name(profile).ok_or_else(|| EnvError::UnknownProfile(profile.into()))?;
+        if log_level > 7 {
+            return Err(EnvError::BadLogLevel(log_level));
+        }
+        for (i, m) in maps.iter().enumerate() {
+            if let Some(inner) = m.inner_map
+                && inner as usize >= maps.len()
+            {
+                return Err(EnvError::BadInnerMap { map: i, inner });
+            }
+        }
+        Ok(VerifyEnv::new(t)
+            .with_profile(p)
+            .with_log_level(log_level)
+            .with_maps(maps))
     }
     /// 0 (none), 1 (failing path) or 2 (everything).
     pub(crate) fn verbosity(&self) -> u32 {

@@ -54,8 +54,8 @@ mod verifier;
 
 pub use ctx::CtxField;
 pub use env::{
-    ArgKind, GlobalFuncSig, GlobalRet, Limits, LineInfo, MapInfo, MapType, Profile, ProgType,
-    VerifyEnv,
+    ArgKind, EnvError, GlobalFuncSig, GlobalRet, Limits, LineInfo, MapInfo, MapType, Profile,
+    ProgType, VerifyEnv,
 };
 pub use error::VerifyError;
 pub use facts::{

@@ -87,11 +87,41 @@ fn line_info_in_log() {
         },
     ];
     let e = verify(&prog(&env, "r0 = 0\nr0 = *(u64 *)(r1 +1000)\nexit"), &env).unwrap_err();
-    assert!(
-        e.log.contains("; return *(long *)ctx->bad; @ prog.c:11"),
+    // As Linux: the source line before the instruction that starts it, then
+    // the instruction, then the problem, then the statistics.
+    let lines: Vec<&str> = e.log.lines().collect();
+    let n = lines.len();
+    assert!(n >= 4, "{}", e.log);
+    assert_eq!(
+        lines[n - 4],
+        "; return *(long *)ctx->bad; @ prog.c:11",
         "{}",
         e.log
     );
+    assert_eq!(lines[n - 3], "1: (79) r0 = *(u64 *)(r1 +1000)", "{}", e.log);
+    assert_eq!(lines[n - 2], "invalid bpf_context access off=1000 size=8");
+    assert!(lines[n - 1].starts_with("processed 2 insns"), "{}", e.log);
+    assert!(lines.contains(&"; int x = 0; @ prog.c:10"), "{}", e.log);
+    assert_eq!(
+        e.to_string(),
+        "insn 1: invalid bpf_context access off=1000 size=8"
+    );
+}
+
+/// Structural errors (found before any path is explored) name the source
+/// line of the offending instruction too.
+#[test]
+fn line_info_for_structural_errors() {
+    let mut env = sock();
+    env.line_info = vec![LineInfo {
+        insn: 0,
+        file: "a.c".into(),
+        line: 3,
+        col: 1,
+        source: "  return 0;  ".into(),
+    }];
+    let e = verify(&prog(&env, "r0 = 0\nexit\nr0 = 1\nexit"), &env).unwrap_err();
+    assert_eq!(e.log, "; return 0; @ a.c:3\nunreachable insn 2\n");
 }
 
 #[test]
@@ -170,4 +200,43 @@ fn stats_flag_adds_time_and_stack_depth() {
     assert!(f.log.contains("processed "), "{}", f.log);
     // Level 1 starts with the initial state, like Linux.
     assert!(f.log.starts_with("0: R1=ctx() R10=fp0\n"), "{}", f.log);
+}
+
+#[test]
+fn env_from_simple_inputs() {
+    use cordon_verifier::{EnvError, MapInfo, MapType, Profile, ProgType, VerifyEnv};
+    let env = VerifyEnv::from_parts(
+        1,
+        "unprivileged",
+        5,
+        vec![MapInfo::new("m", MapType::Hash, 4, 8, 1)],
+    )
+    .unwrap();
+    assert_eq!(env.prog_type, ProgType::SocketFilter);
+    assert_eq!(env.profile, Profile::Unprivileged);
+    assert_eq!(env.log_level, 5);
+    assert_eq!(env.maps.len(), 1);
+    assert_eq!(
+        VerifyEnv::from_parts(2, "privileged", 1, vec![]).unwrap_err(),
+        EnvError::UnsupportedProgType(2)
+    );
+    assert_eq!(
+        VerifyEnv::from_parts(6, "admin", 1, vec![]).unwrap_err(),
+        EnvError::UnknownProfile("admin".into())
+    );
+    assert_eq!(
+        VerifyEnv::from_parts(6, "privileged", 8, vec![]).unwrap_err(),
+        EnvError::BadLogLevel(8)
+    );
+    let mut m = MapInfo::new("outer", MapType::ArrayOfMaps, 4, 4, 1);
+    m.inner_map = Some(3);
+    assert_eq!(
+        VerifyEnv::from_parts(6, "privileged", 0, vec![m]).unwrap_err(),
+        EnvError::BadInnerMap { map: 0, inner: 3 }
+    );
+    assert_eq!(ProgType::from_name("tc"), Some(ProgType::SchedCls));
+    // The environment verifies: an unprivileged pointer leak is refused.
+    let env = VerifyEnv::from_parts(1, "unprivileged", 1, vec![]).unwrap();
+    let e = cordon_verifier::verify(&prog(&env, "r0 = r10\nexit"), &env).unwrap_err();
+    assert_eq!(e.message, "R0 leaks addr as return value");
 }

@@ -133,6 +133,23 @@ fn mutants_without_bounds_checks_are_rejected() {
             && e.message.contains("invalid access to packet")
         {
             packet_rejects += 1;
+            // Linux's level-1 tail: the C source line (with file and line),
+            // the failing instruction, the problem, the statistics.
+            let lines: Vec<&str> = e.log.lines().collect();
+            let n = lines.len();
+            let at = e.insn.expect("instruction");
+            assert_eq!(lines[n - 2], e.message, "{}", e.log);
+            assert!(lines[n - 3].starts_with(&format!("{at}: (")), "{}", e.log);
+            let src = lines[..n - 3]
+                .iter()
+                .rev()
+                .find(|l| l.starts_with("; ") || l.starts_with("from "))
+                .expect("a source line or path start");
+            assert!(
+                src.starts_with("; ") && src.contains(" @ ") && src.contains("xdp_firewall.c:"),
+                "{}",
+                e.log
+            );
         }
     }
     assert!(mutants > 3, "{mutants} mutants");

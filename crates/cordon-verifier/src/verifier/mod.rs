@@ -69,11 +69,20 @@ impl<'a> Verifier<'a> {
         let cfg = match Cfg::build(self.prog, self.env) {
             Ok(c) => c,
             Err((insn, message)) => {
-                let log = if self.env.verbosity() > 0 {
-                    format!("{message}\n")
-                } else {
-                    String::new()
-                };
+                let mut log = String::new();
+                if self.env.verbosity() > 0 {
+                    let li = insn.and_then(|pc| {
+                        self.env
+                            .line_info
+                            .iter()
+                            .filter(|l| l.insn <= pc)
+                            .max_by_key(|l| l.insn)
+                    });
+                    if let Some(li) = li {
+                        let _ = writeln!(log, "; {} @ {}:{}", li.source.trim(), li.file, li.line);
+                    }
+                    let _ = writeln!(log, "{message}");
+                }
                 return Err(VerifyError { insn, message, log });
             }
         };
@@ -161,6 +170,10 @@ pub(crate) struct Engine<'a> {
     seen: Vec<bool>,
     /// Check alignment of the current access even without strict alignment.
     pub(crate) strict_once: bool,
+    /// Line info record last printed in the log (by first instruction).
+    prev_linfo: Option<usize>,
+    /// Line info sorted by instruction.
+    linfo: Vec<&'a crate::env::LineInfo>,
 }
 
 impl<'a> Engine<'a> {
@@ -212,6 +225,12 @@ impl<'a> Engine<'a> {
             call_maps: BTreeMap::new(),
             seen: vec![false; n],
             strict_once: false,
+            prev_linfo: None,
+            linfo: {
+                let mut l: Vec<&crate::env::LineInfo> = env.line_info.iter().collect();
+                l.sort_by_key(|l| l.insn);
+                l
+            },
         }
     }
 
@@ -229,8 +248,11 @@ impl<'a> Engine<'a> {
         let mut log = String::new();
         if self.env.verbosity() > 0 {
             log.push_str(&self.log);
+            // Structural errors (no trace) name the source line here; on a
+            // path the trace already printed it before the instruction.
             if let Some(pc) = insn
                 && let Some(li) = self.line_info(pc)
+                && self.prev_linfo != Some(li.insn)
             {
                 let _ = writeln!(log, "; {} @ {}:{}", li.source.trim(), li.file, li.line);
             }
@@ -258,12 +280,10 @@ impl<'a> Engine<'a> {
         out
     }
 
-    fn line_info(&self, pc: usize) -> Option<&crate::env::LineInfo> {
-        self.env
-            .line_info
-            .iter()
-            .filter(|l| l.insn <= pc)
-            .max_by_key(|l| l.insn)
+    /// The line info record covering `pc` (the last one starting at or before it).
+    fn line_info(&self, pc: usize) -> Option<&'a crate::env::LineInfo> {
+        let i = self.linfo.partition_point(|l| l.insn <= pc);
+        i.checked_sub(1).map(|i| self.linfo[i])
     }
 
     /// Verify the main program, then each global function on its own.
@@ -354,6 +374,7 @@ impl<'a> Engine<'a> {
         self.checkpoints.clear();
         self.cur_states = 0;
         self.trace.clear();
+        self.prev_linfo = None;
         for e in &mut self.explored {
             e.clear();
         }
@@ -396,6 +417,13 @@ impl<'a> Engine<'a> {
                 let _ = writeln!(self.log, "{pc}: {}", log::fmt_state(self.env, &self.st));
             }
             if self.env.verbosity() > 0 {
+                // Linux's verbose_linfo: the source line, when it changes.
+                if let Some(li) = self.line_info(pc)
+                    && self.prev_linfo != Some(li.insn)
+                {
+                    let _ = writeln!(self.log, "; {} @ {}:{}", li.source.trim(), li.file, li.line);
+                    self.prev_linfo = Some(li.insn);
+                }
                 let _ = writeln!(self.log, "{pc}: {}", log::disasm(self.prog, self.env, pc));
             }
             self.trace_push(pc);
@@ -499,6 +527,7 @@ impl<'a> Engine<'a> {
         self.trace = p.trace;
         self.pc = p.pc;
         self.parent = p.parent;
+        self.prev_linfo = None;
         if self.env.verbosity() == 1 {
             self.log.clear();
         }
