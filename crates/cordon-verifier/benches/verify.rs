@@ -86,11 +86,14 @@ fn synthetic() -> String {
     s
 }
 
+/// Loads the program into Linux: (accepted, log) or why it could not.
+type LinuxLoad = Box<dyn Fn() -> Result<(bool, String), String>>;
+
 struct Case {
     name: String,
     prog: Program,
     env: VerifyEnv,
-    linux: Option<Box<dyn Fn() -> Result<(bool, String), String>>>,
+    linux: Option<LinuxLoad>,
 }
 
 fn main() {
