@@ -1,7 +1,7 @@
 //! The CLI's view of the embedding API: load an object, set it up, run a
 //! program, read its maps back.
 
-use anyhow::Result;
+use anyhow::{Result, anyhow, bail};
 use cordon::{Backend, Config, MapError, MapType, Profile, RunResult};
 
 use crate::Engine;
@@ -50,9 +50,20 @@ pub struct Prog {
 }
 
 impl Prog {
-    /// One run over a copy of `packet` (Linux test_run semantics).
-    pub fn run(&self, packet: &[u8]) -> Result<RunResult, cordon::Error> {
-        self.prog.run(packet)
+    /// One run over a copy of `packet` (Linux test_run semantics), with an
+    /// optional input context (`struct xdp_md` / `struct __sk_buff`).
+    pub fn run(&self, packet: &[u8], ctx_in: Option<&[u8]>) -> Result<RunResult, cordon::Error> {
+        self.prog.run_with(packet, ctx_in)
+    }
+
+    pub fn is_xdp(&self) -> bool {
+        self.prog.kind() == cordon::ProgKind::Xdp
+    }
+
+    /// The allocation-free XDP path: `buf` holds the packet and gets the
+    /// result; returns the full r0 (no trace lines).
+    pub fn run_xdp_in_place(&self, buf: &mut Vec<u8>) -> Result<u64, cordon::Error> {
+        self.prog.run_xdp_in_place(buf)
     }
 }
 
@@ -74,7 +85,32 @@ pub enum Dump {
     NotIterable,
 }
 
+/// Linux map types the runtime keeps as extension maps ([`cordon::ExtMap`]).
+const PERF_EVENT_ARRAY: u32 = 4;
+const LPM_TRIE: u32 = 11;
+const BLOOM_FILTER: u32 = 30;
+
 impl Loaded {
+    /// The Linux map type of map `name`.
+    fn map_type_id(&self, name: &str) -> Result<u32> {
+        self.obj
+            .parsed()
+            .map(name)
+            .map(|(_, m)| m.map_type)
+            .ok_or_else(|| anyhow!("no map named {name:?}"))
+    }
+
+    fn ext_update(&self, map: &str, t: u32, key: &[u8], value: &[u8]) -> Result<()> {
+        let m = self.obj.ext_map(map)?;
+        let r = match t {
+            // A bloom filter stores values (given with an empty key).
+            BLOOM_FILTER => m.update_value(value, &[], 0),
+            LPM_TRIE => m.update_value(key, value, 0),
+            _ => bail!("map {map:?}: a perf_event_array cannot be filled from the command line"),
+        };
+        r.map_err(|errno| anyhow!("map {map:?}: update failed with errno {errno}"))
+    }
+
     pub fn program(&self, name: &str) -> Result<Prog> {
         Ok(Prog {
             prog: self.obj.program(name)?,
@@ -89,6 +125,10 @@ impl Loaded {
     /// Store `value` at `key` (empty key: push). Per-CPU maps get `value` on
     /// every CPU, as `bpftool map update` does.
     pub fn update_map(&self, map: &str, key: &[u8], value: &[u8]) -> Result<()> {
+        let t = self.map_type_id(map)?;
+        if matches!(t, PERF_EVENT_ARRAY | LPM_TRIE | BLOOM_FILTER) {
+            return self.ext_update(map, t, key, value);
+        }
         let m = self.obj.map(map)?;
         if key.is_empty() {
             return Ok(m.push_value(value, 0)?);
@@ -106,6 +146,22 @@ impl Loaded {
     }
 
     pub fn dump_map(&self, map: &str) -> Result<Dump> {
+        match self.map_type_id(map)? {
+            LPM_TRIE => {
+                let m = self.obj.ext_map(map)?;
+                let entries = m
+                    .entries()
+                    .into_iter()
+                    .map(|(key, v)| Entry {
+                        key,
+                        values: Values::One(v),
+                    })
+                    .collect();
+                return Ok(Dump::Entries(entries));
+            }
+            PERF_EVENT_ARRAY | BLOOM_FILTER => return Ok(Dump::NotIterable),
+            _ => {}
+        }
         let m = self.obj.map(map)?;
         let t = m.map_type();
         if matches!(

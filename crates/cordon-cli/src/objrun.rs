@@ -139,6 +139,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
     let obj = Object::parse(&bytes).map_err(|e| anyhow!("{}: {e}", args.file.display()))?;
     let spec = objcmd::select_program(&obj, &args.file, args.prog.as_deref())?;
     let prog_name = spec.name.clone();
+    let spec_insns = spec.insns.clone();
     let prog_type = spec.prog_type;
     if !matches!(
         prog_type,
@@ -185,7 +186,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
         Engine::Jit => "jit",
     };
     let mut out = match &args.pcap {
-        Some(path) => run_pcap(args, &loaded, &prog, path, prog_type, engine)?,
+        Some(path) => run_pcap(args, &spec_insns, &prog, path, prog_type, engine)?,
         None => run_once(args, &prog, prog_type)?,
     };
     let live = session.test_objects_live();
@@ -218,11 +219,15 @@ fn run_once(args: &RunArgs, prog: &crate::engine::Prog, t: ProgType) -> Result<V
         Some(p) => std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?,
         None => bail!("cordon run on an object needs --data-in FILE (the packet) or --pcap FILE"),
     };
+    let ctx_in = match &args.ctx_in {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))?),
+        None => None,
+    };
     let mut last = None;
     let mut total = Duration::ZERO;
     for _ in 0..args.repeat {
         let start = Instant::now();
-        let r = prog.run(&data);
+        let r = prog.run(&data, ctx_in.as_deref());
         total += start.elapsed();
         last = Some(r.with_context(|| format!("{} failed", args.file.display()))?);
     }
@@ -230,6 +235,9 @@ fn run_once(args: &RunArgs, prog: &crate::engine::Prog, t: ProgType) -> Result<V
     let duration_ns = (total.as_nanos() / u128::from(args.repeat)) as u64;
     if let Some(p) = &args.data_out {
         std::fs::write(p, &r.packet).with_context(|| format!("cannot write {}", p.display()))?;
+    }
+    if let Some(p) = &args.ctx_out {
+        std::fs::write(p, &r.ctx_out).with_context(|| format!("cannot write {}", p.display()))?;
     }
     let name = retname::return_name(t, u64::from(r.retval));
     if !args.json {
@@ -256,9 +264,16 @@ fn run_once(args: &RunArgs, prog: &crate::engine::Prog, t: ProgType) -> Result<V
 /// Packets per timed batch (reading the capture is not timed).
 const BATCH: usize = 1024;
 
+/// Whether the program calls `bpf_trace_printk` (helper 6).
+fn uses_trace_printk(insns: &[cordon_isa::Insn]) -> bool {
+    insns
+        .iter()
+        .any(|i| i.code == 0x85 && i.src == 0 && i.imm == 6)
+}
+
 fn run_pcap(
     args: &RunArgs,
-    _loaded: &Loaded,
+    spec_insns: &[cordon_isa::Insn],
     prog: &crate::engine::Prog,
     path: &Path,
     t: ProgType,
@@ -282,6 +297,9 @@ fn run_pcap(
         b
     });
     let mut stats = PcapStats::default();
+    // XDP programs without trace output take the allocation-free path.
+    let xdp_fast = prog.is_xdp() && !uses_trace_printk(spec_insns);
+    let mut buf: Vec<u8> = Vec::with_capacity(4096);
     let mut trace_lines = 0u64;
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let mut done = false;
@@ -301,17 +319,33 @@ fn run_pcap(
         }
         let first = stats.packets;
         let start = Instant::now();
-        for (i, pkt) in batch.iter().enumerate() {
-            let mut last = None;
-            for _ in 0..args.repeat {
-                last = Some(prog.run(pkt));
-            }
-            match last.expect("repeat >= 1") {
-                Ok(r) => {
-                    stats.record(u64::from(r.retval));
-                    trace_lines += r.trace.len() as u64;
+        if xdp_fast {
+            // XDP: the allocation-free path (no trace lines to collect).
+            for (i, pkt) in batch.iter().enumerate() {
+                let mut last = None;
+                for _ in 0..args.repeat {
+                    buf.clear();
+                    buf.extend_from_slice(pkt);
+                    last = Some(prog.run_xdp_in_place(&mut buf));
                 }
-                Err(e) => stats.record_error(first + i as u64, &e),
+                match last.expect("repeat >= 1") {
+                    Ok(r0) => stats.record(r0),
+                    Err(e) => stats.record_error(first + i as u64, &e),
+                }
+            }
+        } else {
+            for (i, pkt) in batch.iter().enumerate() {
+                let mut last = None;
+                for _ in 0..args.repeat {
+                    last = Some(prog.run(pkt, None));
+                }
+                match last.expect("repeat >= 1") {
+                    Ok(r) => {
+                        stats.record(u64::from(r.retval));
+                        trace_lines += r.trace.len() as u64;
+                    }
+                    Err(e) => stats.record_error(first + i as u64, &e),
+                }
             }
         }
         stats.run_time += start.elapsed();

@@ -23,6 +23,13 @@ pub struct RunArgs {
     /// Write the packet, as the program left it, to this file.
     #[arg(long)]
     pub data_out: Option<PathBuf>,
+    /// Input context (`struct xdp_md` / `struct __sk_buff` bytes, Linux's
+    /// test_run `ctx_in` rules; objects only).
+    #[arg(long, value_name = "FILE", conflicts_with = "pcap")]
+    pub ctx_in: Option<PathBuf>,
+    /// Write the context after the run (Linux's `ctx_out`) to this file (objects only).
+    #[arg(long, value_name = "FILE", conflicts_with = "pcap")]
+    pub ctx_out: Option<PathBuf>,
     /// Run over every packet of a pcap or pcapng capture (objects only).
     #[arg(long, conflicts_with_all = ["data_in", "data_out"])]
     pub pcap: Option<PathBuf>,
@@ -72,6 +79,8 @@ pub fn run(args: RunArgs) -> Result<()> {
     let object_only = [
         ("--prog", args.prog.is_some()),
         ("--pcap", args.pcap.is_some()),
+        ("--ctx-in", args.ctx_in.is_some()),
+        ("--ctx-out", args.ctx_out.is_some()),
         ("--tail-call", !args.tail_calls.is_empty()),
         ("--map-update", !args.map_updates.is_empty()),
         ("--maps-file", args.maps_file.is_some()),

@@ -619,3 +619,51 @@ fn run_over_the_demo_capture() {
     let o = cordon(&["run", p(&fw), "--pcap", p(&pcap), "--data-in", p(&pcap)]);
     assert_exit(&o, 2);
 }
+
+#[test]
+fn run_object_with_context_in_and_out() {
+    let dir = tmp();
+    let pkt = dir.path().join("p.bin");
+    let mut frame = vec![0u8; 100];
+    frame[12] = 0x08; // EtherType IPv4
+    std::fs::write(&pkt, &frame).unwrap();
+    let ctx_in = dir.path().join("ctx_in.bin");
+    let mut ctx = vec![0u8; 192];
+    ctx[8..12].copy_from_slice(&7u32.to_le_bytes()); // mark 7 on the way in
+    std::fs::write(&ctx_in, &ctx).unwrap();
+    let ctx_out = dir.path().join("ctx_out.bin");
+    let o = cordon(&[
+        "run",
+        p(&bpf("tc_mark.o")),
+        "--prog",
+        "tc_mark",
+        "--data-in",
+        p(&pkt),
+        "--ctx-in",
+        p(&ctx_in),
+        "--ctx-out",
+        p(&ctx_out),
+        "--json",
+    ]);
+    assert_exit(&o, 0);
+    assert_eq!(json(&o)["action"], "TC_ACT_OK");
+    let out = std::fs::read(&ctx_out).unwrap();
+    assert_eq!(out.len(), 192);
+    // skb->mark = len << 16 | protocol (0x0008 in network order read as u32).
+    let mark = u32::from_le_bytes(out[8..12].try_into().unwrap());
+    assert_eq!(mark, (100 << 16) | 0x0008);
+    // Linux refuses a non-zero len in ctx_in; so does Cordon.
+    ctx[0..4].copy_from_slice(&5u32.to_le_bytes());
+    std::fs::write(&ctx_in, &ctx).unwrap();
+    let o = cordon(&[
+        "run",
+        p(&bpf("tc_mark.o")),
+        "--prog",
+        "tc_mark",
+        "--data-in",
+        p(&pkt),
+        "--ctx-in",
+        p(&ctx_in),
+    ]);
+    assert_exit(&o, 2);
+}

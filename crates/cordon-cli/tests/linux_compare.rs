@@ -26,31 +26,8 @@ use support::outcome::{Outcome, check_expected, diff};
 /// show up (with `needle` in the problem text), so the list cannot go stale:
 /// when Cordon starts agreeing the test fails until the entry is removed.
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    (
-        "tc_mark.o/tc_mark",
-        "ctx_out",
-        "Cordon's skb ctx_out lacks __sk_buff.wire_len (+160), which Linux sets to the packet length",
-    ),
-    (
-        "tc_mark.o/cls_len",
-        "ctx_out",
-        "Cordon's skb ctx_out lacks __sk_buff.wire_len (+160), which Linux sets to the packet length",
-    ),
-    (
-        "lpm_bloom.o/lpm_bloom",
-        "lpm_trie",
-        "the runtime has no LPM trie / bloom filter maps",
-    ),
-    (
-        "perf_output.o/perf_sample",
-        "perf_event_array",
-        "the runtime has no perf_event_array maps",
-    ),
-    (
-        "bloom_ulong.o/bloom_len",
-        "bloom_filter",
-        "the runtime has no bloom filter maps",
-    ),
+    // None at the moment. Entries look like
+    // ("tc_mark.o/tc_mark", "ctx_out", "why it differs").
 ];
 
 fn bpf_dir() -> PathBuf {

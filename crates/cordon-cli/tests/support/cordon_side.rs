@@ -9,6 +9,9 @@ use cordon_object::Object;
 use super::cases::Case;
 use super::outcome::{Outcome, RunOut, sum_per_cpu};
 
+/// `BPF_MAP_TYPE_LPM_TRIE`: an extension map in Cordon's API.
+const LPM_TRIE: u32 = 11;
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     Interp,
@@ -36,6 +39,12 @@ pub fn run(case: &Case, dir: &Path, engine: Engine) -> Result<Outcome, String> {
             .map_err(|e| format!("tail call: {e}"))?;
     }
     for (map, key, value) in &case.updates {
+        if parsed.map(map).is_some_and(|(_, m)| m.map_type == LPM_TRIE) {
+            let m = obj.ext_map(map).map_err(|e| e.to_string())?;
+            m.update_value(key, value, 0)
+                .map_err(|errno| format!("update {map}: errno {errno}"))?;
+            continue;
+        }
         let m = obj.map(map).map_err(|e| e.to_string())?;
         let r = if key.is_empty() {
             m.push_value(value, 0)
@@ -57,7 +66,8 @@ pub fn run(case: &Case, dir: &Path, engine: Engine) -> Result<Outcome, String> {
         .map_err(|e| format!("program: {e}"))?;
     let mut runs = Vec::new();
     for p in &case.packets {
-        let r = prog.run(p);
+        let zero_ctx = [0u8; 192];
+        let r = prog.run_with(p, case.ctx.then_some(&zero_ctx[..]));
         runs.push(
             r.map(|r| RunOut {
                 retval: r.retval,
@@ -70,6 +80,12 @@ pub fn run(case: &Case, dir: &Path, engine: Engine) -> Result<Outcome, String> {
     let mut maps = BTreeMap::new();
     for name in &case.maps {
         let spec = parsed.map(name).ok_or("no such map")?.1;
+        if spec.map_type == LPM_TRIE {
+            let m = obj.ext_map(name).map_err(|e| e.to_string())?;
+            let entries = m.entries().into_iter().map(|(k, v)| (k, vec![v])).collect();
+            maps.insert(name.to_string(), sum_per_cpu(spec, entries));
+            continue;
+        }
         let m = obj.map(name).map_err(|e| e.to_string())?;
         let mut entries = Vec::new();
         for k in m.keys() {
