@@ -369,9 +369,7 @@ impl CompiledProgram {
         let base = frame.addr();
         let start = XDP_HEADROOM - metalen;
         {
-            let f = frame.bytes_mut();
-            f.fill(0);
-            f[start..start + packet.len()].copy_from_slice(packet);
+            fill_frame(frame.bytes_mut(), start, packet);
         }
         let mut x = XdpCtx::default();
         let meta = base + start as u64;
@@ -433,9 +431,7 @@ impl CompiledProgram {
         let mut frame = Frame::take();
         let base = frame.addr();
         {
-            let f = frame.bytes_mut();
-            f.fill(0);
-            f[XDP_HEADROOM..XDP_HEADROOM + packet.len()].copy_from_slice(packet);
+            fill_frame(frame.bytes_mut(), XDP_HEADROOM, packet);
         }
         let mut x = XdpCtx::default();
         let data = base + XDP_HEADROOM as u64;
@@ -497,9 +493,7 @@ impl CompiledProgram {
         let mut frame = Frame::take();
         let base = frame.addr();
         {
-            let f = frame.bytes_mut();
-            f.fill(0);
-            f[SKB_HEADROOM..SKB_HEADROOM + packet.len()].copy_from_slice(packet);
+            fill_frame(frame.bytes_mut(), SKB_HEADROOM, packet);
         }
         let l2 = self.kind != ProgKind::SocketFilter;
         let start = base + SKB_HEADROOM as u64 + if l2 { 0 } else { ETH_HLEN as u64 };
@@ -607,6 +601,14 @@ impl CompiledProgram {
         self.run_top(&mut inv, args, input, &[], false)
             .map(|(v, _)| v)
     }
+}
+
+/// A zeroed page (as Linux's test_run allocates it) with `packet` at `at`.
+fn fill_frame(f: &mut [u8], at: usize, packet: &[u8]) {
+    let end = at + packet.len();
+    f[..at].fill(0);
+    f[at..end].copy_from_slice(packet);
+    f[end..].fill(0);
 }
 
 fn check_len(program: &str, kind: &'static str, len: usize, max: usize) -> Result<(), RunError> {
