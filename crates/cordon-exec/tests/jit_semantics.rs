@@ -9,7 +9,7 @@ use jit_common::*;
 use std::sync::Arc;
 
 use cordon_exec::conformance::conformance_helpers;
-use cordon_exec::jit::{JitConfig, JitError, JitExecutable, OptLevel};
+use cordon_exec::jit::{JitConfig, JitError, JitExecutable, OptLevel, RegAlloc};
 use cordon_exec::{
     Abort, ExecError, ExecOptions, Executable, HelperRegistry, Mode, Region, StackStrategy,
 };
@@ -429,9 +429,14 @@ fn opt_levels_and_verifier_agree() {
     );
     let mut results = Vec::new();
     for opt_level in [OptLevel::None, OptLevel::Speed, OptLevel::SpeedAndSize] {
-        for verify in [false, true] {
+        for (verify, regalloc) in [
+            (false, RegAlloc::Backtracking),
+            (true, RegAlloc::Backtracking),
+            (false, RegAlloc::SinglePass),
+        ] {
             let c = JitConfig {
                 opt_level,
+                regalloc,
                 verify,
                 target: None,
             };

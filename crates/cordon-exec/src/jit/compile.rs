@@ -14,13 +14,19 @@ use cranelift_module::{FuncId, Module, default_libcall_names};
 
 use super::analysis::{self, ARGS, Function, RegSet};
 use super::translate::{self, CalleeRef, Flavor, Imports, Tr, Variant};
-use super::{JitConfig, JitError, OptLevel};
+use super::{JitConfig, JitError, OptLevel, RegAlloc};
 use crate::decode::Op;
 
 /// Target ISA for a configuration, built once per (target, opt level).
 pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
-    static HOST: [OnceLock<Result<OwnedTargetIsa, String>>; 3] =
-        [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+    static HOST: [OnceLock<Result<OwnedTargetIsa, String>>; 6] = [
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+        OnceLock::new(),
+    ];
     let build = || -> Result<OwnedTargetIsa, String> {
         let mut flags = settings::builder();
         let set = |f: &mut settings::Builder, k: &str, v: &str| {
@@ -35,9 +41,14 @@ pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
         set(&mut flags, "is_pic", "false")?;
         set(&mut flags, "use_colocated_libcalls", "false")?;
         set(&mut flags, "unwind_info", "false")?;
-        if let Some(v) = std::env::var_os("CORDON_JIT_REGALLOC") {
-            set(&mut flags, "regalloc_algorithm", &v.to_string_lossy())?;
-        }
+        set(
+            &mut flags,
+            "regalloc_algorithm",
+            match config.regalloc {
+                RegAlloc::Backtracking => "backtracking",
+                RegAlloc::SinglePass => "single_pass",
+            },
+        )?;
         set(&mut flags, "enable_multi_ret_implicit_sret", "true")?;
         let builder = match &config.target {
             None => cranelift_native::builder().map_err(|e| format!("host not supported: {e}"))?,
@@ -55,11 +66,12 @@ pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
     if config.target.is_some() || config.verify {
         return build().map_err(JitError::Target);
     }
-    let slot = match config.opt_level {
-        OptLevel::None => &HOST[0],
-        OptLevel::Speed => &HOST[1],
-        OptLevel::SpeedAndSize => &HOST[2],
+    let opt = match config.opt_level {
+        OptLevel::None => 0,
+        OptLevel::Speed => 1,
+        OptLevel::SpeedAndSize => 2,
     };
+    let slot = &HOST[opt * 2 + (config.regalloc == RegAlloc::SinglePass) as usize];
     slot.get_or_init(build).clone().map_err(JitError::Target)
 }
 

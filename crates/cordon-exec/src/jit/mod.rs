@@ -66,10 +66,22 @@ impl OptLevel {
     }
 }
 
+/// Cranelift register allocator.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum RegAlloc {
+    /// regalloc2's backtracking allocator: best code.
+    #[default]
+    Backtracking,
+    /// regalloc2's single-pass allocator: faster compiles, much slower code
+    /// (2-3x on loops).
+    SinglePass,
+}
+
 /// Code generation settings.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct JitConfig {
     pub opt_level: OptLevel,
+    pub regalloc: RegAlloc,
     /// Run Cranelift's IR verifier (slower compiles; for tests).
     pub verify: bool,
     /// Target triple; `None` is the host. Code for a foreign target is compiled
