@@ -118,7 +118,7 @@ pub fn states_equal(
 fn regsafe(old: &Reg, cur: &Reg, ids: &mut IdMap, mode: Mode) -> bool {
     if mode == Mode::Exact {
         if old.ty == RegType::Scalar && cur.ty == RegType::Scalar {
-            return old.var == cur.var && ids.check_scalar(old.id, cur.id);
+            return old.var == cur.var && old.off == cur.off && ids.check_scalar(old.id, cur.id);
         }
         return old.ty == cur.ty && same_ptr(old, cur, ids) && old.var == cur.var;
     }
@@ -130,6 +130,12 @@ fn regsafe(old: &Reg, cur: &Reg, ids: &mut IdMap, mode: Mode) -> bool {
             }
             if mode == Mode::NotExact && !old.precise {
                 return true;
+            }
+            // Linked with a delta in one state only, or with other deltas:
+            // refinements would propagate differently.
+            let flag = crate::state::ADD_CONST;
+            if old.id & flag != cur.id & flag || (old.id & flag != 0 && old.off != cur.off) {
+                return false;
             }
             old.var.contains(&cur.var) && ids.check_scalar(old.id, cur.id)
         }

@@ -52,6 +52,10 @@ impl RegType {
     }
 }
 
+/// Flag in a scalar's [`Reg::id`]: the scalar is its linked base plus the
+/// constant [`Reg::off`] (Linux's BPF_ADD_CONST).
+pub const ADD_CONST: u32 = 1 << 30;
+
 /// One register's abstract value.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Reg {
@@ -60,7 +64,8 @@ pub struct Reg {
     pub maybe_null: bool,
     /// MEM_RDONLY (for `Mem`).
     pub rdonly: bool,
-    /// Fixed offset of a pointer.
+    /// Fixed offset of a pointer; for a scalar whose id has [`ADD_CONST`],
+    /// its difference to the linked base scalar.
     pub off: i32,
     /// Scalar value, or the variable part of a pointer's offset.
     pub var: Scalar,

@@ -150,12 +150,21 @@ fn linked_scalars_share_bounds() {
             "r7 = r6\nif r6 > 8 goto out\nr0 += r7\nr1 = *(u64 *)(r0 +0)",
         ),
     );
-    // A modified copy is no longer linked.
+    // A copy plus a constant stays linked (r7 <= 9: 8 bytes at 9 overflow).
     reject(
         &sock(),
         &with_value(
             UNKNOWN_R6,
             "r7 = r6\nr7 += 1\nif r6 > 8 goto out\nr0 += r7\nr1 = *(u64 *)(r0 +0)",
+        ),
+        "R0 max value is outside of the allowed memory range",
+    );
+    // Any other modification breaks the link.
+    reject(
+        &sock(),
+        &with_value(
+            UNKNOWN_R6,
+            "r7 = r6\nr7 <<= 1\nif r6 > 8 goto out\nr0 += r7\nr1 = *(u64 *)(r0 +0)",
         ),
         "unbounded min value",
     );
@@ -361,5 +370,62 @@ fn division_and_modulo_results_are_unknown() {
         &sock(),
         "r1 = -10\nr1 s/= 3\nif r1 == -3 goto ok\nr0 = *(u64 *)(r1 +0)\nok: r0 = 0\nexit",
         "R1 invalid mem access 'scalar'",
+    );
+}
+
+/// Linked scalars with a delta (Linux's BPF_ADD_CONST): after `r2 = r1;
+/// r2 += k`, a bound learned on r1 bounds r2 and vice versa.
+#[test]
+fn offset_linked_scalars() {
+    let lookup = "*(u32 *)(r10 -4) = 0\nr2 = r10\nr2 += -4\nr1 = map[idx:1]\ncall bpf_map_lookup_elem#1\n\
+                  if r0 == 0 goto out\n";
+    // r7 = r6 + 4; r6 < 8 (unsigned) proves r7 <= 11: 4 bytes at 11 fit the
+    // 16-byte value, 8 bytes do not; r6 < 10 allows 13 + 4 > 16.
+    let body = |k: i64, bound: u64, size: &str| {
+        format!(
+            "{UNKNOWN_R6}\n{lookup}r7 = r6\nr7 += {k}\nif r6 >= {bound} goto out\nr0 += r7\nr1 = *({size} *)(r0 +0)\nout: r0 = 0\nexit"
+        )
+    };
+    accept(&sock(), &body(4, 8, "u32"));
+    reject(
+        &sock(),
+        &body(4, 10, "u32"),
+        "R0 max value is outside of the allowed memory range",
+    );
+    reject(
+        &sock(),
+        &body(4, 8, "u64"),
+        "R0 max value is outside of the allowed memory range",
+    );
+    // The other way round: a bound on the derived register bounds the base.
+    accept(
+        &sock(),
+        &format!(
+            "{UNKNOWN_R6}\n{lookup}r7 = r6\nr7 += 8\nif r7 > 20 goto out\nif r6 s< 0 goto out\nr0 += r6\nr1 = *(u32 *)(r0 +0)\nout: r0 = 0\nexit"
+        ),
+    );
+    reject(
+        &sock(),
+        &format!(
+            "{UNKNOWN_R6}\n{lookup}r7 = r6\nr7 += 8\nif r7 > 21 goto out\nif r6 s< 0 goto out\nr0 += r6\nr1 = *(u32 *)(r0 +0)\nout: r0 = 0\nexit"
+        ),
+        "R0 max value is outside of the allowed memory range",
+    );
+    // Negative constants and subtraction link too; a second addition or a
+    // 32-bit addition breaks the link, as in Linux 6.18.
+    let neg = |step: &str| {
+        format!(
+            "{UNKNOWN_R6}\n{lookup}r7 = r6\n{step}\nif r7 > 10 goto out\nif r6 s< 0 goto out\nr0 += r6\nr1 = *(u8 *)(r0 +0)\nout: r0 = 0\nexit"
+        )
+    };
+    accept(&sock(), &neg("r7 += -1"));
+    accept(&sock(), &neg("r7 -= 1"));
+    reject(&sock(), &neg("w7 += 1"), "unbounded");
+    reject(&sock(), &neg("r7 += 1\nr7 += 1"), "unbounded");
+    // Unprivileged loads get no linking (Linux: bpf_capable only).
+    reject(
+        &unpriv(),
+        &neg("r7 += 4"),
+        "goes out of range, prohibited for !root",
     );
 }

@@ -145,7 +145,32 @@ impl Engine<'_> {
                 } else {
                     d.var.alu32(op, &s.var)
                 };
-                Reg::scalar(v)
+                let mut r = Reg::scalar(v);
+                // Linux's linked registers with a delta: `r2 = r1; r2 += k`
+                // (or `-= k`) keeps r2 linked to r1 as "r1 + k" (64-bit ALU,
+                // k in s32 range, one addition only), so bounds learned on
+                // either refine both.
+                if wide
+                    && matches!(op, AluOp::Add | AluOp::Sub)
+                    && d.id != 0
+                    && self.privileged()
+                    && let Some(k) = s.var.const_value()
+                {
+                    let k = k as i64;
+                    let delta = match op {
+                        AluOp::Sub if k == i32::MIN as i64 => None,
+                        AluOp::Sub => Some(-k),
+                        _ => Some(k),
+                    };
+                    if let Some(delta) = delta
+                        && d.id & crate::state::ADD_CONST == 0
+                        && (i32::MIN as i64..=i32::MAX as i64).contains(&k)
+                    {
+                        r.id = d.id | crate::state::ADD_CONST;
+                        r.off = delta as i32;
+                    }
+                }
+                r
             }
             (true, false) => self.ptr_arith(dst, wide, op, d, s, true)?,
             (false, true) => self.ptr_arith(dst, wide, op, s, d, false)?,
@@ -495,22 +520,35 @@ fn refine_in(
         return false;
     }
     st.reg_mut(dst).var = x;
-    sync_linked(st, a.id, x);
+    let known = *st.reg(dst);
+    sync_linked(st, &known);
     if let Some(s) = src {
         st.reg_mut(s).var = y;
-        sync_linked(st, b.id, y);
+        let known = *st.reg(s);
+        sync_linked(st, &known);
     }
     true
 }
 
-/// Every scalar sharing `id` has the same value: give it the refined bounds.
-fn sync_linked(st: &mut State, id: u32, v: Scalar) {
-    if id == 0 {
+/// Every scalar linked to `known` (same base id) is `known` plus the
+/// difference of their deltas: give it the refined bounds (Linux's
+/// sync_linked_regs).
+fn sync_linked(st: &mut State, known: &Reg) {
+    use crate::state::ADD_CONST;
+    if known.id == 0 || !known.is_scalar() {
         return;
     }
+    let base = known.id & !ADD_CONST;
     st.for_each_reg(|r| {
-        if r.is_scalar() && r.id == id {
-            r.var = v;
+        if !r.is_scalar() || r.id & !ADD_CONST != base {
+            return;
+        }
+        let plain = r.id & ADD_CONST == 0 && known.id & ADD_CONST == 0;
+        if plain || r.off == known.off {
+            r.var = known.var;
+        } else {
+            let delta = r.off as i64 - known.off as i64;
+            r.var = known.var.alu64(AluOp::Add, &Scalar::konst(delta as u64));
         }
     });
 }

@@ -117,19 +117,22 @@ impl Engine<'_> {
             .iter()
             .map(|&r| self.st.reg(r))
             .filter(|r| r.is_scalar() && r.id != 0)
-            .map(|r| r.id)
+            .map(|r| r.id & !crate::state::ADD_CONST)
             .collect();
         if ids.is_empty() {
             return out;
         }
         for (fi, f) in self.st.frames.iter().enumerate() {
             for (ri, r) in f.regs.iter().enumerate() {
-                if r.is_scalar() && ids.contains(&r.id) {
+                if r.is_scalar() && ids.contains(&(r.id & !crate::state::ADD_CONST)) {
                     out.push(Loc::Reg(fi as u8, ri as u8));
                 }
             }
             for (spi, s) in f.stack.iter().enumerate() {
-                if s.is_spill() && s.spilled.is_scalar() && ids.contains(&s.spilled.id) {
+                if s.is_spill()
+                    && s.spilled.is_scalar()
+                    && ids.contains(&(s.spilled.id & !crate::state::ADD_CONST))
+                {
                     out.push(Loc::Slot(fi as u8, spi as u16));
                 }
             }

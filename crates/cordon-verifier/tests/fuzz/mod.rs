@@ -177,8 +177,21 @@ pub fn gen_text(rng: &mut Rng, t: ProgType) -> String {
                 }
                 if rng.chance(50) {
                     let src = reg(rng);
-                    let mask = *rng.pick(&[3i64, 7, 8, 15, 31, 255]);
-                    let _ = writeln!(s, "r1 = r{src}\nr1 &= {mask}\nr0 += r1");
+                    if rng.chance(50) {
+                        let mask = *rng.pick(&[3i64, 7, 8, 15, 31, 255]);
+                        let _ = writeln!(s, "r1 = r{src}\nr1 &= {mask}\nr0 += r1");
+                    } else {
+                        // Linked scalars with a delta: bound the base, use the copy.
+                        let k = rng.below(12) as i64 - 4;
+                        let op = if rng.chance(30) { "-=" } else { "+=" };
+                        let cmp = *rng.pick(&["<", "<=", "s<", "s<="]);
+                        let n = rng.below(20);
+                        let _ = writeln!(
+                            s,
+                            "r1 = r{src}\nr1 {op} {k}\nif r{src} {cmp} {n} goto m{label}\ngoto l{label}\n\
+                             m{label}: if r{src} s< 0 goto l{label}\nr0 += r1"
+                        );
+                    }
                 }
                 let size = *rng.pick(SIZES);
                 let off = rng.below(20) as i64 - 2;
