@@ -101,7 +101,16 @@ fn callx_rejected() {
         Insn::new(0x95, 0, 0, 0, 0),
     ];
     let p = Program::new(insns).unwrap();
-    assert!(verify(&p, &sock()).is_err());
+    let e = verify(&p, &sock()).unwrap_err();
+    // Linux's message for call-through-register (not supported by Linux).
+    assert_eq!(e.message, "BPF_CALL uses reserved fields");
+    assert_eq!(e.insn, Some(1));
+    reject(
+        &xdp(),
+        "r2 = 0\ncallx r2\nr0 = 0\nexit",
+        "BPF_CALL uses reserved fields",
+    );
+    accept(&xdp(), "r2 = 0\ncall bpf_get_prandom_u32#7\nr0 = 0\nexit");
 }
 
 fn chain(depth: usize, frame_bytes: u32) -> String {

@@ -642,6 +642,21 @@ impl Engine<'_> {
                     self.mark_precise_regs(&[r]);
                 }
                 self.trace_mark(F_SLOT_WRITE, Some((frame as u8, spi as u16)));
+                // A full 8-byte store may overwrite a spilled pointer even
+                // unprivileged (Linux only refuses partial overwrites, checked
+                // above).
+                if size == 8 {
+                    let slot = &mut self.st.frames[frame].stack[spi];
+                    if slot.is_spill() {
+                        slot.spilled = Reg::not_init();
+                        slot.spill_size = 0;
+                        for b in slot.types.iter_mut() {
+                            if *b == SlotType::Spill {
+                                *b = SlotType::Misc;
+                            }
+                        }
+                    }
+                }
                 self.stack_mark_range(frame, lo, lo + size as i64, zero, false)
             }
         }
