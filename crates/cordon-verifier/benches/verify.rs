@@ -6,9 +6,9 @@
 //! `cargo bench -p cordon-verifier --bench verify [-- --runs N]`
 //!
 //! Per program: instructions processed, Cordon's median wall time and
-//! throughput (processed instructions per second), peak states, peak
-//! resident memory growth while verifying (VmHWM, reset through
-//! /proc/self/clear_refs), and Linux's own "verification time N usec"
+//! throughput (processed instructions per second), peak states, peak heap
+//! bytes while verifying (a counting global allocator), and Linux's own
+//! "verification time N usec"
 //! (median over the same number of loads at log level 4 | 1) with its
 //! processed count. Linux is skipped with a message where bpf() is not
 //! permitted.
@@ -19,35 +19,59 @@ mod objload;
 use cordon_isa::{Program, assemble_linux};
 use cordon_object::Object;
 use cordon_verifier::{MapInfo, MapType, ProgType, VerifyEnv, verify};
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::fmt::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+/// Counts live heap bytes and their peak, to report the verifier's peak
+/// memory per program exactly (states, logs, facts).
+struct Counting;
+
+static LIVE: AtomicUsize = AtomicUsize::new(0);
+static PEAK: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        let p = unsafe { System.alloc(l) };
+        if !p.is_null() {
+            let now = LIVE.fetch_add(l.size(), Ordering::Relaxed) + l.size();
+            PEAK.fetch_max(now, Ordering::Relaxed);
+        }
+        p
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        unsafe { System.dealloc(p, l) };
+        LIVE.fetch_sub(l.size(), Ordering::Relaxed);
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        let q = unsafe { System.realloc(p, l, new) };
+        if !q.is_null() {
+            if new >= l.size() {
+                let now = LIVE.fetch_add(new - l.size(), Ordering::Relaxed) + new - l.size();
+                PEAK.fetch_max(now, Ordering::Relaxed);
+            } else {
+                LIVE.fetch_sub(l.size() - new, Ordering::Relaxed);
+            }
+        }
+        q
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+/// Peak heap bytes allocated while running `f`, above what was live before.
+fn peak_heap<T>(f: impl FnOnce() -> T) -> (T, usize) {
+    let base = LIVE.load(Ordering::Relaxed);
+    PEAK.store(base, Ordering::Relaxed);
+    let out = f();
+    (out, PEAK.load(Ordering::Relaxed) - base)
+}
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     v[v.len() / 2]
-}
-
-fn status_kb(field: &str) -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/self/status").ok()?;
-    s.lines()
-        .find(|l| l.starts_with(field))?
-        .split_whitespace()
-        .nth(1)?
-        .parse()
-        .ok()
-}
-
-/// Peak RSS growth (KiB) while running `f`, if the kernel lets us reset the peak.
-fn peak_rss_growth<T>(f: impl FnOnce() -> T) -> (T, Option<u64>) {
-    let reset = std::fs::write("/proc/self/clear_refs", "5").is_ok();
-    let before = status_kb("VmRSS:");
-    let out = f();
-    let after = status_kb("VmHWM:");
-    let growth = match (reset, before, after) {
-        (true, Some(b), Some(a)) => Some(a.saturating_sub(b)),
-        _ => None,
-    };
-    (out, growth)
 }
 
 /// Linux's own verification time (usec) and processed count from a log.
@@ -153,7 +177,7 @@ fn main() {
 
     println!(
         "{:<52} {:>7} {:>10} {:>12} {:>7} {:>9} | {:>10} {:>9}",
-        "program", "insns", "cordon us", "insn/s", "peak st", "peak KiB", "linux us", "linux pr"
+        "program", "insns", "cordon us", "insn/s", "peak st", "heap KiB", "linux us", "linux pr"
     );
     let linux_ok = cordon_linux::available();
     if let Err(e) = &linux_ok {
@@ -164,7 +188,7 @@ fn main() {
         env.log_level = 0;
         // Warm up, and check it is accepted.
         let facts = verify(&c.prog, &env).unwrap_or_else(|e| panic!("{}: {e}", c.name));
-        let (_, peak_kib) = peak_rss_growth(|| verify(&c.prog, &env));
+        let (_, peak_bytes) = peak_heap(|| verify(&c.prog, &env));
         let mut times = Vec::new();
         for _ in 0..runs {
             let t = Instant::now();
@@ -211,7 +235,7 @@ fn main() {
             t * 1e6,
             processed as f64 / t,
             facts.stats.peak_states,
-            peak_kib.map_or("-".into(), |k| k.to_string()),
+            peak_bytes.div_ceil(1024),
             lt,
             lp
         );

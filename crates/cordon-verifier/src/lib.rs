@@ -36,7 +36,35 @@
 //!   at every call, `bpf_throw` and loop back-edge a table of which registers
 //!   and stack slots of which frames hold which references and the lock
 //!   ([`facts::SafePoint`]) — what exception unwinding and watchdog
-//!   cancellation release.
+//!   cancellation release. For engines: every context load/store with the
+//!   field it touches ([`CtxAccess`]: offset, size, read/write, and whether
+//!   it yields `data`/`data_end`/`data_meta`, which the runtime rewrites to
+//!   64-bit loads of its own backing struct as Linux's
+//!   `convert_ctx_accesses` does), frame bytes per subprogram
+//!   ([`VerifiedFacts::subprog_frames`], for
+//!   `cordon_exec::ExecOptions::subprog_frames`), the map (and constant
+//!   array key) of every helper call site ([`CallMap`], for inlining array
+//!   lookups), and the instructions no path reaches
+//!   ([`VerifiedFacts::unreached`], never checked, never to be run).
+//!
+//! For a command line (`cordon verify OBJ --prog NAME --log-level N
+//! --profile privileged|unprivileged`), [`VerifyEnv::from_parts`] builds the
+//! environment from the program type number, profile name, log level and
+//! maps; add line info, global function signatures and the exception
+//! callback with the `with_*` builders.
+//!
+//! # Testing against Linux
+//!
+//! Every `accept`/`reject` snippet of the integration tests is also loaded
+//! into the running kernel and the verdicts must agree
+//! (`tests/common/linux.rs`; cases Linux cannot express — generic program
+//! type, the unprivileged profile where unprivileged bpf() is disabled,
+//! Cordon-only kfuncs, global functions — are recorded as skipped); every
+//! tests/bpf program goes through cordon-object's output into both
+//! verifiers (`tests/objects.rs`). Soundness: `tests/soundness_fuzz.rs` and
+//! `examples/soundness_fuzz.rs` run whatever the verifier accepts in
+//! cordon-exec's checked interpreter. Throughput against Linux's own
+//! verification time: `benches/verify.rs`.
 
 pub mod branch;
 pub mod cfg;
