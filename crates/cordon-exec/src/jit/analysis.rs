@@ -49,6 +49,10 @@ pub(crate) struct Function {
     pub pcs: Vec<usize>,
     /// `leader[i]` is true when `pcs[i]` starts a basic block.
     pub leader: Vec<bool>,
+    /// `back[i]` is true when `pcs[i]` is the target of a jump from itself or a
+    /// later instruction (a loop header): its block can only be sealed once the
+    /// whole function is translated; every other block is sealed on entry.
+    pub back: Vec<bool>,
 }
 
 /// Entries of all functions: 0 and every `call local` target, sorted.
@@ -69,6 +73,7 @@ pub(crate) fn analyse_function(prog: &Program, entry: usize) -> Function {
     let n = prog.len();
     let mut seen = vec![false; n];
     let mut is_leader = vec![false; n];
+    let mut is_back = vec![false; n];
     let mut work = vec![entry];
     seen[entry] = true;
     is_leader[entry] = true;
@@ -83,6 +88,9 @@ pub(crate) fn analyse_function(prog: &Program, entry: usize) -> Function {
             }
             if leader {
                 is_leader[t] = true;
+            }
+            if t <= pc {
+                is_back[t] = true;
             }
             if !seen[t] {
                 seen[t] = true;
@@ -104,7 +112,13 @@ pub(crate) fn analyse_function(prog: &Program, entry: usize) -> Function {
     // starts a block as well (it is only reached by a jump, already marked, or
     // it follows a terminator).
     let leader = pcs.iter().map(|&p| is_leader[p]).collect();
-    Function { entry, pcs, leader }
+    let back = pcs.iter().map(|&p| is_back[p]).collect();
+    Function {
+        entry,
+        pcs,
+        leader,
+        back,
+    }
 }
 
 /// Registers as a bit set (bit `r` for `r0..r9`).

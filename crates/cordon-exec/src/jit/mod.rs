@@ -157,18 +157,21 @@ impl Drop for ArenaGuard {
 
 impl JitExecutable {
     /// Compile an unverified program for checked execution.
+    ///
+    /// Uses [`OptLevel::None`]: checked code is dominated by its access checks,
+    /// and Cranelift's optimiser costs several times the compile time on it
+    /// (a deep chain of check blocks). [`JitExecutable::compile_with`] takes any
+    /// configuration.
     pub fn checked(
         program: &Program,
         helpers: &HelperRegistry,
         options: ExecOptions,
     ) -> Result<JitExecutable, JitError> {
-        Self::compile(
-            program,
-            helpers,
-            options,
-            Mode::Checked,
-            &JitConfig::default(),
-        )
+        let config = JitConfig {
+            opt_level: OptLevel::None,
+            ..JitConfig::default()
+        };
+        Self::compile(program, helpers, options, Mode::Checked, &config)
     }
 
     /// Compile a verified program for trusted execution (no run-time checks).

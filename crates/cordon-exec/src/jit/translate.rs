@@ -381,6 +381,10 @@ impl<'a, 'b> Tr<'a, 'b> {
                 if open {
                     self.b.ins().jump(blk, &[]);
                 }
+                if !f.back[i] {
+                    // Every predecessor (earlier instructions only) is emitted.
+                    self.b.seal_block(blk);
+                }
                 self.b.switch_to_block(blk);
                 open = true;
                 seg_left = 0;
