@@ -207,7 +207,9 @@ pub enum ArgKind {
     /// The program context.
     PtrToCtx,
     /// A pointer to `size` bytes of readable and writable memory (BTF pointer
-    /// to a sized type); `nullable` when annotated `__arg_nullable`.
+    /// to a sized type). Linux treats such arguments as maybe-NULL unless
+    /// the BTF tags them `arg:nonnull` (`__arg_nonnull`): set `nullable`
+    /// to `true` unless that tag is present.
     PtrToMem { size: u32, nullable: bool },
 }
 

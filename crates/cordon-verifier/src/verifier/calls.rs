@@ -877,7 +877,11 @@ impl Engine<'_> {
                         .get(&g)
                         .map(|s| s.ret)
                         .unwrap_or_default();
-                    if ret == GlobalRet::Scalar {
+                    // Linux 6.18 does not require a scalar from the
+                    // exception callback (it loads `cb: r0 = r10; exit`).
+                    if self.in_exception_cb {
+                        self.check_read(0)?;
+                    } else if ret == GlobalRet::Scalar {
                         self.check_read(0)?;
                         let r0 = *self.st.reg(0);
                         if !r0.is_scalar() {

@@ -115,39 +115,141 @@ fn subprog_starts(insns: &[Insn]) -> Vec<u32> {
     starts
 }
 
-/// Program BTF with one static `int fN(void)` per subprogram, so Linux
-/// accepts callbacks and tail calls in subprograms (which need func_info).
-fn func_btf(n: usize) -> Vec<u8> {
-    let mut strings = b"\0int\0".to_vec();
-    let mut names = Vec::new();
-    for i in 0..n {
-        names.push(strings.len() as u32);
-        strings.extend_from_slice(format!("f{i}\0").as_bytes());
+/// Incremental BTF writer (types and strings).
+struct BtfOut {
+    types: Vec<u8>,
+    strings: Vec<u8>,
+    next: u32,
+}
+
+impl BtfOut {
+    fn new() -> BtfOut {
+        BtfOut {
+            types: Vec::new(),
+            strings: vec![0],
+            next: 1,
+        }
     }
-    let mut types = Vec::new();
-    // 1: int, 2: int (void) proto, 3..: FUNC fN (static).
-    u32s(&mut types, &[1, 1 << 24, 4, (1 << 24) | 32]);
-    u32s(&mut types, &[0, 13 << 24, 1]);
-    for name in names {
-        u32s(&mut types, &[name, 12 << 24, 2]);
+    fn s(&mut self, name: &str) -> u32 {
+        let off = self.strings.len() as u32;
+        self.strings.extend_from_slice(name.as_bytes());
+        self.strings.push(0);
+        off
     }
-    let mut out = Vec::new();
-    out.extend_from_slice(&0xeb9fu16.to_le_bytes());
-    out.push(1);
-    out.push(0);
-    u32s(
-        &mut out,
-        &[
-            24,
-            0,
-            types.len() as u32,
-            types.len() as u32,
-            strings.len() as u32,
-        ],
-    );
-    out.extend_from_slice(&types);
-    out.extend_from_slice(&strings);
-    out
+    fn add(&mut self, words: &[u32]) -> u32 {
+        u32s(&mut self.types, words);
+        self.next += 1;
+        self.next - 1
+    }
+    fn bytes(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        out.extend_from_slice(&0xeb9fu16.to_le_bytes());
+        out.push(1);
+        out.push(0);
+        let tl = self.types.len() as u32;
+        u32s(&mut out, &[24, 0, tl, tl, self.strings.len() as u32]);
+        out.extend_from_slice(&self.types);
+        out.extend_from_slice(&self.strings);
+        out
+    }
+}
+
+/// Program BTF and func_info for a program with subprograms: static
+/// `int fN(void)` for ordinary subprograms, global functions with their
+/// signature (scalars as `long`, the context as a pointer to the program
+/// type's context struct, memory as a pointer to `char[size]`, nullable
+/// arguments not nullable tagged `arg:nonnull`), and the main program's
+/// `exception_callback:` declaration tag.
+fn func_btf(env: &VerifyEnv, starts: &[u32]) -> (Vec<u8>, Vec<FuncInfo>) {
+    use cordon_verifier::{ArgKind, GlobalRet};
+    let mut b = BtfOut::new();
+    let int = {
+        let n = b.s("int");
+        b.add(&[n, 1 << 24, 4, (1 << 24) | 32])
+    };
+    let long = {
+        let n = b.s("long");
+        b.add(&[n, 1 << 24, 8, (1 << 24) | 64])
+    };
+    let char_t = {
+        let n = b.s("char");
+        b.add(&[n, 1 << 24, 1, 8])
+    };
+    let void_proto = b.add(&[0, 13 << 24, int]);
+    let ctx_name = if env.prog_type == ProgType::Xdp {
+        "xdp_md"
+    } else {
+        "__sk_buff"
+    };
+    let ctx_struct = {
+        let n = b.s(ctx_name);
+        b.add(&[n, 4 << 24, 0])
+    };
+    let ctx_ptr = b.add(&[0, 2 << 24, ctx_struct]);
+    let mut func_info = Vec::new();
+    let mut func_ids = Vec::new();
+    for (i, &start) in starts.iter().enumerate() {
+        let name = b.s(&format!("f{i}"));
+        let sig = env
+            .global_funcs
+            .get(&(start as usize))
+            .filter(|_| start != 0);
+        let is_cb = env.exception_callback == Some(start as usize);
+        let id = if let Some(sig) = sig {
+            let mut params = Vec::new();
+            let mut nonnull = Vec::new();
+            for (k, a) in sig.args.iter().enumerate() {
+                let t = match a {
+                    ArgKind::Scalar => long,
+                    ArgKind::PtrToCtx => ctx_ptr,
+                    ArgKind::PtrToMem { size, nullable: nl } => {
+                        // Linux's default for pointer arguments is
+                        // maybe-NULL; `__arg_nonnull` makes them non-NULL.
+                        if !*nl {
+                            nonnull.push(k as u32);
+                        }
+                        let arr = b.add(&[0, 3 << 24, 0, char_t, int, *size]);
+                        b.add(&[0, 2 << 24, arr])
+                    }
+                };
+                let pn = b.s(&format!("a{k}"));
+                params.push((pn, t));
+            }
+            let ret = match sig.ret {
+                GlobalRet::Scalar => int,
+                GlobalRet::Void => 0,
+            };
+            let mut words = vec![0, (13 << 24) | params.len() as u32, ret];
+            for (n, t) in params {
+                words.extend_from_slice(&[n, t]);
+            }
+            let proto = b.add(&words);
+            let f = b.add(&[name, (12 << 24) | 1, proto]);
+            for k in nonnull {
+                let tag = b.s("arg:nonnull");
+                b.add(&[tag, 17 << 24, f, k]);
+            }
+            f
+        } else if is_cb {
+            let pn = b.s("cookie");
+            let proto = b.add(&[0, (13 << 24) | 1, int, pn, long]);
+            b.add(&[name, (12 << 24) | 1, proto])
+        } else {
+            b.add(&[name, 12 << 24, void_proto])
+        };
+        func_ids.push(id);
+        func_info.push(FuncInfo {
+            insn_off: start,
+            type_id: id,
+        });
+    }
+    if let Some(cb) = env.exception_callback
+        && let Some(pos) = starts.iter().position(|&s| s as usize == cb)
+    {
+        let tag = b.s(&format!("exception_callback:f{pos}"));
+        b.add(&[tag, 17 << 24, func_ids[0], u32::MAX]);
+    }
+    (b.bytes(), func_info)
 }
 
 fn setup() -> Result<Kernel, String> {
@@ -225,9 +327,6 @@ fn not_comparable(env: &VerifyEnv) -> Option<&'static str> {
     if env.maps != super::maps() {
         return Some("custom maps");
     }
-    if !env.global_funcs.is_empty() || env.exception_callback.is_some() {
-        return Some("global functions / exception callback need program BTF");
-    }
     if env.limits != Limits::default() {
         return Some("non-default limits");
     }
@@ -279,7 +378,11 @@ pub fn linux_verdict(env: &VerifyEnv, insns: &[Insn]) -> Result<(bool, String), 
     };
     let code = kernel_insns(env, insns, k)?;
     let maps: Vec<&Map> = k.maps.iter().collect();
-    let starts = subprog_starts(&code);
+    let mut starts = subprog_starts(&code);
+    starts.extend(env.global_funcs.keys().map(|&s| s as u32));
+    starts.extend(env.exception_callback.map(|s| s as u32));
+    starts.sort_unstable();
+    starts.dedup();
     let prog_btf;
     let func_info: Vec<FuncInfo>;
     let mut load = ProgLoad::new(linux_type(env.prog_type), &code)
@@ -287,15 +390,9 @@ pub fn linux_verdict(env: &VerifyEnv, insns: &[Insn]) -> Result<(bool, String), 
         .with_license("GPL")
         .with_log_level(1);
     if starts.len() > 1 {
-        prog_btf = Btf::load(&func_btf(starts.len())).map_err(|e| format!("program BTF: {e}"))?;
-        func_info = starts
-            .iter()
-            .enumerate()
-            .map(|(i, &s)| FuncInfo {
-                insn_off: s,
-                type_id: 3 + i as u32,
-            })
-            .collect();
+        let (bytes, fi) = func_btf(env, &starts);
+        prog_btf = Btf::load(&bytes).map_err(|e| format!("program BTF: {e}"))?;
+        func_info = fi;
         load = load.with_btf(&prog_btf, &func_info, &[]);
     }
     if env.strict_alignment {

@@ -47,7 +47,7 @@ fn global_sig(btf: &Btf, func_btf_id: u32, name: &str) -> GlobalFuncSig {
         if r == 0 {
             ret = GlobalRet::Void;
         }
-        for p in params {
+        for (k, p) in params.iter().enumerate() {
             let t = btf.skip_mods_and_typedefs(p.type_id).unwrap_or(0);
             let kind = match btf.type_by_id(t) {
                 Some(BtfType::Ptr { type_id }) => {
@@ -57,9 +57,13 @@ fn global_sig(btf: &Btf, func_btf_id: u32, name: &str) -> GlobalFuncSig {
                         .and_then(|x| x.name().map(str::to_string));
                     match pname.as_deref() {
                         Some("__sk_buff") | Some("xdp_md") => ArgKind::PtrToCtx,
+                        // Maybe-NULL unless tagged __arg_nonnull (Linux).
                         _ => ArgKind::PtrToMem {
                             size: btf.size_of(pointee).unwrap_or(0) as u32,
-                            nullable: false,
+                            nullable: !btf
+                                .decl_tags(func_btf_id)
+                                .iter()
+                                .any(|(i, t)| *i == k as i32 && *t == "arg:nonnull"),
                         },
                     }
                 }
