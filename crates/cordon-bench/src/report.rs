@@ -216,6 +216,8 @@ fn cell_text(c: &Result<Measured, String>, native: f64) -> String {
         Err(why) => {
             if why.starts_with("n/a") {
                 "n/a".into()
+            } else if why.starts_with("WRONG") {
+                "**wrong result**".into()
             } else {
                 format!("n/a ({why})")
             }
