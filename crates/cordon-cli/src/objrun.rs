@@ -204,10 +204,7 @@ pub fn run(args: &RunArgs) -> Result<()> {
             println!("test objects live: {live}");
         }
         if args.dump_maps {
-            println!(
-                "maps: {}",
-                serde_json::to_string_pretty(&dump_maps(&obj, &loaded))?
-            );
+            print!("{}", maps_text(&dump_maps(&obj, &loaded)));
         }
     }
     Ok(())
@@ -430,6 +427,41 @@ fn dump_map(obj: &Object, spec: &MapSpec, loaded: &Loaded) -> Value {
     }
 }
 
+/// The `--dump-maps` JSON as compact text: one line per entry, BTF-formatted
+/// when possible (`KEY => VALUE`, per-CPU maps `KEY => [CPU0, CPU1, ...]`).
+fn maps_text(maps: &Value) -> String {
+    let mut s = String::new();
+    let Some(maps) = maps.as_object() else {
+        return s;
+    };
+    for (name, m) in maps {
+        let ty = m["type"].as_str().unwrap_or("?");
+        match (&m["entries"], &m["error"]) {
+            (_, Value::String(e)) => s.push_str(&format!("map {name} ({ty}): error: {e}\n")),
+            (Value::Array(entries), _) => {
+                s.push_str(&format!("map {name} ({ty}): {} entries\n", entries.len()));
+                for e in entries {
+                    let f = &e["formatted"];
+                    let key = if f["key"].is_null() {
+                        &e["key"]
+                    } else {
+                        &f["key"]
+                    };
+                    let value = match (&f["value"], &f["values"], &e["value"], &e["values"]) {
+                        (v, _, _, _) if !v.is_null() => v,
+                        (_, v, _, _) if !v.is_null() => v,
+                        (_, _, v, _) if !v.is_null() => v,
+                        (_, _, _, v) => v,
+                    };
+                    s.push_str(&format!("  {key} => {value}\n"));
+                }
+            }
+            _ => s.push_str(&format!("map {name} ({ty}): contents not iterable\n")),
+        }
+    }
+    s
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -454,5 +486,25 @@ mod tests {
         ] {
             assert!(parse_tail_call(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn compact_map_text() {
+        let v = json!({
+            "h": {"type": "hash", "entries": [
+                {"key": "01", "value": "02", "formatted": {"key": 1, "value": {"a": 2}}},
+                {"key": "03", "value": "04"}
+            ]},
+            "p": {"type": "percpu_array", "entries": [
+                {"key": "00", "values": ["01", "02"], "formatted": {"key": 0, "values": [1, 2]}}
+            ]},
+            "q": {"type": "queue", "entries": null},
+        });
+        assert_eq!(
+            maps_text(&v),
+            "map h (hash): 2 entries\n  1 => {\"a\":2}\n  \"03\" => \"04\"\n\
+             map p (percpu_array): 1 entries\n  0 => [1,2]\n\
+             map q (queue): contents not iterable\n"
+        );
     }
 }
