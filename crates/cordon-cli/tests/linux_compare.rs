@@ -303,3 +303,39 @@ fn demo_capture_agrees_with_linux() {
         );
     }
 }
+
+/// Reference numbers for BENCHMARKS.md (not a check): Linux's own measure of
+/// the firewall over the demo capture, `BPF_PROG_TEST_RUN` with `repeat`
+/// (mean time per run inside the kernel, JIT-compiled, rules loaded).
+/// `cargo test --release -p cordon-cli --test linux_compare linux_reference -- --ignored --nocapture`
+#[test]
+#[ignore = "timing reference, run by hand"]
+fn linux_reference_throughput() {
+    let root = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+    let packets = pcap_packets(&std::fs::read(root.join("demo/sample.pcap")).unwrap());
+    linux_side::pin_to_cpu0();
+    let kobj = cordon_linux::require!(cordon_linux::KernelObject::load(
+        &bpf_dir().join("xdp_firewall.o")
+    ));
+    for (k, v) in support::cases::demo_rules() {
+        kobj.map_update("fw_rules", &k, &v).unwrap();
+    }
+    let prog = kobj.program("xdp_firewall").unwrap();
+    let repeat = 100u32;
+    let (mut total_ns, mut runs) = (0u64, 0u64);
+    for p in packets.iter().filter(|p| p.len() >= 14) {
+        let r = prog
+            .test_run(&cordon_linux::TestRun::new(p).with_repeat(repeat))
+            .unwrap();
+        total_ns += r.duration_ns * u64::from(repeat);
+        runs += u64::from(repeat);
+    }
+    let ns = total_ns as f64 / runs as f64;
+    println!(
+        "Linux {}: xdp_firewall over demo/sample.pcap: {ns:.1} ns per packet ({:.2} M packets/s), {runs} runs",
+        std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .unwrap_or_default()
+            .trim(),
+        1e3 / ns
+    );
+}
