@@ -7,6 +7,7 @@
  *                    engines without XDP context handling (rbpf: r1 points to
  *                    a buffer holding the data and data_end pointers)
  * - NATIVE (host):   __u32 native_<name>(const __u8 *data, __u64 len, void *map)
+ *                    (prefix: NATIVE_PREFIX)
  */
 #include "workloads.h"
 
@@ -19,14 +20,24 @@
 
 #if defined(NATIVE)
 
+/* NATIVE_PREFIX names the entry points, so that the same source can be
+ * linked in twice (build.rs: native_ at -O2, native_novec_ without
+ * auto-vectorisation, the scalar reference a BPF JIT can reach). */
+#ifndef NATIVE_PREFIX
+#define NATIVE_PREFIX native_
+#endif
+#define NATIVE_CAT2(a, b) a##b
+#define NATIVE_CAT(a, b) NATIVE_CAT2(a, b)
+#define NATIVE_FN(name) NATIVE_CAT(NATIVE_PREFIX, name)
+
 #define NATIVE_PURE(name)                                                    \
-	__u32 native_##name(const __u8 *data, __u64 len, void *map)           \
+	__u32 NATIVE_FN(name)(const __u8 *data, __u64 len, void *map)         \
 	{                                                                    \
 		(void)map;                                                   \
 		return wl_##name(data, data + len);                          \
 	}
 #define NATIVE_MAP(name, map_name)                                           \
-	__u32 native_##name(const __u8 *data, __u64 len, void *map)           \
+	__u32 NATIVE_FN(name)(const __u8 *data, __u64 len, void *map)         \
 	{                                                                    \
 		return wl_##name(data, data + len, map);                     \
 	}

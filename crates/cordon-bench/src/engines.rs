@@ -104,10 +104,12 @@ impl CordonEngine {
             stack,
             ..Config::default()
         });
-        let object = engine.load_file(object).map_err(|source| BenchError::Cordon {
-            engine: label.to_string(),
-            source,
-        })?;
+        let object = engine
+            .load_file(object)
+            .map_err(|source| BenchError::Cordon {
+                engine: label.to_string(),
+                source,
+            })?;
         Ok(CordonEngine {
             label: label.to_string(),
             _engine: engine,
@@ -249,4 +251,12 @@ pub fn native(w: &Workload, packet: &Packet, map: *mut c_void) -> u32 {
     // SAFETY: the native entry reads `len` bytes of the packet (bounds checks
     // are in the C source) and uses `map` only through the map shims.
     unsafe { (w.native)(b.as_ptr(), b.len() as u64, map) }
+}
+
+/// Native code from the same C source, without auto-vectorisation.
+#[inline]
+pub fn native_novec(w: &Workload, packet: &Packet, map: *mut c_void) -> u32 {
+    let b = packet.bytes();
+    // SAFETY: as for `native`.
+    unsafe { (w.native_novec)(b.as_ptr(), b.len() as u64, map) }
 }

@@ -29,7 +29,8 @@ struct Args {
     objects: PathBuf,
 }
 
-const USAGE: &str = "usage: cordon-bench [--quick] [--write FILE] [--only WORKLOAD]... [--objects DIR]";
+const USAGE: &str =
+    "usage: cordon-bench [--quick] [--write FILE] [--only WORKLOAD]... [--objects DIR]";
 
 fn parse_args() -> Result<Args, BenchError> {
     let mut a = Args {
@@ -39,7 +40,10 @@ fn parse_args() -> Result<Args, BenchError> {
         objects: std::env::var_os("CORDON_BENCH_OBJECTS")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
-                PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/workloads"))
+                PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../benches/workloads"
+                ))
             }),
     };
     let mut it = std::env::args().skip(1);
@@ -57,7 +61,11 @@ fn parse_args() -> Result<Args, BenchError> {
                 println!("{USAGE}");
                 std::process::exit(0);
             }
-            other => return Err(BenchError::Usage(format!("unknown argument {other:?}\n{USAGE}"))),
+            other => {
+                return Err(BenchError::Usage(format!(
+                    "unknown argument {other:?}\n{USAGE}"
+                )));
+            }
         }
     }
     Ok(a)
@@ -126,7 +134,10 @@ fn real_main() -> Result<(), BenchError> {
             path: path.display().to_string(),
             source,
         })?;
-        eprintln!("cordon-bench: wrote the results section of {}", path.display());
+        eprintln!(
+            "cordon-bench: wrote the results section of {}",
+            path.display()
+        );
     }
     Ok(())
 }

@@ -19,7 +19,9 @@ pub struct Machine {
 }
 
 fn read_trim(path: &str) -> Option<String> {
-    std::fs::read_to_string(path).ok().map(|s| s.trim().to_string())
+    std::fs::read_to_string(path)
+        .ok()
+        .map(|s| s.trim().to_string())
 }
 
 pub fn load_average() -> String {
@@ -57,7 +59,11 @@ pub fn utc_now() -> String {
         .map_or(0, |d| d.as_secs());
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let t = secs % 86_400;
-    format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", t / 3600, t % 3600 / 60)
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        t / 3600,
+        t % 3600 / 60
+    )
 }
 
 /// Days since 1970-01-01 to (year, month, day) (H. Hinnant's algorithm).
@@ -96,7 +102,10 @@ fn ratio(x: f64) -> String {
 
 /// Ratio of an engine to native on one row.
 fn row_ratio(r: &Row, c: Col) -> Option<f64> {
-    r.cell(c).as_ref().ok().map(|m| m.median_ns / r.native.median_ns)
+    r.cell(c)
+        .as_ref()
+        .ok()
+        .map(|m| m.median_ns / r.native.median_ns)
 }
 
 fn col_geomean(rows: &[Row], c: Col) -> (Option<f64>, usize) {
@@ -121,6 +130,21 @@ pub fn goals(res: &Results) -> Vec<Goal> {
         target: "≤ 1.5×".into(),
         measured: jit_gm.map_or("n/a".into(), |x| format!("{} over {n} workloads", ratio(x))),
         met: jit_gm.map(|x| x <= 1.5),
+    });
+    let vs_scalar: Vec<f64> = rows
+        .iter()
+        .filter_map(|r| {
+            Some(r.cell(Col::CordonJit).as_ref().ok()?.median_ns / r.native_novec.median_ns)
+        })
+        .collect();
+    let scalar_gm = geomean(&vs_scalar);
+    g.push(Goal {
+        name: "(reference) Cordon JIT vs native without auto-vectorisation".into(),
+        target: "—".into(),
+        measured: scalar_gm.map_or("n/a".into(), |x| {
+            format!("{} over {} workloads", ratio(x), vs_scalar.len())
+        }),
+        met: None,
     });
     let vs_linux: Vec<(f64, f64)> = rows
         .iter()
@@ -181,18 +205,33 @@ pub fn goals(res: &Results) -> Vec<Goal> {
         .iter()
         .map(|c| c.compile.median_ns / c.insns as f64)
         .collect();
-    let worst = per_k.iter().copied().fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+    let worst = per_k
+        .iter()
+        .copied()
+        .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
     g.push(Goal {
         name: "JIT compile time per 1,000 instructions".into(),
         target: "≤ 1 ms".into(),
         measured: worst.map_or("n/a".into(), |x| {
-            format!("{:.2} ms (worst of the {} largest programs)", x / 1000.0, per_k.len())
+            format!(
+                "{:.2} ms (worst of the {} largest programs)",
+                x / 1000.0,
+                per_k.len()
+            )
         }),
         met: worst.map(|x| x / 1000.0 <= 1.0),
     });
-    let native = res.stack.iter().find(|s| matches!(s.strategy, cordon::StackStrategy::Native));
-    let shadow = res.stack.iter().find(|s| matches!(s.strategy, cordon::StackStrategy::ThreadShadow));
-    let over = native.zip(shadow).map(|(n, s)| (s.jit.median_ns / n.jit.median_ns - 1.0) * 100.0);
+    let native = res
+        .stack
+        .iter()
+        .find(|s| matches!(s.strategy, cordon::StackStrategy::Native));
+    let shadow = res
+        .stack
+        .iter()
+        .find(|s| matches!(s.strategy, cordon::StackStrategy::ThreadShadow));
+    let over = native
+        .zip(shadow)
+        .map(|(n, s)| (s.jit.median_ns / n.jit.median_ns - 1.0) * 100.0);
     g.push(Goal {
         name: "shadow stack vs native-stack frames (JIT, callchain)".into(),
         target: "≤ 2 %".into(),
@@ -254,7 +293,11 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
         info.settings.samples,
         info.settings.sample.as_millis()
     );
-    let _ = writeln!(o, "| native | same C source, `{} -O2` |\n", info.native_cc);
+    let _ = writeln!(
+        o,
+        "| native | same C source, `{} -O2`; \"no SIMD\" adds `-fno-vectorize -fno-slp-vectorize` |\n",
+        info.native_cc
+    );
 
     let _ = writeln!(o, "### Workloads\n");
     let _ = writeln!(
@@ -263,8 +306,8 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
          Cordon and Linux run the same XDP programs of `benches/workloads/workloads.o`; rbpf runs the raw-memory \
          entries of `workloads_raw.o` (same bodies); Cordon is timed through `cordon::Program::call` with an XDP context.\n"
     );
-    let mut head = String::from("| workload | insns | native |");
-    let mut sep = String::from("|---|---:|---:|");
+    let mut head = String::from("| workload | insns | native | native, no SIMD |");
+    let mut sep = String::from("|---|---:|---:|---:|");
     for c in Col::ALL {
         let _ = write!(head, " {} |", c.title());
         sep.push_str("---:|");
@@ -272,17 +315,27 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
     let _ = writeln!(o, "{head}\n{sep}");
     for r in &res.rows {
         let mut line = format!(
-            "| {} | {} | {} |",
+            "| {} | {} | {} | {} ({}) |",
             r.workload.name,
             r.insns,
-            ns(r.native.median_ns)
+            ns(r.native.median_ns),
+            ns(r.native_novec.median_ns),
+            ratio(r.native_novec.median_ns / r.native.median_ns)
         );
         for c in Col::ALL {
             let _ = write!(line, " {} |", cell_text(r.cell(c), r.native.median_ns));
         }
         let _ = writeln!(o, "{line}");
     }
-    let mut gm = String::from("| **geometric mean** | | 1.00× |");
+    let novec: Vec<f64> = res
+        .rows
+        .iter()
+        .map(|r| r.native_novec.median_ns / r.native.median_ns)
+        .collect();
+    let mut gm = format!(
+        "| **geometric mean** | | 1.00× | **{}** |",
+        geomean(&novec).map_or("n/a".into(), ratio)
+    );
     for c in Col::ALL {
         let (g, n) = col_geomean(&res.rows, c);
         let _ = write!(
@@ -323,18 +376,25 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
     }
     let _ = writeln!(o, "\n</details>\n");
 
-    let _ = writeln!(o, "### Goals\n\n| goal | target | measured | met |\n|---|---|---|---|");
+    let _ = writeln!(
+        o,
+        "### Goals\n\n| goal | target | measured | met |\n|---|---|---|---|"
+    );
     for g in goals(res) {
         let met = match g.met {
             Some(true) => "yes",
             Some(false) => "**no**",
+            None if g.target == "—" => "—",
             None => "n/a",
         };
         let _ = writeln!(o, "| {} | {} | {} | {met} |", g.name, g.target, g.measured);
     }
     o.push('\n');
 
-    let _ = writeln!(o, "### Empty program (call overhead)\n\n| path | ns per call |\n|---|---:|");
+    let _ = writeln!(
+        o,
+        "### Empty program (call overhead)\n\n| path | ns per call |\n|---|---:|"
+    );
     for e in &res.empty {
         let v = match &e.m {
             Ok(m) => ns(m.median_ns),
@@ -358,7 +418,9 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
             .rows
             .iter()
             .find(|r| r.workload.name == c.workload)
-            .map_or("n/a".into(), |r| format!("{:.2} ms", r.jit_load.as_secs_f64() * 1e3));
+            .map_or("n/a".into(), |r| {
+                format!("{:.2} ms", r.jit_load.as_secs_f64() * 1e3)
+            });
         let _ = writeln!(
             o,
             "| {} | {} | {} B | {:.0} µs | {:.2} ms | {load} |",
@@ -385,8 +447,14 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
         for s in &res.stack {
             let (dj, di) = base.map_or((String::new(), String::new()), |b| {
                 (
-                    format!("{:+.1} %", (s.jit.median_ns / b.jit.median_ns - 1.0) * 100.0),
-                    format!("{:+.1} %", (s.interp.median_ns / b.interp.median_ns - 1.0) * 100.0),
+                    format!(
+                        "{:+.1} %",
+                        (s.jit.median_ns / b.jit.median_ns - 1.0) * 100.0
+                    ),
+                    format!(
+                        "{:+.1} %",
+                        (s.interp.median_ns / b.interp.median_ns - 1.0) * 100.0
+                    ),
                 )
             });
             let _ = writeln!(
@@ -434,7 +502,10 @@ mod tests {
     fn splice_replaces_only_the_section() {
         let doc = format!("# Title\n\nintro\n\n{BEGIN}\nold\n{END}\n\ntail\n");
         let out = splice(&doc, "new table\n").unwrap();
-        assert_eq!(out, format!("# Title\n\nintro\n\n{BEGIN}\nnew table\n{END}\n\ntail\n"));
+        assert_eq!(
+            out,
+            format!("# Title\n\nintro\n\n{BEGIN}\nnew table\n{END}\n\ntail\n")
+        );
         // Idempotent.
         assert_eq!(splice(&out, "new table").unwrap(), out);
     }

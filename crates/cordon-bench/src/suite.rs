@@ -9,7 +9,9 @@ use cordon_exec::jit::JitExecutable;
 use cordon_exec::{ExecOptions, HelperRegistry};
 use cordon_linux::{KernelError, KernelObject, TestRun};
 
-use crate::engines::{BenchError, CordonEngine, CordonProgram, Packet, Rbpf, XdpCall, native};
+use crate::engines::{
+    BenchError, CordonEngine, CordonProgram, Packet, Rbpf, XdpCall, native, native_novec,
+};
 use crate::timing::{Measured, Settings, measure, measure_external};
 use crate::workloads::{EMPTY, WORKLOADS, Workload};
 
@@ -51,6 +53,8 @@ pub struct Row {
     /// Instructions of the XDP program as Cordon runs it.
     pub insns: usize,
     pub native: Measured,
+    /// Native code compiled without auto-vectorisation.
+    pub native_novec: Measured,
     pub cells: Vec<(Col, Cell)>,
     /// Cordon JIT: verification + compilation time through the API.
     pub jit_load: Duration,
@@ -58,7 +62,12 @@ pub struct Row {
 
 impl Row {
     pub fn cell(&self, c: Col) -> &Cell {
-        &self.cells.iter().find(|(k, _)| *k == c).expect("every column").1
+        &self
+            .cells
+            .iter()
+            .find(|(k, _)| *k == c)
+            .expect("every column")
+            .1
     }
 }
 
@@ -158,7 +167,9 @@ fn time_cordon(
         return Err(failed(label, w, format!("r0 {got:#x} has high bits set")));
     }
     let prog = &p.program;
-    Ok(measure(s, || call.call(prog, &mut packet).unwrap_or(u64::MAX)))
+    Ok(measure(s, || {
+        call.call(prog, &mut packet).unwrap_or(u64::MAX)
+    }))
 }
 
 fn raw_object(objects: &Path) -> Result<cordon_object::Object, BenchError> {
@@ -171,13 +182,23 @@ fn raw_object(objects: &Path) -> Result<cordon_object::Object, BenchError> {
         .map_err(|e| BenchError::Usage(format!("{}: {e}", path.display())))
 }
 
-fn rbpf_cells(raw: &cordon_object::Object, w: &Workload, input: &[u8], want: u32, s: Settings) -> Result<[Cell; 2], BenchError> {
+fn rbpf_cells(
+    raw: &cordon_object::Object,
+    w: &Workload,
+    input: &[u8],
+    want: u32,
+    s: Settings,
+) -> Result<[Cell; 2], BenchError> {
     if w.map.is_some() {
         let why = "n/a: rbpf has no maps".to_string();
         return Ok([Err(why.clone()), Err(why)]);
     }
     let Some(spec) = raw.program(&w.raw_name()) else {
-        return Err(failed("rbpf", w, format!("no program {} in workloads_raw.o", w.raw_name())));
+        return Err(failed(
+            "rbpf",
+            w,
+            format!("no program {} in workloads_raw.o", w.raw_name()),
+        ));
     };
     let code = cordon_isa::insn::to_bytes(&spec.insns);
     let vm = match Rbpf::new(code) {
@@ -208,7 +229,13 @@ fn rbpf_cells(raw: &cordon_object::Object, w: &Workload, input: &[u8], want: u32
     Ok([interp, jit])
 }
 
-fn linux_cell(obj: &KernelObject, w: &Workload, input: &[u8], want: u32, s: Settings) -> Result<Cell, BenchError> {
+fn linux_cell(
+    obj: &KernelObject,
+    w: &Workload,
+    input: &[u8],
+    want: u32,
+    s: Settings,
+) -> Result<Cell, BenchError> {
     let prog = match obj.program(&w.xdp_name()) {
         Ok(p) => p,
         Err(e) => return Ok(Err(format!("n/a: {e}"))),
@@ -230,7 +257,8 @@ fn linux_cell(obj: &KernelObject, w: &Workload, input: &[u8], want: u32, s: Sett
 fn compile_time(p: &CordonProgram, w: &Workload, s: Settings) -> Result<CompileTime, BenchError> {
     let insns = p.program.insns().to_vec();
     let n = insns.len();
-    let program = cordon_isa::Program::new(insns.clone()).map_err(|e| failed("JIT compile", w, e))?;
+    let program =
+        cordon_isa::Program::new(insns.clone()).map_err(|e| failed("JIT compile", w, e))?;
     let mut helpers = HelperRegistry::new();
     for i in &insns {
         if i.code == 0x85 && i.src == 0 {
@@ -241,7 +269,9 @@ fn compile_time(p: &CordonProgram, w: &Workload, s: Settings) -> Result<CompileT
         // SAFETY: compiled only, never run.
         unsafe { JitExecutable::trusted(&program, &helpers, ExecOptions::named(w.name)) }
     };
-    let code_bytes = compile().map_err(|e| failed("JIT compile", w, e))?.code_size();
+    let code_bytes = compile()
+        .map_err(|e| failed("JIT compile", w, e))?
+        .code_size();
     // Fewer samples: compiling is slower than running.
     let s = Settings {
         samples: s.samples.min(5),
@@ -272,8 +302,18 @@ pub fn run(o: &Options) -> Result<Results, BenchError> {
     }
 
     progress(o, "loading workloads.o into Cordon (interpreter, JIT)");
-    let interp = CordonEngine::new("Cordon interp", Backend::Interpreter, StackStrategy::ThreadShadow, &xdp_obj)?;
-    let jit = CordonEngine::new("Cordon JIT", Backend::Jit, StackStrategy::ThreadShadow, &xdp_obj)?;
+    let interp = CordonEngine::new(
+        "Cordon interp",
+        Backend::Interpreter,
+        StackStrategy::ThreadShadow,
+        &xdp_obj,
+    )?;
+    let jit = CordonEngine::new(
+        "Cordon JIT",
+        Backend::Jit,
+        StackStrategy::ThreadShadow,
+        &xdp_obj,
+    )?;
     let raw = raw_object(&o.objects)?;
 
     progress(o, "loading workloads.o into Linux (bpftool, verifier)");
@@ -301,12 +341,25 @@ pub fn run(o: &Options) -> Result<Results, BenchError> {
         };
         let want = native(w, &packet, map);
         let native_m = measure(s, || native(w, &packet, map) as u64);
+        check(
+            "native without auto-vectorisation",
+            w,
+            native_novec(w, &packet, map) as u64,
+            want,
+        )?;
+        let novec_m = measure(s, || native_novec(w, &packet, map) as u64);
 
         let pi = interp.program(w)?;
         let pj = jit.program(w)?;
         let mut cells = vec![
-            (Col::CordonInterp, Ok(time_cordon("Cordon interp", &pi, w, &input, want, s)?)),
-            (Col::CordonJit, Ok(time_cordon("Cordon JIT", &pj, w, &input, want, s)?)),
+            (
+                Col::CordonInterp,
+                Ok(time_cordon("Cordon interp", &pi, w, &input, want, s)?),
+            ),
+            (
+                Col::CordonJit,
+                Ok(time_cordon("Cordon JIT", &pj, w, &input, want, s)?),
+            ),
         ];
         let [ri, rj] = rbpf_cells(&raw, w, &input, want, s)?;
         cells.push((Col::RbpfInterp, ri));
@@ -321,6 +374,7 @@ pub fn run(o: &Options) -> Result<Results, BenchError> {
             workload: *w,
             insns: pj.program.insns().len(),
             native: native_m,
+            native_novec: novec_m,
             cells,
             jit_load: pj.load_time,
         });
@@ -360,7 +414,9 @@ fn empty_calls(
     let want = native(w, &packet, std::ptr::null_mut());
     let mut out = vec![EmptyCall {
         label: "native call (same C source)",
-        m: Ok(measure(s, || native(w, &packet, std::ptr::null_mut()) as u64)),
+        m: Ok(measure(s, || {
+            native(w, &packet, std::ptr::null_mut()) as u64
+        })),
     }];
     for (label, engine) in [
         ("Cordon JIT, `Program::call`", jit),
@@ -438,4 +494,63 @@ fn stack_rows(o: &Options, xdp_obj: &Path) -> Result<Vec<StackRow>, BenchError> 
             interp: Measured::from_samples(i, 0),
         })
         .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn objects() -> PathBuf {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/workloads"))
+    }
+
+    /// Every workload gives native's result on Cordon's interpreter and JIT,
+    /// through both `run_xdp` and `call` (what the suite checks before timing).
+    #[test]
+    fn cordon_agrees_with_native_on_every_workload() {
+        let s = Settings {
+            sample: Duration::from_micros(100),
+            samples: 1,
+        };
+        let obj = objects().join("workloads.o");
+        for backend in [Backend::Interpreter, Backend::Jit] {
+            let e = CordonEngine::new("test", backend, StackStrategy::ThreadShadow, &obj).unwrap();
+            for w in WORKLOADS.iter().chain([&EMPTY]) {
+                let input = (w.input)();
+                let map = match w.map {
+                    Some(m) => e.map_ptr(m).unwrap(),
+                    None => std::ptr::null_mut(),
+                };
+                let want = native(w, &Packet::new(&input), map);
+                let p = e.program(w).unwrap();
+                time_cordon("test", &p, w, &input, want, s)
+                    .unwrap_or_else(|err| panic!("{backend:?} {}: {err}", w.name));
+            }
+        }
+    }
+
+    #[test]
+    fn a_wrong_result_is_an_error() {
+        let w = &WORKLOADS[0];
+        assert!(check("x", w, 5, 5).is_ok());
+        let e = check("x", w, 6, 5).unwrap_err().to_string();
+        assert!(e.contains("returned 0x6") && e.contains("native code returned 0x5"), "{e}");
+        assert!(check("x", w, 1 << 32 | 5, 5).is_err());
+        assert!(foreign_check("rbpf JIT", w, 7, 5).unwrap_err().starts_with("WRONG RESULT"));
+    }
+
+    /// rbpf runs the raw entries of the same bodies with the same results.
+    #[test]
+    fn rbpf_agrees_with_native_on_pure_workloads() {
+        let raw = raw_object(&objects()).unwrap();
+        for w in WORKLOADS.iter().filter(|w| w.map.is_none() && w.name != "callchain") {
+            let input = (w.input)();
+            let want = native(w, &Packet::new(&input), std::ptr::null_mut());
+            let spec = raw.program(&w.raw_name()).unwrap();
+            let vm = Rbpf::new(cordon_isa::insn::to_bytes(&spec.insns)).unwrap();
+            let mut p = Packet::new(&input);
+            assert_eq!(vm.interp(&mut p).unwrap(), want as u64, "{}", w.name);
+            assert_eq!(vm.jit(&mut p).unwrap(), want as u64, "{}", w.name);
+        }
+    }
 }
