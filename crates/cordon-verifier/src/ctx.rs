@@ -59,7 +59,8 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
     }
     match t {
         ProgType::Xdp => {
-            if write || size != 4 {
+            // `egress_ifindex` (20) exists only for BPF_XDP_DEVMAP programs.
+            if write || size != 4 || off == 20 {
                 return None;
             }
             Some(match off {
@@ -79,8 +80,15 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
             if write && !(skb::CB..skb::CB_END).contains(&off) {
                 return None;
             }
+            let field = off & !3;
             match off {
-                skb::TC_CLASSID | skb::DATA | skb::DATA_END | skb::DATA_META => return None,
+                _ if matches!(
+                    field,
+                    skb::TC_CLASSID | skb::DATA | skb::DATA_END | skb::DATA_META
+                ) =>
+                {
+                    return None;
+                }
                 o if (skb::FAMILY..skb::LOCAL_PORT_END).contains(&o) => return None,
                 o if (skb::TSTAMP..skb::WIRE_LEN + 4).contains(&o) => return None,
                 _ => {}
@@ -105,11 +113,12 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
             if (skb::FAMILY..skb::LOCAL_PORT_END).contains(&off) {
                 return None;
             }
-            match off {
-                skb::DATA if size == 4 => Some(CtxField::PktData),
-                skb::DATA_END if size == 4 => Some(CtxField::PktEnd),
-                skb::DATA_META if size == 4 => Some(CtxField::PktMeta),
-                skb::DATA | skb::DATA_END | skb::DATA_META => None,
+            // The packet pointer fields: whole 4-byte loads only.
+            match (off & !3, size) {
+                (skb::DATA, 4) => Some(CtxField::PktData),
+                (skb::DATA_END, 4) => Some(CtxField::PktEnd),
+                (skb::DATA_META, 4) => Some(CtxField::PktMeta),
+                (skb::DATA | skb::DATA_END | skb::DATA_META, _) => None,
                 _ => skb_common(off, size, write),
             }
         }

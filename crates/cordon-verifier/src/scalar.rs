@@ -347,16 +347,19 @@ impl Scalar {
             AluOp::Mov => src.zext32(),
             AluOp::MovSx(bits) => src.view_zext().sign_extend(bits as u32).zext32(),
             AluOp::Lsh | AluOp::Rsh | AluOp::Arsh => {
+                // Linux 6.18 (is_safe_to_compute_dst_reg_range): a shift by
+                // a non-constant or out-of-range amount makes the whole
+                // 64-bit register unknown, even for 32-bit operations.
                 let Some(s) = src
                     .var_off
                     .subreg()
                     .is_const()
                     .then_some(src.var_off.value as u32)
                 else {
-                    return Scalar::urange(0, u32::MAX as u64);
+                    return Scalar::unknown();
                 };
                 if s >= 32 {
-                    return Scalar::urange(0, u32::MAX as u64);
+                    return Scalar::unknown();
                 }
                 let r = match op {
                     AluOp::Lsh => self.view_zext().lsh(s),
@@ -367,9 +370,9 @@ impl Scalar {
                 r.sync();
                 r.truncate(4)
             }
-            AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod => {
-                Scalar::urange(0, u32::MAX as u64)
-            }
+            // As for shifts: no range, and the upper half is not known to
+            // be zero either (Linux marks the whole register unknown).
+            AluOp::Div | AluOp::SDiv | AluOp::Mod | AluOp::SMod => Scalar::unknown(),
             _ => {
                 // add/sub/mul/and/or/xor/neg commute with truncation mod 2^32:
                 // compute on both the zero- and sign-extended views and intersect.

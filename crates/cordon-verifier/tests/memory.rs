@@ -639,3 +639,37 @@ fn atomics_must_be_aligned() {
         "misaligned stack access",
     );
 }
+
+/// Context fields of Linux 6.18 found by differential fuzzing: the packet
+/// pointer fields of `__sk_buff` allow only whole 4-byte loads, XDP's
+/// `egress_ifindex` needs a devmap attach type.
+#[test]
+fn ctx_packet_fields_and_egress_ifindex() {
+    for off in [77, 78, 81, 141, 143] {
+        reject(
+            &tc(),
+            &format!("r0 = *(u8 *)(r1 +{off})\nr0 = 0\nexit"),
+            "invalid bpf_context access",
+        );
+    }
+    reject(
+        &tc(),
+        "r0 = *(u16 *)(r1 +140)\nr0 = 0\nexit",
+        "invalid bpf_context access",
+    );
+    accept(&tc(), "r0 = *(u32 *)(r1 +140)\nr0 = 0\nexit");
+    for off in [72, 73, 76, 77, 82, 140, 142] {
+        reject(
+            &sock(),
+            &format!("r0 = *(u8 *)(r1 +{off})\nr0 = 0\nexit"),
+            "invalid bpf_context access",
+        );
+    }
+    accept(&sock(), "r0 = *(u8 *)(r1 +20)\nr0 = 0\nexit");
+    reject(
+        &xdp(),
+        "r0 = *(u32 *)(r1 +20)\nr0 = 0\nexit",
+        "invalid bpf_context access off=20 size=4",
+    );
+    accept(&xdp(), "r0 = *(u32 *)(r1 +16)\nr0 = 0\nexit");
+}

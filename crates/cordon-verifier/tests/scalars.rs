@@ -350,7 +350,7 @@ fn division_and_modulo_results_are_unknown() {
             UNKNOWN_R6,
             "w6 /= 1000\nw6 %= 5\nr0 += r6\nr1 = *(u64 *)(r0 +0)",
         ),
-        "R0 unbounded memory access",
+        "unbounded min value",
     );
     reject(
         &sock(),
@@ -428,4 +428,34 @@ fn offset_linked_scalars() {
         &neg("r7 += 4"),
         "goes out of range, prohibited for !root",
     );
+}
+
+/// Linux 6.18 computes nothing for 32-bit division, modulo and shifts by a
+/// non-constant: the whole 64-bit register becomes unknown (the upper half
+/// is not known to be zero). Found by differential fuzzing.
+#[test]
+fn alu32_without_range_makes_whole_register_unknown() {
+    let chk = "r2 = 1\nr2 <<= 32\nif r0 < r2 goto ok\nr0 = *(u8 *)(r0 +0)\nok: r0 = 0\nexit";
+    for pre in [
+        "w0 = 5\nw0 /= 3",
+        "w0 = 5\nw1 = 3\nw0 /= w1",
+        "call bpf_get_prandom_u32#7\nw0 %= 7",
+        "call bpf_get_prandom_u32#7\nw1 = w0\nw0 = 5\nw0 <<= w1",
+        "call bpf_get_prandom_u32#7\nw1 = w0\nw0 = 5\nw0 s/= w1",
+    ] {
+        reject(
+            &tc(),
+            &format!("{pre}\n{chk}"),
+            "R0 invalid mem access 'scalar'",
+        );
+    }
+    // Shifts by a known amount and the other 32-bit operations zero-extend.
+    for pre in [
+        "w0 = 5\nw1 = 3\nw0 <<= w1",
+        "call bpf_get_prandom_u32#7\nw0 += 7",
+        "call bpf_get_prandom_u32#7\nw0 *= 3",
+        "call bpf_get_prandom_u32#7\nw0 >>= 3",
+    ] {
+        accept(&tc(), &format!("{pre}\n{chk}"));
+    }
 }
