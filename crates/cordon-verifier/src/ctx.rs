@@ -34,6 +34,7 @@ mod skb {
     pub const TSTAMP: u32 = 152;
     pub const WIRE_LEN: u32 = 160;
     pub const SK: u32 = 168;
+    pub const GSO_SIZE: u32 = 176;
     pub const TSTAMP_TYPE: u32 = 180;
     pub const HWTSTAMP: u32 = 184;
 }
@@ -128,7 +129,13 @@ pub fn access(t: ProgType, off: i64, size: u32, write: bool) -> Option<CtxField>
 /// Rules shared by all `__sk_buff` program types.
 fn skb_common(off: u32, size: u32, write: bool) -> Option<CtxField> {
     match off {
-        skb::FLOW_KEYS..skb::TSTAMP | skb::SK..skb::TSTAMP_TYPE => None,
+        // cb[]: any (aligned) size, reads and writes, within the array.
+        o if (skb::CB..skb::CB_END).contains(&o) => {
+            (o + size <= skb::CB_END).then_some(CtxField::Scalar)
+        }
+        // flow_keys and sk are pointers programs of these types cannot use;
+        // gso_size (176) after sk is an ordinary field.
+        skb::FLOW_KEYS..skb::TSTAMP | skb::SK..skb::GSO_SIZE => None,
         skb::TSTAMP | skb::HWTSTAMP => {
             (size == 8 && !(write && off == skb::HWTSTAMP)).then_some(CtxField::Scalar)
         }

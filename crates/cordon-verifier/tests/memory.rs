@@ -673,3 +673,27 @@ fn ctx_packet_fields_and_egress_ifindex() {
     );
     accept(&xdp(), "r0 = *(u32 *)(r1 +16)\nr0 = 0\nexit");
 }
+
+/// More `__sk_buff` rules from differential fuzzing: cb[] takes any aligned
+/// size (8-byte reads and writes too), gso_size after the sk pointer is an
+/// ordinary (narrow-readable) field.
+#[test]
+fn skb_cb_sizes_and_gso_size() {
+    accept(&tc(), "r0 = *(u64 *)(r1 +56)\nr0 = 0\nexit");
+    accept(&sock(), "r2 = 1\n*(u64 *)(r1 +48) = r2\nr0 = 0\nexit");
+    accept(&sock(), "*(u16 *)(r1 +66) = 1\nr0 = 0\nexit");
+    reject(
+        &tc(),
+        "r0 = *(u64 *)(r1 +64)\nr0 = 0\nexit",
+        "invalid bpf_context access off=64 size=8",
+    );
+    accept(
+        &tc(),
+        "r0 = *(u8 *)(r1 +176)\nr0 = *(u32 *)(r1 +176)\nr0 = 0\nexit",
+    );
+    reject(
+        &tc(),
+        "r0 = *(u32 *)(r1 +168)\nr0 = 0\nexit",
+        "invalid bpf_context access off=168 size=4",
+    );
+}
