@@ -43,8 +43,8 @@ pub enum PluginError {
         offset: usize,
         detail: String,
     },
-    #[error("JIT engine not built yet")]
-    JitNotBuilt,
+    #[error("{0}")]
+    Jit(#[from] crate::jit::ConformanceError),
     #[error("ELF input not supported by this plugin yet")]
     ElfNotSupported,
     #[error("program rejected: {0}")]
@@ -135,8 +135,7 @@ pub fn run_plugin(args: &[String], stdin: &str) -> Result<String, PluginError> {
         i += 1;
     }
     match engine {
-        "interp" => {}
-        "jit" => return Err(PluginError::JitNotBuilt),
+        "interp" | "jit" => {}
         other => {
             return Err(PluginError::Usage(format!(
                 "unknown engine {other:?} (expected interp or jit)"
@@ -151,7 +150,10 @@ pub fn run_plugin(args: &[String], stdin: &str) -> Result<String, PluginError> {
         None => Vec::new(),
     };
     let code = parse_hex("program", stdin)?;
-    let r0 = run_conformance(&code, &mut mem)?;
+    let r0 = match engine {
+        "jit" => crate::jit::run_conformance(&code, &mut mem)?,
+        _ => run_conformance(&code, &mut mem)?,
+    };
     Ok(format!("{r0:x}"))
 }
 
@@ -196,9 +198,16 @@ mod tests {
     }
 
     #[test]
-    fn jit_and_elf_are_clear_errors() {
-        let e = run_plugin(&args(&["--engine", "jit"]), LEN_PROG).unwrap_err();
-        assert_eq!(e.to_string(), "JIT engine not built yet");
+    fn jit_engine_runs_and_elf_is_a_clear_error() {
+        let mem = "0a 0b 0c";
+        assert_eq!(
+            run_plugin(&args(&[mem, "--engine", "jit"]), LEN_PROG).unwrap(),
+            "3"
+        );
+        assert_eq!(
+            run_plugin(&args(&["0a0b", "--engine=jit"]), LEN_PROG).unwrap(),
+            "2"
+        );
         let e = run_plugin(&args(&["00", "--elf", "--engine", "interp"]), LEN_PROG).unwrap_err();
         assert_eq!(e.to_string(), "ELF input not supported by this plugin yet");
         let e = run_plugin(&args(&["--elf"]), LEN_PROG).unwrap_err();
