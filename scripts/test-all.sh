@@ -5,7 +5,10 @@
 # that committed BPF objects match their C sources (when clang is installed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -x tests/bpf/check.sh ]; then
-    bash tests/bpf/check.sh
-fi
+# Committed BPF objects must match their C sources (skipped without clang).
+for check in tests/bpf/check.sh benches/workloads/check.sh; do
+    if [ -f "$check" ]; then
+        bash "$check"
+    fi
+done
 cargo test --workspace "$@"
