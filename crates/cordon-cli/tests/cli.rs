@@ -667,3 +667,56 @@ fn run_object_with_context_in_and_out() {
     ]);
     assert_exit(&o, 2);
 }
+
+/// A pcapng block (little-endian).
+fn ng_block(ty: u32, body: &[u8]) -> Vec<u8> {
+    let mut padded = body.to_vec();
+    while padded.len() % 4 != 0 {
+        padded.push(0);
+    }
+    let total = (padded.len() + 12) as u32;
+    let mut b = ty.to_le_bytes().to_vec();
+    b.extend_from_slice(&total.to_le_bytes());
+    b.extend_from_slice(&padded);
+    b.extend_from_slice(&total.to_le_bytes());
+    b
+}
+
+#[test]
+fn run_over_a_pcapng_capture() {
+    let mut f = Vec::new();
+    let mut shb = 0x1a2b_3c4du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&(-1i64).to_le_bytes());
+    f.extend(ng_block(0x0a0d_0d0a, &shb));
+    f.extend(ng_block(1, &[1, 0, 0, 0, 0, 0, 0, 0])); // Ethernet, snaplen 0
+    for src in [[10, 0, 0, 66], [10, 0, 0, 1], [10, 0, 0, 66]] {
+        let pkt = tcp_frame(src);
+        let mut epb = vec![0u8; 12];
+        epb.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&(pkt.len() as u32).to_le_bytes());
+        epb.extend_from_slice(&pkt);
+        f.extend(ng_block(6, &epb));
+    }
+    let dir = tmp();
+    let path = dir.path().join("c.pcapng");
+    std::fs::write(&path, &f).unwrap();
+    let o = cordon(&[
+        "run",
+        p(&bpf("xdp_firewall.o")),
+        "--pcap",
+        p(&path),
+        "--map-update",
+        BLOCK_66,
+        "--json",
+    ]);
+    assert_exit(&o, 0);
+    let v = json(&o);
+    assert_eq!(v["packets"], 3);
+    assert_eq!(v["results"]["XDP_DROP"], 2);
+    assert_eq!(v["results"]["XDP_PASS"], 1);
+    // Truncated in the middle of a block: a clear error naming the offset.
+    std::fs::write(&path, &f[..f.len() - 10]).unwrap();
+    let o = cordon(&["run", p(&bpf("xdp_firewall.o")), "--pcap", p(&path)]);
+    assert_error(&o, "capture truncated at byte");
+}
