@@ -671,7 +671,7 @@ fn run_object_with_context_in_and_out() {
 /// A pcapng block (little-endian).
 fn ng_block(ty: u32, body: &[u8]) -> Vec<u8> {
     let mut padded = body.to_vec();
-    while padded.len() % 4 != 0 {
+    while !padded.len().is_multiple_of(4) {
         padded.push(0);
     }
     let total = (padded.len() + 12) as u32;
