@@ -77,3 +77,56 @@ fn harness_detects_out_of_bounds_access() {
     // ...but the world has 4 x 16 bytes of values: the run must be caught.
     assert!(matches!(out, fuzz::Outcome::Unsound(_)), "{out:?}");
 }
+
+/// Differential check in the normal suite: generated XDP and tc programs
+/// get the same verdict from Cordon and from Linux (skips where bpf() is
+/// not permitted). Longer runs: `examples/linux_diff.rs`.
+#[test]
+fn generated_programs_same_verdict_as_linux() {
+    use cordon_linux::{Map, MapSpec, MapType, ProgLoad, ProgType as LType};
+    use cordon_verifier::ProgType;
+    let maps = [
+        cordon_linux::require!(Map::create(&MapSpec::new(MapType::ARRAY, 4, 16, 4))),
+        cordon_linux::require!(Map::create(&MapSpec::new(MapType::HASH, 4, 8, 8))),
+    ];
+    let refs: Vec<&Map> = maps.iter().collect();
+    let mut rng = Rng::new(0xd1ff);
+    let (mut compared, mut disagreements) = (0, Vec::new());
+    while compared < 300 {
+        let t = *rng.pick(&[ProgType::Xdp, ProgType::SchedCls]);
+        let text = fuzz::gen_text(&mut rng, t);
+        let Ok(insns) = cordon_isa::assemble_linux(&text) else {
+            continue;
+        };
+        let prog = cordon_isa::Program::new(insns.clone()).unwrap();
+        let mut env = fuzz::env(t);
+        env.limits.max_insn_processed = 1_000_000;
+        let cordon = cordon_verifier::verify(&prog, &env);
+        let lt = if t == ProgType::Xdp {
+            LType::XDP
+        } else {
+            LType::SCHED_CLS
+        };
+        let linux = cordon_linux::require!(
+            ProgLoad::new(lt, &insns)
+                .with_maps(&refs)
+                .with_license("GPL")
+                .with_log_level(1)
+                .verdict()
+        );
+        compared += 1;
+        if cordon.is_ok() != linux.accepted {
+            disagreements.push(format!(
+                "{text}\nCordon: {:?}\nLinux: {}",
+                cordon.err().map(|e| e.to_string()),
+                linux.log.lines().rev().nth(1).unwrap_or("")
+            ));
+        }
+    }
+    assert!(
+        disagreements.is_empty(),
+        "{} of {compared} disagree:\n{}",
+        disagreements.len(),
+        disagreements.join("\n\n")
+    );
+}

@@ -204,9 +204,7 @@ pub fn linux_verdict(
         };
         maps.push(create(m, inner.as_ref())?);
     }
-    let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux")
-        .ok()
-        .and_then(|b| Btf::parse(&b).ok());
+    let vmlinux = vmlinux();
     let mut insns = p.insns.clone();
     for insn in insns.iter_mut() {
         if insn.code == 0x85 && insn.src == 2 {
@@ -216,7 +214,6 @@ pub fn linux_verdict(
                 .cloned()
                 .unwrap_or_default();
             let id = vmlinux
-                .as_ref()
                 .and_then(|v| v.find_func(&name))
                 .ok_or_else(|| format!("kfunc {name} is not in vmlinux (Cordon test kfunc)"))?;
             insn.imm = id as i32;
@@ -253,4 +250,15 @@ pub fn linux_verdict(
     }
     let v = load.verdict().map_err(|e| format!("load: {e}"))?;
     Ok((v.accepted, v.log))
+}
+
+/// The running kernel's BTF (parsed once).
+fn vmlinux() -> Option<&'static Btf> {
+    static V: std::sync::OnceLock<Option<Btf>> = std::sync::OnceLock::new();
+    V.get_or_init(|| {
+        std::fs::read("/sys/kernel/btf/vmlinux")
+            .ok()
+            .and_then(|b| Btf::parse(&b).ok())
+    })
+    .as_ref()
 }
