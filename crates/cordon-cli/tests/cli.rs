@@ -720,3 +720,49 @@ fn run_over_a_pcapng_capture() {
     let o = cordon(&["run", p(&bpf("xdp_firewall.o")), "--pcap", p(&path)]);
     assert_error(&o, "capture truncated at byte");
 }
+
+/// Corrupted objects (deterministic byte mutations of a real one) through
+/// every object command: an error or a result, never a panic or a signal.
+#[test]
+fn corrupted_objects_never_crash_the_cli() {
+    let dir = tmp();
+    let orig = std::fs::read(bpf("xdp_firewall.o")).unwrap();
+    let pkt = dir.path().join("p.bin");
+    std::fs::write(&pkt, tcp_frame([10, 0, 0, 66])).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for round in 0..150 {
+        let mut bytes = orig.clone();
+        for _ in 0..1 + next() % 8 {
+            let at = (next() as usize) % bytes.len();
+            bytes[at] = next() as u8;
+        }
+        let f = dir.path().join(format!("m{round}.o"));
+        std::fs::write(&f, &bytes).unwrap();
+        for args in [
+            vec!["inspect", p(&f)],
+            vec!["disasm", p(&f)],
+            vec!["verify", p(&f)],
+            vec!["run", p(&f), "--data-in", p(&pkt)],
+        ] {
+            let o = cordon(&args);
+            let code = o.status.code();
+            assert!(
+                matches!(code, Some(0..=2)),
+                "round {round} {args:?}: {:?}\n{}",
+                o.status,
+                stderr(&o)
+            );
+            assert!(
+                !stderr(&o).contains("panicked"),
+                "round {round} {args:?}: {}",
+                stderr(&o)
+            );
+        }
+    }
+}
