@@ -410,3 +410,26 @@ fn exception_callback_rules() {
         "bpf_throw cannot be called from exception callback",
     );
 }
+
+/// Cordon's deliberate extension, compared with Linux: throwing while a
+/// ring buffer record is held is accepted with `throw_releases_resources`
+/// (the default; unwinding discards the record), rejected without it — and
+/// the Linux comparison of the accepted case is made with the flag off,
+/// where both reject.
+#[test]
+fn throw_with_ringbuf_record_held() {
+    let text = "r1 = map[idx:2]\nr2 = 8\nr3 = 0\ncall bpf_ringbuf_reserve#131\nif r0 == 0 goto out\n\
+                r6 = r0\nr1 = 1\ncall KF(bpf_throw)\nr1 = r6\nr2 = 0\ncall bpf_ringbuf_submit#132\n\
+                out: r0 = 0\nexit";
+    let f = accept(&tc(), text);
+    let held = &f.safe_points[&8].variants[0];
+    assert_eq!(held.refs.len(), 1);
+    assert!(
+        held.refs[0]
+            .locations
+            .contains(&Location::Reg { frame: 0, reg: 6 })
+    );
+    let mut linux = tc();
+    linux.throw_releases_resources = false;
+    reject(&linux, text, "Unreleased reference");
+}
