@@ -198,7 +198,7 @@ static __always_inline __u32 wl_popcount(const __u8 *d, const __u8 *e)
 	return n;
 }
 
-/* ---- bsearch: 256 branch-free lower-bound queries in a sorted table of 64
+/* ---- bsearch: 256 branch-free lower-bound (at most 63) queries in a sorted table of 64
  * u32, copied from the packet to the stack ------------------------------ */
 static __always_inline __u32 wl_bsearch(const __u8 *d, const __u8 *e)
 {

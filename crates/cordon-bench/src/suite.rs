@@ -379,7 +379,7 @@ pub fn run(o: &Options) -> Result<Results, BenchError> {
             jit_load: pj.load_time,
         });
     }
-    compile.sort_by(|a, b| b.insns.cmp(&a.insns));
+    compile.sort_by_key(|c| std::cmp::Reverse(c.insns));
     compile.truncate(5);
 
     progress(o, "empty program");
@@ -501,7 +501,10 @@ mod tests {
     use super::*;
 
     fn objects() -> PathBuf {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../benches/workloads"))
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../../benches/workloads"
+        ))
     }
 
     /// Every workload gives native's result on Cordon's interpreter and JIT,
@@ -534,16 +537,26 @@ mod tests {
         let w = &WORKLOADS[0];
         assert!(check("x", w, 5, 5).is_ok());
         let e = check("x", w, 6, 5).unwrap_err().to_string();
-        assert!(e.contains("returned 0x6") && e.contains("native code returned 0x5"), "{e}");
+        assert!(
+            e.contains("returned 0x6") && e.contains("native code returned 0x5"),
+            "{e}"
+        );
         assert!(check("x", w, 1 << 32 | 5, 5).is_err());
-        assert!(foreign_check("rbpf JIT", w, 7, 5).unwrap_err().starts_with("WRONG RESULT"));
+        assert!(
+            foreign_check("rbpf JIT", w, 7, 5)
+                .unwrap_err()
+                .starts_with("WRONG RESULT")
+        );
     }
 
     /// rbpf runs the raw entries of the same bodies with the same results.
     #[test]
     fn rbpf_agrees_with_native_on_pure_workloads() {
         let raw = raw_object(&objects()).unwrap();
-        for w in WORKLOADS.iter().filter(|w| w.map.is_none() && w.name != "callchain") {
+        for w in WORKLOADS
+            .iter()
+            .filter(|w| w.map.is_none() && w.name != "callchain")
+        {
             let input = (w.input)();
             let want = native(w, &Packet::new(&input), std::ptr::null_mut());
             let spec = raw.program(&w.raw_name()).unwrap();
