@@ -11,4 +11,4 @@ for check in tests/bpf/check.sh benches/workloads/check.sh; do
         bash "$check"
     fi
 done
-cargo test --workspace "$@"
+cargo test --workspace --no-fail-fast "$@"
