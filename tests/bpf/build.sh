@@ -51,6 +51,18 @@ builds=(
 	"perf_output.o    perf_output.c    -g -mcpu=v3"
 	"deep_calls.o     deep_calls.c     -g -mcpu=v3"
 	"bloom_ulong.o    bloom_ulong.c    -g -mcpu=v3"
+	"xdp_tail_meta.o  xdp_tail_meta.c  -g -mcpu=v3"
+	"tc_nat.o         tc_nat.c         -g -mcpu=v3"
+	"csum_diff.o      csum_diff.c      -g -mcpu=v3"
+	"redirect.o       redirect.c       -g -mcpu=v3"
+	"time_rand.o      time_rand.c      -g -mcpu=v3"
+	"printk_fmt.o     printk_fmt.c     -g -mcpu=v3"
+	"vlan_ipv6.o      vlan_ipv6.c      -g -mcpu=v3"
+	"tcp_opts.o       tcp_opts.c       -g -mcpu=v3"
+	"queue_full.o     queue_full.c     -g -mcpu=v3"
+	"ringbuf_query.o  ringbuf_query.c  -g -mcpu=v3"
+	"sdiv_edge.o      sdiv_edge.c      -g -mcpu=v4"
+	"tail_chain.o     tail_chain.c     -g -mcpu=v3"
 )
 
 cd "$here"

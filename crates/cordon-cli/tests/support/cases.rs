@@ -5,6 +5,8 @@
 
 use super::packets::*;
 
+mod more;
+
 /// How Linux loads the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum LinuxLoad {
@@ -518,6 +520,7 @@ pub fn all_cases() -> Vec<Case> {
         })
         .linux(LinuxLoad::None),
     );
+    cases.extend(more::more_cases());
     cases
 }
 
