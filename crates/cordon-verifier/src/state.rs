@@ -289,6 +289,11 @@ pub struct State {
     pub lock: Option<LockState>,
     /// Verifying a global function on its own / a callback body.
     pub in_callback: u32,
+    /// Callback bodies completed on this path (Linux's
+    /// callback_unroll_depth): two states in different iterations of a
+    /// callback are never "the same state looping", so it only takes part
+    /// in the infinite-loop check, not in pruning.
+    pub callback_unroll: u32,
 }
 
 impl State {

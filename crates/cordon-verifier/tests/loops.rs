@@ -145,3 +145,15 @@ fn jump_sequence_limit() {
     reject(&e, &text, "The sequence of 4 jumps is too complex.");
     accept(&sock(), &text);
 }
+
+/// A bpf_loop callback whose iterations revisit the same states is not an
+/// infinite loop: iterations are told apart (Linux's callback_unroll_depth)
+/// and converge at the call site. (tests/bpf/tcp_opts.o has this shape.)
+#[test]
+fn callback_iterations_are_not_an_infinite_loop() {
+    let text = "*(u64 *)(r10 -8) = 0\nr1 = 16\nr2 = func[cb]\nr3 = r10\nr3 += -8\nr4 = 0\n\
+                call bpf_loop#181\nr0 = 0\nexit\n\
+                cb: r3 = *(u64 *)(r2 +0)\nif r3 > 7 goto done\nr3 += 1\n*(u64 *)(r2 +0) = r3\n\
+                r0 = 0\nexit\ndone: r0 = 1\nexit";
+    accept(&sock(), text);
+}

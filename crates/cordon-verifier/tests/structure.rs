@@ -241,3 +241,24 @@ fn caller_stack_recorded_per_subprogram() {
     assert_eq!(f.subprogs[1].caller_stack, 64);
     assert_eq!(f.subprogs[2].caller_stack, 96);
 }
+
+/// Map references are checked for every `lddw` at load time, even in code
+/// no path reaches (found by differential fuzzing against Linux).
+#[test]
+fn map_references_checked_in_dead_code() {
+    reject(
+        &sock(),
+        "r0 = 0\nif r0 == 0 goto l\nr1 = map[idx:99]\nl: exit",
+        "fd 99 is not pointing to valid bpf_map",
+    );
+    accept(
+        &sock(),
+        "r0 = 0\nif r0 == 0 goto l\nr1 = map[idx:1]\nl: exit",
+    );
+    // Direct value access checks too (map 0 is a hash map).
+    reject(
+        &sock(),
+        "r0 = 0\nif r0 == 0 goto l\nr1 = map[idx:0][0]+0\nl: exit",
+        "does not support direct value access",
+    );
+}

@@ -840,6 +840,7 @@ impl Engine<'_> {
                 }
                 let f = self.st.frames.pop().ok_or("internal: no frame")?;
                 self.st.in_callback -= 1;
+                self.st.callback_unroll = self.st.callback_unroll.saturating_add(1);
                 self.forget_frame(f.frameno);
                 Ok(Flow::Next(f.callsite))
             }

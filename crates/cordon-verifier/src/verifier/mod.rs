@@ -199,6 +199,7 @@ impl<'a> Engine<'a> {
                 refs: Vec::new(),
                 lock: None,
                 in_callback: 0,
+                callback_unroll: 0,
             },
             pc: 0,
             parent: None,
@@ -288,6 +289,21 @@ impl<'a> Engine<'a> {
 
     /// Verify the main program, then each global function on its own.
     fn run_all(&mut self) -> Res<()> {
+        // Map references are resolved for the whole program up front, dead
+        // code included (as Linux does at load time).
+        for pc in 0..self.prog.len() {
+            if let Some(Kind::Lddw {
+                pseudo,
+                imm,
+                next_imm,
+                ..
+            }) = self.prog.kind(pc)
+                && let Err(m) = self.lddw_check(pseudo, imm, next_imm)
+            {
+                self.pc = pc;
+                return Err(m);
+            }
+        }
         let mut main = Frame::new(0, usize::MAX, 0, FrameKind::Main);
         main.regs[1] = Reg::ptr(RegType::Ctx);
         let init = State {
@@ -295,6 +311,7 @@ impl<'a> Engine<'a> {
             refs: Vec::new(),
             lock: None,
             in_callback: 0,
+            callback_unroll: 0,
         };
         self.run_from(init, 0)?;
         let globals: Vec<(usize, crate::env::GlobalFuncSig)> = self
@@ -332,6 +349,7 @@ impl<'a> Engine<'a> {
                 refs: Vec::new(),
                 lock: None,
                 in_callback: 0,
+                callback_unroll: 0,
             };
             if self.env.verbosity() > 0 {
                 let _ = writeln!(
@@ -353,6 +371,7 @@ impl<'a> Engine<'a> {
                 refs: Vec::new(),
                 lock: None,
                 in_callback: 0,
+                callback_unroll: 0,
             };
             if self.env.verbosity() > 0 {
                 let _ = writeln!(
@@ -592,7 +611,9 @@ impl<'a> Engine<'a> {
                     }
                     states_equal(old, &self.st, pc, &self.cfg, Mode::RangeWithin, priv_)
                 } else {
-                    if states_equal(old, &self.st, pc, &self.cfg, Mode::Exact, priv_) {
+                    if old.callback_unroll == self.st.callback_unroll
+                        && states_equal(old, &self.st, pc, &self.cfg, Mode::Exact, priv_)
+                    {
                         return Err(format!("infinite loop detected at insn {pc}"));
                     }
                     false

@@ -314,18 +314,11 @@ impl Engine<'_> {
         Ok(r)
     }
 
-    pub(crate) fn do_lddw(&mut self, kind: Kind) -> Res<()> {
-        let Kind::Lddw {
-            dst,
-            pseudo,
-            imm,
-            next_imm,
-        } = kind
-        else {
-            return Err("internal: not lddw".into());
-        };
-        let reg = match pseudo {
-            0 => Reg::konst(Kind::lddw_value(imm, next_imm)),
+    /// The map checks Linux makes for every `lddw` when the program is
+    /// loaded (resolve_pseudo_ldimm64), reachable or not.
+    pub(crate) fn lddw_check(&self, pseudo: u8, imm: i32, next_imm: i32) -> Res<()> {
+        match pseudo {
+            0 | 4 => Ok(()),
             1 | 5 | 2 | 6 => {
                 let Some(m) = self.env.maps.get(imm as u32 as usize) else {
                     return Err(format!("fd {imm} is not pointing to valid bpf_map"));
@@ -336,11 +329,7 @@ impl Engine<'_> {
                 {
                     return Err("socket filter progs cannot use bpf_spin_lock yet".into());
                 }
-                if pseudo == 1 || pseudo == 5 {
-                    let mut r = Reg::ptr(RegType::ConstMapPtr);
-                    r.map = imm as u32;
-                    r
-                } else {
+                if pseudo == 2 || pseudo == 6 {
                     if !m.map_type.is_array() || m.max_entries != 1 {
                         return Err(format!(
                             "map '{}' does not support direct value access",
@@ -354,11 +343,37 @@ impl Engine<'_> {
                             m.value_size
                         ));
                     }
-                    let mut r = Reg::ptr(RegType::MapValue);
-                    r.map = imm as u32;
-                    r.off = off as i32;
-                    r
                 }
+                Ok(())
+            }
+            _ => Err(format!(
+                "lddw pseudo source {pseudo} (BTF ksym) is not supported"
+            )),
+        }
+    }
+
+    pub(crate) fn do_lddw(&mut self, kind: Kind) -> Res<()> {
+        let Kind::Lddw {
+            dst,
+            pseudo,
+            imm,
+            next_imm,
+        } = kind
+        else {
+            return Err("internal: not lddw".into());
+        };
+        self.lddw_check(pseudo, imm, next_imm)?;
+        let reg = match pseudo {
+            1 | 5 => {
+                let mut r = Reg::ptr(RegType::ConstMapPtr);
+                r.map = imm as u32;
+                r
+            }
+            2 | 6 => {
+                let mut r = Reg::ptr(RegType::MapValue);
+                r.map = imm as u32;
+                r.off = next_imm;
+                r
             }
             4 => {
                 let target = self.pc as i64 + 1 + imm as i64;
@@ -366,11 +381,7 @@ impl Engine<'_> {
                 r.size = self.cfg.subprog_of[target as usize] as u32;
                 r
             }
-            _ => {
-                return Err(format!(
-                    "lddw pseudo source {pseudo} (BTF ksym) is not supported"
-                ));
-            }
+            _ => Reg::konst(Kind::lddw_value(imm, next_imm)),
         };
         *self.st.reg_mut(dst) = reg;
         Ok(())
