@@ -698,7 +698,8 @@ fn tail_chain_stops_after_33_tail_calls() {
         let o = load(&rt, "tail_chain.o");
         let entry = prog(&o, "chain_entry");
         assert_eq!(entry.run_skb(&zero(60)).unwrap().retval, 1, "{b:?} empty");
-        o.set_tail_call("chain", 0, &prog(&o, "chain_step")).unwrap();
+        o.set_tail_call("chain", 0, &prog(&o, "chain_step"))
+            .unwrap();
         let r = entry.run_skb(&zero(60)).unwrap();
         assert_eq!((r.retval, r.tail_calls), (34, 33), "{b:?}");
         let hits = o.map_handle("chain_hits").unwrap();
@@ -761,7 +762,11 @@ fn xdp_meta_tail_and_queue_full() {
                 u32::from_ne_bytes(v[..4].try_into().unwrap())
             })
             .collect();
-        assert_eq!(got, [300, 203, 202, 201, u32::MAX], "{b:?} stack LIFO order");
+        assert_eq!(
+            got,
+            [300, 203, 202, 201, u32::MAX],
+            "{b:?} stack LIFO order"
+        );
     }
 }
 

@@ -122,7 +122,7 @@ fn ipv6_exts(next_first: u8, exts: &[(u8, usize)], upper: u8) -> Vec<u8> {
 /// IPv4/TCP frame whose TCP header carries `opts` (padded to 4 bytes).
 fn tcp_with_opts(opts: &[u8]) -> Vec<u8> {
     let mut o = opts.to_vec();
-    while o.len() % 4 != 0 {
+    while !o.len().is_multiple_of(4) {
         o.push(0);
     }
     let mut t = tcp(40000, 443, b"");
@@ -238,15 +238,24 @@ pub fn more_cases() -> Vec<Case> {
 
     // time_rand: every property holds.
     cases.push(
-        Case::new("time_rand.o", "time_rand", vec![sized(&[], 14), sized(&[], 99)])
-            .expect(|_, _| 0x3f),
+        Case::new(
+            "time_rand.o",
+            "time_rand",
+            vec![sized(&[], 14), sized(&[], 99)],
+        )
+        .expect(|_, _| 0x3f),
     );
 
     // printk_fmt: the byte counts bpf_trace_printk returns; 255 tries %n.
     cases.push(Case::new(
         "printk_fmt.o",
         "printk_fmt",
-        vec![sized(&[], 14), sized(&[], 100), sized(&[], 255), sized(&[], 1500)],
+        vec![
+            sized(&[], 14),
+            sized(&[], 100),
+            sized(&[], 255),
+            sized(&[], 1500),
+        ],
     ));
 
     // vlan_ipv6.
@@ -373,15 +382,18 @@ pub fn more_cases() -> Vec<Case> {
 
     // ringbuf_query: nothing consumes, so prod - cons grows by both records.
     cases.push(
-        Case::new("ringbuf_query.o", "ringbuf_query", lens(&[14, 60, 61, 100], &[])).expect(
-            |i, _| {
-                let used: u32 = [14u32, 60, 61, 100][..=i]
-                    .iter()
-                    .map(|l| (l % 64 + 8).div_ceil(8) * 8 + 16)
-                    .sum();
-                64 << 24 | used
-            },
-        ),
+        Case::new(
+            "ringbuf_query.o",
+            "ringbuf_query",
+            lens(&[14, 60, 61, 100], &[]),
+        )
+        .expect(|i, _| {
+            let used: u32 = [14u32, 60, 61, 100][..=i]
+                .iter()
+                .map(|l| (l % 64 + 8).div_ceil(8) * 8 + 16)
+                .sum();
+            64 << 24 | used
+        }),
     );
 
     // sdiv_edge: overflow, division by zero, signs.
