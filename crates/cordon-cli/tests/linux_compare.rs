@@ -26,15 +26,8 @@ use support::outcome::{Outcome, check_expected, diff};
 /// show up (with `needle` in the problem text), so the list cannot go stale:
 /// when Cordon starts agreeing the test fails until the entry is removed.
 const KNOWN_DIFFERENCES: &[(&str, &str, &str)] = &[
-    // Entries look like ("tc_mark.o/tc_mark", "ctx_out", "why it differs").
-    (
-        "tcp_opts.o/tcp_opts",
-        "infinite loop detected at insn 149",
-        "Cordon's verifier rejects the bpf_loop callback walk_one \
-         (\"infinite loop detected at insn 149\", the jump back after \
-         `w->i = i + len`); Linux 6.18 accepts it and every packet agrees \
-         with the README values there",
-    ),
+    // None at the moment. Entries look like
+    // ("tc_mark.o/tc_mark", "ctx_out", "why it differs").
 ];
 
 fn bpf_dir() -> PathBuf {

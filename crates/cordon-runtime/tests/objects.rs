@@ -816,14 +816,7 @@ fn tcp_options_walk() {
     for b in BACKENDS {
         let rt = runtime(b);
         let o = load(&rt, "tcp_opts.o");
-        let p = match o.program("tcp_opts") {
-            Ok(p) => p,
-            // Known: Cordon's verifier rejects the bpf_loop callback that
-            // Linux 6.18 accepts (KNOWN_DIFFERENCES in cordon-cli's
-            // linux_compare.rs). Unverified modes must run it.
-            Err(e) if b.1 && e.to_string().contains("infinite loop detected") => continue,
-            Err(e) => panic!("{b:?}: {e}"),
-        };
+        let p = prog(&o, "tcp_opts");
         let r = p.run_skb(&pkt).unwrap();
         assert_eq!(r.retval, 1460 << 16 | 7 << 8 | 1 << 4 | 1, "{b:?}");
         let ts = o.map_handle("last_tsval").unwrap();
