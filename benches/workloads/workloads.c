@@ -13,8 +13,8 @@
 
 #define PURE_WORKLOADS(X)                                                    \
 	X(primes) X(log2) X(switch) X(memcpy) X(strcmp) X(checksum)           \
-	X(popcount) X(bsearch) X(parse) X(crc32) X(fnv1a) X(matmul)           \
-	X(callchain) X(empty)
+	X(popcount) X(bsearch) X(parse) X(crc32) X(fnv1a) X(unrolled)         \
+	X(matmul) X(callchain) X(empty)
 
 #define MAP_WORKLOADS(X) X(hash_map, bench_hash) X(array_map, bench_array)
 

@@ -205,7 +205,23 @@ impl Rbpf {
         // The VM borrows its bytecode for its whole life: leak the few KiB.
         let code: &'static [u8] = Box::leak(code.into_boxed_slice());
         let mut vm = rbpf::EbpfVmMbuff::new(Some(code)).map_err(|e| e.to_string())?;
-        let jit = vm.jit_compile().map_err(|e| e.to_string());
+        // rbpf 0.4's x86-64 JIT writes into a fixed 4 KiB buffer and panics
+        // (an assertion) when the code does not fit.
+        // Its panic is reported in the table, not as a stray message.
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let jit = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| vm.jit_compile()));
+        std::panic::set_hook(hook);
+        let jit = jit
+            .map_err(|p| {
+                let msg = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_default();
+                format!("the JIT panicked (its code buffer is a fixed 4 KiB): {msg}")
+            })
+            .and_then(|r| r.map_err(|e| e.to_string()));
         Ok(Rbpf {
             vm,
             jit,

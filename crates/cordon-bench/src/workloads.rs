@@ -18,6 +18,7 @@ unsafe extern "C" {
     fn native_parse(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_crc32(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_fnv1a(d: *const u8, len: u64, map: *mut c_void) -> u32;
+    fn native_unrolled(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_matmul(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_callchain(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_empty(d: *const u8, len: u64, map: *mut c_void) -> u32;
@@ -38,6 +39,7 @@ unsafe extern "C" {
     fn native_novec_parse(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_novec_crc32(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_novec_fnv1a(d: *const u8, len: u64, map: *mut c_void) -> u32;
+    fn native_novec_unrolled(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_novec_matmul(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_novec_callchain(d: *const u8, len: u64, map: *mut c_void) -> u32;
     fn native_novec_empty(d: *const u8, len: u64, map: *mut c_void) -> u32;
@@ -200,6 +202,14 @@ pub const WORKLOADS: &[Workload] = &[
         native: native_fnv1a,
         native_novec: native_novec_fnv1a,
         input: input_random::<1500>,
+    },
+    Workload {
+        name: "unrolled",
+        about: "FNV-1a over 512 bytes, fully unrolled (≈1,500 instructions of straight-line code)",
+        map: None,
+        native: native_unrolled,
+        native_novec: native_novec_unrolled,
+        input: input_random::<512>,
     },
     Workload {
         name: "matmul",
@@ -418,6 +428,12 @@ mod tests {
         let (input, got) = run_native("fnv1a");
         let mut h = 0xcbf2_9ce4_8422_2325u64;
         for &b in &input[..1500] {
+            h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
+        }
+        assert_eq!(got, (h ^ (h >> 32)) as u32);
+        let (input, got) = run_native("unrolled");
+        let mut h = 0xcbf2_9ce4_8422_2325u64;
+        for &b in &input[..512] {
             h = (h ^ b as u64).wrapping_mul(0x100_0000_01b3);
         }
         assert_eq!(got, (h ^ (h >> 32)) as u32);
