@@ -200,26 +200,28 @@ pub fn goals(res: &Results) -> Vec<Goal> {
         measured: empty.map_or("n/a".into(), ns),
         met: empty.map(|x| x <= 15.0),
     });
+    // `compile` is sorted by size, largest first: the headline is the
+    // largest program (fixed per-program costs dominate small ones).
     let per_k: Vec<f64> = res
         .compile
         .iter()
-        .map(|c| c.compile.median_ns / c.insns as f64)
+        .map(|c| c.compile.median_ns / c.insns as f64 / 1000.0)
         .collect();
-    let worst = per_k
-        .iter()
-        .copied()
-        .fold(None, |a: Option<f64>, x| Some(a.map_or(x, |a| a.max(x))));
+    let largest = res.compile.first().zip(per_k.first());
+    let worst = per_k.iter().copied().reduce(f64::max);
     g.push(Goal {
-        name: "JIT compile time per 1,000 instructions".into(),
+        name: "JIT compile time per 1,000 instructions (largest program)".into(),
         target: "≤ 1 ms".into(),
-        measured: worst.map_or("n/a".into(), |x| {
+        measured: largest.map_or("n/a".into(), |(c, x)| {
             format!(
-                "{:.2} ms (worst of the {} largest programs)",
-                x / 1000.0,
-                per_k.len()
+                "{x:.2} ms on `{}` ({} insns); worst of the {} largest: {:.2} ms",
+                c.workload,
+                c.insns,
+                per_k.len(),
+                worst.unwrap_or(*x)
             )
         }),
-        met: worst.map(|x| x / 1000.0 <= 1.0),
+        met: largest.map(|(_, x)| *x <= 1.0),
     });
     let native = res
         .stack
@@ -355,6 +357,7 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
             if let Err(why) = r.cell(c) {
                 let why = why.trim_start_matches("n/a: ").trim_start_matches("n/a");
                 if !why.is_empty() {
+                    let why = why.replace('\n', " ");
                     notes.push(format!("{} / {}: {why}", c.title(), r.workload.name));
                 }
             }
