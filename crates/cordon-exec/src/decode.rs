@@ -57,7 +57,7 @@ opcodes! {
     // Byte order.
     Le16, Le32, Le64, Be16, Be32, Be64, Swap16, Swap32, Swap64,
     // Jumps.
-    Ja,
+    Ja, MayGoto,
     Jeq64I, Jeq64R, Jgt64I, Jgt64R, Jge64I, Jge64R, Jset64I, Jset64R, Jne64I, Jne64R,
     Jsgt64I, Jsgt64R, Jsge64I, Jsge64R, Jlt64I, Jlt64R, Jle64I, Jle64R, Jslt64I, Jslt64R,
     Jsle64I, Jsle64R,
@@ -140,6 +140,7 @@ pub(crate) fn decode(
                 op(c, dst, 0, 0, 0)
             }
             Kind::Ja { off } => op(OpCode::Ja, 0, 0, target(pc, off), 0),
+            Kind::MayGoto { off } => op(OpCode::MayGoto, 0, 0, target(pc, off as i32), 0),
             Kind::Jcond {
                 wide,
                 cond,

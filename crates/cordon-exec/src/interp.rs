@@ -7,6 +7,8 @@
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
+use cordon_isa::opcode::MAY_GOTO_MAX_LOOPS;
+
 use crate::context::{RunContext, STATUS_RUNNING};
 use crate::decode::{Op, OpCode};
 use crate::error::{Access, ExecError};
@@ -21,6 +23,8 @@ struct CallFrame {
     saved: [u64; 4],
     fp: u64,
     size: u64,
+    /// The caller's remaining `may_goto` budget.
+    loops: u64,
 }
 
 #[inline(always)]
@@ -74,7 +78,10 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
         saved: [0; 4],
         fp: 0,
         size: 0,
+        loops: 0,
     }; MAX_CALL_FRAMES - 1];
+    // `may_goto` budget of the current frame (each frame starts with a full one).
+    let mut loops = MAY_GOTO_MAX_LOOPS;
     let mut depth = 0usize;
     let mut left = budget;
     let base = ops.as_ptr();
@@ -291,6 +298,13 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
 
             // ---------------- jumps ----------------
             OpCode::Ja => goto!(op.off),
+            OpCode::MayGoto => {
+                if loops == 0 {
+                    goto!(op.off);
+                } else {
+                    loops -= 1;
+                }
+            }
             OpCode::Jeq64I => jump!(op, dst!(op) == op.imm),
             OpCode::Jeq64R => jump!(op, dst!(op) == src!(op)),
             OpCode::Jgt64I => jump!(op, dst!(op) > op.imm),
@@ -382,7 +396,9 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                     saved: [reg[6], reg[7], reg[8], reg[9]],
                     fp: reg[10],
                     size,
+                    loops,
                 };
+                loops = MAY_GOTO_MAX_LOOPS;
                 depth += 1;
                 reg[10] = top;
                 stack_lo = top - size;
@@ -401,6 +417,7 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                 reg[8] = f.saved[2];
                 reg[9] = f.saved[3];
                 reg[10] = f.fp;
+                loops = f.loops;
                 // SAFETY: releasing the frame allocated by the matching call.
                 unsafe { (*arena).free(f.size) };
                 stack_lo += f.size;

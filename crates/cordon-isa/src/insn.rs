@@ -289,6 +289,12 @@ pub enum Kind {
         src: Operand,
         off: i16,
     },
+    /// `may_goto` (Linux `BPF_JMP | BPF_JCOND`, src 0): jumps to
+    /// index + 1 + `off` when the invocation's loop budget is exhausted,
+    /// otherwise consumes one unit of budget and falls through.
+    MayGoto {
+        off: i16,
+    },
     /// Call a helper by id.
     CallHelper {
         id: i32,
@@ -369,7 +375,7 @@ impl Kind {
     pub fn jump_offset(&self) -> Option<i32> {
         match *self {
             Kind::Ja { off } => Some(off),
-            Kind::Jcond { off, .. } => Some(off as i32),
+            Kind::Jcond { off, .. } | Kind::MayGoto { off } => Some(off as i32),
             _ => None,
         }
     }
@@ -708,6 +714,21 @@ fn classify_jmp(i: Insn) -> Result<Kind, Problem> {
             reserved(code, "offset", i.off as i64)?;
             reserved(code, "imm", i.imm as i64)?;
             return Ok(Kind::Exit);
+        }
+        JMP_JCOND if wide => {
+            if src_x {
+                return Err(Problem::UnknownOpcode(code));
+            }
+            reserved(code, "dst", i.dst as i64)?;
+            reserved(code, "imm", i.imm as i64)?;
+            if i.src != JCOND_MAY_GOTO {
+                return Err(Problem::InvalidField {
+                    code,
+                    field: "src (jcond kind)",
+                    value: i.src as i64,
+                });
+            }
+            return Ok(Kind::MayGoto { off: i.off });
         }
         JMP_JEQ => JmpCond::Eq,
         JMP_JGT => JmpCond::Gt,

@@ -54,6 +54,13 @@ pub const JMP_JLT: u8 = 0xa0;
 pub const JMP_JLE: u8 = 0xb0;
 pub const JMP_JSLT: u8 = 0xc0;
 pub const JMP_JSLE: u8 = 0xd0;
+/// `BPF_JCOND`: conditional pseudo-jumps; `src == 0` is `may_goto`.
+pub const JMP_JCOND: u8 = 0xe0;
+/// `may_goto` (src field of a `BPF_JCOND` instruction).
+pub const JCOND_MAY_GOTO: u8 = 0;
+/// Loop budget of one program frame for `may_goto` (Linux `BPF_MAX_LOOPS`):
+/// the frame's first `MAY_GOTO_MAX_LOOPS` executions fall through, later ones jump.
+pub const MAY_GOTO_MAX_LOOPS: u64 = 8 * 1024 * 1024;
 
 // Size (bits 3-4) for load/store classes.
 pub const SIZE_MASK: u8 = 0x18;
@@ -101,6 +108,7 @@ pub const OP_CALLX: u8 = CLS_JMP | JMP_CALL | SRC_X; // 0x8d
 pub const OP_EXIT: u8 = CLS_JMP | JMP_EXIT; // 0x95
 pub const OP_JA: u8 = CLS_JMP | JMP_JA; // 0x05
 pub const OP_JA32: u8 = CLS_JMP32 | JMP_JA; // 0x06
+pub const OP_MAY_GOTO: u8 = CLS_JMP | JMP_JCOND; // 0xe5
 
 /// Number of general purpose registers (r0..r10).
 pub const NUM_REGS: usize = 11;

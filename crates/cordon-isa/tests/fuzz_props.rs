@@ -242,6 +242,7 @@ fn jumps() -> impl Strategy<Value = Kind> {
                 off
             }
         ),
+        any::<i16>().prop_map(|off| Kind::MayGoto { off }),
         prop_oneof![any::<i32>(), 0i32..=211].prop_map(|id| Kind::CallHelper { id }),
         any::<i32>().prop_map(|rel| Kind::CallLocal { rel }),
         (any::<i32>(), any::<i16>()).prop_map(|(btf_id, off)| Kind::CallKfunc { btf_id, off }),

@@ -175,7 +175,9 @@ impl Cfg {
         match k {
             Kind::Exit => Vec::new(),
             Kind::Ja { off } => vec![(target(pc, off as i64) as usize, false)],
-            Kind::Jcond { off, .. } => vec![next(1), (target(pc, off as i64) as usize, false)],
+            Kind::Jcond { off, .. } | Kind::MayGoto { off } => {
+                vec![next(1), (target(pc, off as i64) as usize, false)]
+            }
             Kind::CallLocal { rel } => vec![next(1), (target(pc, rel as i64) as usize, true)],
             Kind::Lddw {
                 pseudo: PSEUDO_FUNC,
@@ -237,6 +239,12 @@ impl Cfg {
                 if matches!(prog.kind(pc), Some(Kind::Jcond { .. })) {
                     self.prune_point[pc + 1] = true;
                 }
+                if matches!(prog.kind(pc), Some(Kind::MayGoto { .. })) {
+                    // Linux checkpoints every may_goto: loops bounded by it
+                    // converge there.
+                    self.prune_point[pc] = true;
+                    self.prune_point[pc + 1] = true;
+                }
             }
             if matches!(
                 prog.kind(pc),
@@ -282,7 +290,7 @@ impl Cfg {
                 (du | op(&src), r(dst))
             }
             Kind::Endian { dst, .. } => (r(dst), r(dst)),
-            Kind::Ja { .. } => (0, 0),
+            Kind::Ja { .. } | Kind::MayGoto { .. } => (0, 0),
             Kind::Jcond { dst, src, .. } => (r(dst) | op(&src), 0),
             Kind::CallHelper { .. } | Kind::CallKfunc { .. } | Kind::CallLocal { .. } => {
                 (ARGS, CLOBBER)

@@ -294,6 +294,11 @@ pub struct State {
     /// callback are never "the same state looping", so it only takes part
     /// in the infinite-loop check, not in pruning.
     pub callback_unroll: u32,
+    /// `may_goto` fall-throughs taken on this path (Linux's may_goto_depth):
+    /// at a `may_goto`, an in-progress state with a different depth that
+    /// includes the current one ends the path (the loop converges), so a loop
+    /// whose only exit is a `may_goto` is not an infinite loop.
+    pub may_goto_depth: u32,
 }
 
 impl State {

@@ -30,7 +30,7 @@ pub(crate) fn flow(kind: &Kind, pc: usize) -> Flow {
     let rel = |off: i64| (pc as i64 + 1 + off) as usize;
     match *kind {
         Kind::Ja { off } => Flow::Jump(rel(off as i64)),
-        Kind::Jcond { off, .. } => Flow::Branch {
+        Kind::Jcond { off, .. } | Kind::MayGoto { off } => Flow::Branch {
             next: pc + 1,
             target: rel(off as i64),
         },
@@ -153,7 +153,7 @@ fn uses_defs(
             _ => (bit(dst) | operand_bits(src), bit(dst)),
         },
         Kind::Endian { dst, .. } => (bit(dst), bit(dst)),
-        Kind::Ja { .. } => (0, 0),
+        Kind::Ja { .. } | Kind::MayGoto { .. } => (0, 0),
         Kind::Jcond { dst, src, .. } => (bit(dst) | operand_bits(src), 0),
         Kind::Exit => (if checked { 1 | ARGS } else { 1 }, 0),
         Kind::CallHelper { .. } | Kind::CallKfunc { .. } => (ARGS, 1),

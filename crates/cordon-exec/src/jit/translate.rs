@@ -17,6 +17,7 @@
 //! (`sp`) and `arena.sp = sp` is stored back after the return. No `arena.sp` load
 //! is needed at all: the caller knows its own frame bottom.
 
+use cordon_isa::opcode::MAY_GOTO_MAX_LOOPS;
 use cordon_isa::{AluOp, AtomicOp, EndianOp, JmpCond, Kind, Operand, Program, Size};
 use cranelift_codegen::ir::condcodes::IntCC;
 use cranelift_codegen::ir::types::{I8, I16, I32, I64};
@@ -130,6 +131,8 @@ pub(crate) struct Tr<'a, 'b> {
     regs: [Variable; 10],
     /// Remaining instruction budget (checked mode).
     left: Option<Variable>,
+    /// Remaining `may_goto` budget of this frame (full at function entry).
+    loops: Variable,
     ctx: Value,
     fp: Value,
     /// Bottom of this function's frame: `fp - frame_size`.
@@ -166,6 +169,7 @@ impl<'a, 'b> Tr<'a, 'b> {
     ) -> Self {
         let regs = std::array::from_fn(|_| b.declare_var(I64));
         let left = (flavor == Flavor::Checked).then(|| b.declare_var(I64));
+        let loops = b.declare_var(I64);
         let entry = b.create_block();
         b.append_block_params_for_function_params(entry);
         b.switch_to_block(entry);
@@ -185,6 +189,7 @@ impl<'a, 'b> Tr<'a, 'b> {
             budget,
             regs,
             left,
+            loops,
             ctx,
             fp,
             lo: fp,
@@ -258,6 +263,8 @@ impl<'a, 'b> Tr<'a, 'b> {
             }
         }
         self.lo = self.b.ins().iadd_imm_s(self.fp, -(self.frame_size as i64));
+        let full = self.iconst(I64, MAY_GOTO_MAX_LOOPS as i64);
+        self.b.def_var(self.loops, full);
         if checked && matches!(self.variant, Variant::Main) {
             // The budget of a fresh run is a compile-time constant.
             let left = self.left.expect("checked");
@@ -512,6 +519,23 @@ impl<'a, 'b> Tr<'a, 'b> {
                 let t = self.block_at(target);
                 let n = self.block_at(next);
                 self.b.ins().brif(c, t, &[], n, &[]);
+                return false;
+            }
+            Kind::MayGoto { .. } => {
+                let Flow::Branch { next, target } = flow(&kind, pc) else {
+                    unreachable!()
+                };
+                // Budget exhausted: take the jump; otherwise spend one and fall through.
+                let left = self.b.use_var(self.loops);
+                let t = self.block_at(target);
+                let spend = self.b.create_block();
+                self.b.ins().brif(left, spend, &[], t, &[]);
+                self.b.switch_to_block(spend);
+                self.b.seal_block(spend);
+                let rest = self.b.ins().iadd_imm_s(left, -1);
+                self.b.def_var(self.loops, rest);
+                let n = self.block_at(next);
+                self.b.ins().jump(n, &[]);
                 return false;
             }
             Kind::Exit => {

@@ -59,6 +59,7 @@ pub fn encode_into(kind: &Kind, ja32: bool) -> (Insn, Option<Insn>) {
             };
             one(cls | jmp_cond_bits(cond) | srcbit, dst, sreg, off, imm)
         }
+        Kind::MayGoto { off } => one(OP_MAY_GOTO, 0, JCOND_MAY_GOTO, off, 0),
         Kind::CallHelper { id } => one(OP_CALL, 0, CALL_HELPER, 0, id),
         Kind::CallLocal { rel } => one(OP_CALL, 0, CALL_LOCAL, 0, rel),
         Kind::CallKfunc { btf_id, off } => one(OP_CALL, 0, CALL_KFUNC, off, btf_id),
@@ -219,6 +220,8 @@ mod tests {
             src: Operand::Imm(-5),
             off: 7,
         });
+        round(Kind::MayGoto { off: -9 });
+        round(Kind::MayGoto { off: 4 });
         round(Kind::CallHelper { id: 1 });
         round(Kind::CallLocal { rel: -4 });
         round(Kind::CallKfunc { btf_id: 77, off: 2 });
@@ -276,5 +279,19 @@ mod tests {
         });
         let (ja32, _) = encode_into(&Kind::Ja { off: 1 }, true);
         assert_eq!(ja32, Insn::new(OP_JA32, 0, 0, 0, 1));
+    }
+
+    #[test]
+    fn may_goto_classify() {
+        use crate::classify;
+        let ok = Insn::new(0xe5, 0, 0, 7, 0);
+        assert_eq!(classify(ok, None), Ok(Kind::MayGoto { off: 7 }));
+        assert_eq!(Kind::MayGoto { off: -3 }.jump_offset(), Some(-3));
+        // Reserved fields and other JCOND kinds are rejected.
+        assert!(classify(Insn::new(0xe5, 1, 0, 7, 0), None).is_err());
+        assert!(classify(Insn::new(0xe5, 0, 1, 7, 0), None).is_err());
+        assert!(classify(Insn::new(0xe5, 0, 0, 7, 1), None).is_err());
+        assert!(classify(Insn::new(0xed, 0, 0, 7, 0), None).is_err());
+        assert!(classify(Insn::new(0xe6, 0, 0, 7, 0), None).is_err());
     }
 }

@@ -543,6 +543,15 @@ impl<'a> Parser<'a, '_> {
                     self.push_target(Insn::new(OP_JA32, 0, 0, 0, 0), t, Field::Imm32)
                 }
             }
+            Some(Tok::Ident("may_goto")) => {
+                self.i += 1;
+                let t = self.target()?;
+                self.push_target(
+                    Insn::new(OP_MAY_GOTO, 0, JCOND_MAY_GOTO, 0, 0),
+                    t,
+                    Field::Off16,
+                )
+            }
             Some(Tok::Ident("call")) => {
                 self.i += 1;
                 self.call()
@@ -1256,6 +1265,8 @@ mod tests {
         );
         assert_eq!(one("if w2 s< w3 goto pc-2"), Insn::new(0xce, 2, 3, -2, 0));
         assert_eq!(one("goto pc+5"), Insn::new(0x05, 0, 0, 5, 0));
+        assert_eq!(one("may_goto pc+2"), Insn::new(0xe5, 0, 0, 2, 0));
+        assert_eq!(one("may_goto pc-4"), Insn::new(0xe5, 0, 0, -4, 0));
         assert_eq!(one("gotol pc+70000"), Insn::new(0x06, 0, 0, 0, 70000));
         assert_eq!(one("call 1"), Insn::new(0x85, 0, 0, 0, 1));
         assert_eq!(

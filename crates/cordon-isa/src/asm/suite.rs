@@ -364,6 +364,16 @@ impl Line<'_> {
                     self.push_target(Insn::new(OP_JA, 0, 0, 0, 0), ops[0], Field::Off16)
                 })());
             }
+            "may_goto" => {
+                return Some((|| {
+                    self.count(ops, 1)?;
+                    self.push_target(
+                        Insn::new(OP_MAY_GOTO, 0, JCOND_MAY_GOTO, 0, 0),
+                        ops[0],
+                        Field::Off16,
+                    )
+                })());
+            }
             "ja32" | "gotol" => {
                 return Some((|| {
                     self.count(ops, 1)?;
@@ -620,6 +630,16 @@ mod tests {
         assert_eq!(one("le64 %r0"), Insn::new(0xd4, 0, 0, 0, 64));
         assert_eq!(one("swap32 %r0"), Insn::new(0xd7, 0, 0, 0, 32));
         assert_eq!(one("bswap16 %r0"), Insn::new(0xd7, 0, 0, 0, 16));
+    }
+
+    #[test]
+    fn may_goto() {
+        assert_eq!(one("may_goto +3"), Insn::new(0xe5, 0, 0, 3, 0));
+        assert_eq!(one("may_goto -1"), Insn::new(0xe5, 0, 0, -1, 0));
+        let v = assemble("may_goto out\nja -2\nout:\nexit").unwrap();
+        assert_eq!(v[0], Insn::new(0xe5, 0, 0, 1, 0));
+        bad("may_goto %r1, +1");
+        bad("may_goto");
     }
 
     #[test]

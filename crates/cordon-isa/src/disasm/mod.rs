@@ -176,6 +176,7 @@ fn linux(kind: &Kind, ja32: bool, opts: &DisasmOptions<'_>, pc: Option<usize>) -
                 format!("goto pc{off:+}")
             }
         }
+        Kind::MayGoto { off } => format!("may_goto pc{off:+}"),
         Kind::Jcond {
             wide,
             cond,
@@ -379,6 +380,8 @@ mod tests {
         assert_eq!(k(0xce, 2, 3, -2, 0), "if w2 s< w3 goto pc-2");
         assert_eq!(k(0x15, 2, 0, 0, -1), "if r2 == 0xffffffff goto pc+0");
         assert_eq!(k(0x05, 0, 0, 5, 0), "goto pc+5");
+        assert_eq!(k(0xe5, 0, 0, 3, 0), "may_goto pc+3");
+        assert_eq!(k(0xe5, 0, 0, -1, 0), "may_goto pc-1");
         assert_eq!(k(0x06, 0, 0, 0, 70000), "gotol pc+70000");
         assert_eq!(k(0x06, 0, 0, 0, 1), "gotol pc+1");
         assert_eq!(format_kind(&Kind::Ja { off: 70000 }), "gotol pc+70000");

@@ -79,6 +79,7 @@ fn suite(kind: &Kind, ja32: bool) -> String {
                 format!("ja {off:+}")
             }
         }
+        Kind::MayGoto { off } => format!("may_goto {off:+}"),
         Kind::Jcond {
             wide,
             cond,
@@ -186,6 +187,8 @@ mod tests {
         assert_eq!(k(0xd7, 2, 0, 0, 16), "bswap16 %r2");
         assert_eq!(k(0x05, 0, 0, -2, 0), "ja -2");
         assert_eq!(k(0x06, 0, 0, 0, 3), "ja32 +3");
+        assert_eq!(k(0xe5, 0, 0, 3, 0), "may_goto +3");
+        assert_eq!(k(0xe5, 0, 0, -2, 0), "may_goto -2");
         assert_eq!(k(0x5e, 1, 2, 3, 0), "jne32 %r1, %r2, +3");
         assert_eq!(k(0x85, 0, 1, 0, 3), "call local +3");
         assert_eq!(k(0x85, 0, 2, 4, 3), "call runtime 3, 4");

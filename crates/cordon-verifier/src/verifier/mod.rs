@@ -200,6 +200,7 @@ impl<'a> Engine<'a> {
                 lock: None,
                 in_callback: 0,
                 callback_unroll: 0,
+                may_goto_depth: 0,
             },
             pc: 0,
             parent: None,
@@ -272,7 +273,12 @@ impl<'a> Engine<'a> {
                 "verification time {} usec",
                 stats.verification_time_usec
             );
-            let depths: Vec<String> = self.stack_depth.iter().map(|d| d.to_string()).collect();
+            let depths: Vec<String> = self
+                .stack_depth
+                .iter()
+                .enumerate()
+                .map(|(i, d)| (d + self.may_goto_stack(i)).to_string())
+                .collect();
             let _ = writeln!(out, "stack depth {}", depths.join("+"));
         }
         if self.env.log_level != 0 {
@@ -312,6 +318,7 @@ impl<'a> Engine<'a> {
             lock: None,
             in_callback: 0,
             callback_unroll: 0,
+            may_goto_depth: 0,
         };
         self.run_from(init, 0)?;
         let globals: Vec<(usize, crate::env::GlobalFuncSig)> = self
@@ -350,6 +357,7 @@ impl<'a> Engine<'a> {
                 lock: None,
                 in_callback: 0,
                 callback_unroll: 0,
+                may_goto_depth: 0,
             };
             if self.env.verbosity() > 0 {
                 let _ = writeln!(
@@ -372,6 +380,7 @@ impl<'a> Engine<'a> {
                 lock: None,
                 in_callback: 0,
                 callback_unroll: 0,
+                may_goto_depth: 0,
             };
             if self.env.verbosity() > 0 {
                 let _ = writeln!(
@@ -486,6 +495,10 @@ impl<'a> Engine<'a> {
                 self.jmps_processed += 1;
                 self.do_jcond(pc, kind)
             }
+            Kind::MayGoto { off } => {
+                self.jmps_processed += 1;
+                self.do_may_goto(pc, off)
+            }
             Kind::Lddw { .. } => {
                 self.do_lddw(kind)?;
                 Ok(Flow::Next(pc + 2))
@@ -593,8 +606,56 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// `may_goto`: this path continues at the jump target (budget exhausted);
+    /// the fall-through is queued one `may_goto` deeper, with the scalars that
+    /// changed since the in-progress visit of this instruction widened (as
+    /// Linux does), so that loops bounded only by `may_goto` converge.
+    fn do_may_goto(&mut self, pc: usize, off: i16) -> Res<Flow> {
+        // An earlier visit of this instruction on the current path (not the
+        // checkpoint just taken of the current state).
+        let prev = self.explored[pc].iter().rev().find_map(|&ci| {
+            if Some(ci) == self.parent {
+                return None;
+            }
+            let cp = &self.checkpoints[ci];
+            let old = cp.state.as_ref()?;
+            let same_calls = old.frames.len() == self.st.frames.len()
+                && old
+                    .frames
+                    .iter()
+                    .zip(&self.st.frames)
+                    .all(|(a, b)| a.callsite == b.callsite && a.subprog == b.subprog);
+            (cp.branches > 0 && same_calls).then(|| old.clone())
+        });
+        let mut fall = self.st.clone();
+        fall.may_goto_depth = fall.may_goto_depth.saturating_add(1);
+        if let Some(old) = prev {
+            widen(&old, &mut fall);
+        }
+        self.push_branch(fall, pc + 1)?;
+        Ok(Flow::Next((pc as i64 + 1 + off as i64) as usize))
+    }
+
+    fn is_may_goto(&self, pc: usize) -> bool {
+        matches!(self.prog.kind(pc), Some(Kind::MayGoto { .. }))
+    }
+
+    /// Extra stack Linux gives a subprogram for its hidden `may_goto`
+    /// counter: 8 bytes when the subprogram contains a `may_goto`.
+    pub(crate) fn may_goto_stack(&self, sub: usize) -> u32 {
+        let Some(sp) = self.cfg.subprogs.get(sub) else {
+            return 0;
+        };
+        if (sp.start..sp.end.min(self.prog.len())).any(|pc| self.is_may_goto(pc)) {
+            8
+        } else {
+            0
+        }
+    }
+
     fn is_state_visited(&mut self, pc: usize) -> Res<bool> {
         let conv = self.is_convergence_point(pc);
+        let may_goto = self.is_may_goto(pc);
         let priv_ = self.privileged();
         let mut ancestor: Option<usize> = None;
         let mut found: Option<(usize, bool)> = None;
@@ -610,6 +671,11 @@ impl<'a> Engine<'a> {
                         ancestor = Some(ci);
                     }
                     states_equal(old, &self.st, pc, &self.cfg, Mode::RangeWithin, priv_)
+                } else if may_goto
+                    && old.may_goto_depth != self.st.may_goto_depth
+                    && states_equal(old, &self.st, pc, &self.cfg, Mode::RangeWithin, priv_)
+                {
+                    true
                 } else {
                     if old.callback_unroll == self.st.callback_unroll
                         && states_equal(old, &self.st, pc, &self.cfg, Mode::Exact, priv_)
@@ -654,7 +720,11 @@ impl<'a> Engine<'a> {
         // does), except where loops must converge.
         let since_insns = self.stats.insn_processed - self.last_cp_insns;
         let since_jmps = self.jmps_processed - self.last_cp_jmps;
-        if !(conv || self.explored[pc].is_empty() || (since_insns >= 8 && since_jmps >= 2)) {
+        if !(conv
+            || may_goto
+            || self.explored[pc].is_empty()
+            || (since_insns >= 8 && since_jmps >= 2))
+        {
             return Ok(false);
         }
         if let Some(a) = ancestor
@@ -872,14 +942,14 @@ impl<'a> Engine<'a> {
             memo[s] = Some(v);
             v
         }
-        let own = |s: usize| round(self.stack_depth[s]);
+        let own = |s: usize| round(self.stack_depth[s] + self.may_goto_stack(s));
         let mut out = Vec::with_capacity(n);
         for (i, sp) in self.cfg.subprogs.iter().enumerate() {
             let (d, f) = chain_of(i, &callees, &own, &mut chain, 0);
             out.push(SubprogFacts {
                 start: sp.start,
                 end: sp.end,
-                stack_depth: self.stack_depth[i],
+                stack_depth: self.stack_depth[i] + self.may_goto_stack(i),
                 chain_stack_depth: d,
                 chain_frames: f,
                 caller_stack: caller_max[i],

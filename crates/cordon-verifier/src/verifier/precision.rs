@@ -274,7 +274,7 @@ fn backtrack_insn(prog: &cordon_isa::Program, e: &TraceEntry, n: &mut Needs) {
                 }
             }
         }
-        Kind::Endian { .. } | Kind::Ja { .. } => {}
+        Kind::Endian { .. } | Kind::Ja { .. } | Kind::MayGoto { .. } => {}
         Kind::Jcond { dst, src, .. } => {
             let mut locs = vec![reg(dst)];
             if let Operand::Reg(s) = src {
