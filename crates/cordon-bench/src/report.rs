@@ -440,7 +440,8 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
         let _ = writeln!(
             o,
             "### Shadow stack (callchain: 64 chains of 6 bpf-to-bpf frames)\n\n\
-             `StackStrategy` of cordon-exec; overhead relative to `Native` (frames in a local array on the native stack).\n\n\
+             `StackStrategy` of cordon-exec; overhead relative to `Native` (frames in a local array on the native stack). \
+             Interleaved rounds; each round's fastest sample, median over the rounds.\n\n\
              | strategy | JIT | vs Native | interpreter | vs Native |\n|---|---:|---:|---:|---:|"
         );
         let base = res
