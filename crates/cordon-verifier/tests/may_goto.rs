@@ -80,3 +80,15 @@ fn loop_counter_in_a_may_goto_loop_is_widened() {
         "r2 = 0\nl: may_goto out\nr2 += 1\ngoto l\nout: r0 = r2\nexit",
     );
 }
+
+#[test]
+fn only_subprograms_using_may_goto_get_the_counter() {
+    let f = accept(
+        &sock(),
+        "call pc+2\nr0 = 0\nexit\nl: may_goto out\ngoto l\nout: r0 = 0\nexit",
+    );
+    assert_eq!(f.subprogs[0].stack_depth, 0);
+    assert_eq!(f.subprogs[1].stack_depth, 8);
+    // Frames are rounded to 16 bytes in chain depths.
+    assert_eq!(f.subprogs[0].chain_stack_depth, 16);
+}
