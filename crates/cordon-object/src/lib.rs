@@ -28,7 +28,7 @@ pub use error::ObjectError;
 pub use maps::{
     BPF_F_MMAPABLE, BPF_F_RDONLY_PROG, MAP_TYPES, MapOrigin, MapSpec, SlotInit, map_type_name,
 };
-pub use prog_type::ProgType;
+pub use prog_type::{BPF_F_XDP_HAS_FRAGS, ProgType, section_prog_flags};
 
 /// A parsed and linked BPF object.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -158,6 +158,12 @@ pub struct ProgramSpec {
 }
 
 impl ProgramSpec {
+    /// The `BPF_PROG_LOAD` `prog_flags` its section implies (libbpf's rules,
+    /// e.g. [`BPF_F_XDP_HAS_FRAGS`] for `SEC("xdp.frags")`).
+    pub fn prog_flags(&self) -> u32 {
+        section_prog_flags(&self.section)
+    }
+
     /// Decode and validate the linked code.
     pub fn program(&self) -> Result<Program, DecodeError> {
         Program::new(self.insns.clone())

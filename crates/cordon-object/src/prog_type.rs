@@ -127,6 +127,21 @@ const SOCK_ADDR: &[&str] = &[
     "getsockname_unix",
 ];
 
+/// `BPF_F_XDP_HAS_FRAGS` (`prog_flags`): the XDP program handles multi-buffer
+/// packets (libbpf sets it for `SEC("xdp.frags")`).
+pub const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+/// The `BPF_PROG_LOAD` `prog_flags` libbpf derives from a `SEC()` name:
+/// [`BPF_F_XDP_HAS_FRAGS`] for `xdp.frags`, `xdp.frags/devmap` and
+/// `xdp.frags/cpumap` (with or without the `?` marker), 0 otherwise.
+pub fn section_prog_flags(section: &str) -> u32 {
+    let section = section.strip_prefix('?').unwrap_or(section);
+    match section {
+        "xdp.frags" | "xdp.frags/devmap" | "xdp.frags/cpumap" => BPF_F_XDP_HAS_FRAGS,
+        _ => 0,
+    }
+}
+
 impl ProgType {
     /// Program type for a `SEC()` name; [`ProgType::Unspec`] when unknown.
     pub fn from_section(section: &str) -> ProgType {
@@ -268,6 +283,13 @@ mod tests {
             assert_eq!(ProgType::from_section(s), t, "{s}");
         }
         assert_eq!(Xdp.kernel_id(), 6);
+        use super::{BPF_F_XDP_HAS_FRAGS, section_prog_flags};
+        for s in ["xdp.frags", "?xdp.frags", "xdp.frags/devmap", "xdp.frags/cpumap"] {
+            assert_eq!(section_prog_flags(s), BPF_F_XDP_HAS_FRAGS, "{s}");
+        }
+        for s in ["xdp", "xdp/devmap", "xdp.fragsx", "xdp.frags/foo", "tc", ""] {
+            assert_eq!(section_prog_flags(s), 0, "{s}");
+        }
         assert_eq!(SchedCls.kernel_id(), 3);
         assert_eq!(SocketFilter.kernel_id(), 1);
     }
