@@ -284,7 +284,12 @@ mod tests {
         }
         assert_eq!(Xdp.kernel_id(), 6);
         use super::{BPF_F_XDP_HAS_FRAGS, section_prog_flags};
-        for s in ["xdp.frags", "?xdp.frags", "xdp.frags/devmap", "xdp.frags/cpumap"] {
+        for s in [
+            "xdp.frags",
+            "?xdp.frags",
+            "xdp.frags/devmap",
+            "xdp.frags/cpumap",
+        ] {
             assert_eq!(section_prog_flags(s), BPF_F_XDP_HAS_FRAGS, "{s}");
         }
         for s in ["xdp", "xdp/devmap", "xdp.fragsx", "xdp.frags/foo", "tc", ""] {
