@@ -17,6 +17,12 @@ pub const FRAME_SIZE: usize = 4096;
 pub const SHARED_INFO_SIZE: usize = 320;
 /// Largest linear XDP packet Linux's test_run builds (3520 bytes).
 pub const XDP_MAX_LINEAR: usize = FRAME_SIZE - XDP_HEADROOM - SHARED_INFO_SIZE;
+/// `MAX_SKB_FRAGS` (`CONFIG_MAX_SKB_FRAGS`, 17 by default): fragments an XDP
+/// test-run packet may have.
+pub const MAX_SKB_FRAGS: usize = 17;
+/// Size of one fragment page (`PAGE_SIZE`, also the loopback queue's
+/// `frag_size`, which bounds how far the last fragment may grow).
+pub const FRAG_PAGE_SIZE: usize = FRAME_SIZE;
 /// `NET_SKB_PAD`.
 pub const SKB_HEADROOM: usize = 64;
 /// Largest skb test-run input (3712 bytes).
@@ -95,6 +101,41 @@ pub struct XdpCtx {
     pub hard_start: u64,
     /// Highest `data_end` (frame end minus the shared-info tailroom).
     pub max_end: u64,
+    /// Address of the packet's [`XdpFrags`] (its `skb_shared_info`), 0 for a
+    /// packet built without fragments.
+    pub frags: u64,
+}
+
+/// One fragment (`skb_frag_t`): `size` bytes at `addr + off` in a page.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpFrag {
+    pub addr: u64,
+    pub off: u32,
+    pub size: u32,
+}
+
+/// The fragment part of an XDP packet (what Linux keeps in the frame's
+/// `skb_shared_info`): the linear part lies between `data` and `data_end`,
+/// the rest of the packet in `frags[..nr]`, in order.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpFrags {
+    /// `xdp_buff_has_frags`: set by test_run when the input did not fit the
+    /// linear area, cleared when shrinking releases the last fragment.
+    pub has_frags: bool,
+    /// `nr_frags`.
+    pub nr: u32,
+    /// `xdp_frags_size`: bytes in all fragments.
+    pub size: u32,
+    pub frags: [XdpFrag; MAX_SKB_FRAGS],
+}
+
+impl XdpFrags {
+    /// The live fragments.
+    pub fn live(&self) -> &[XdpFrag] {
+        &self.frags[..(self.nr as usize).min(MAX_SKB_FRAGS)]
+    }
 }
 
 /// The backing structure of an skb context.
@@ -133,6 +174,162 @@ impl XdpCtx {
     /// The UAPI bytes (`ctx_out`).
     pub fn uapi_bytes(&self) -> Vec<u8> {
         self.md.iter().flat_map(|v| v.to_ne_bytes()).collect()
+    }
+
+    /// The packet's fragments, if it was built with any.
+    ///
+    /// # Safety
+    /// `self.frags` must be 0 or point to a live [`XdpFrags`] (as set by
+    /// [`XdpPacket::attach`] for the duration of a run).
+    pub unsafe fn frag_info<'a>(&self) -> Option<&'a mut XdpFrags> {
+        // SAFETY: caller contract.
+        unsafe { (self.frags as *mut XdpFrags).as_mut() }
+    }
+}
+
+/// Why an XDP test-run input cannot be built (Linux's errno in each case).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum XdpInputError {
+    /// Fewer than 14 bytes after the metadata (`EINVAL`).
+    TooShort { len: usize },
+    /// More than the linear area plus [`MAX_SKB_FRAGS`] pages (`ENOMEM`).
+    TooManyFragments { len: usize, max: usize },
+}
+
+/// An XDP test-run packet as Linux's `bpf_prog_test_run_xdp` builds it: a
+/// zeroed page with 256 bytes of headroom (metadata taken from it) and
+/// 320 bytes of `skb_shared_info` tailroom holding up to 3520 bytes (the
+/// linear part, or less when `ctx_in.data_end` asks for less); the rest of the
+/// input in page-sized fragments (at most [`MAX_SKB_FRAGS`]).
+pub struct XdpPacket {
+    frame: crate::frame::Frame,
+    /// Offset of `data_meta` in the frame.
+    start: usize,
+    metalen: usize,
+    linear: usize,
+    pages: Vec<crate::frame::Frame>,
+    frags: Option<Box<XdpFrags>>,
+}
+
+impl XdpPacket {
+    /// Largest linear part (metadata included) for `metalen` bytes of metadata.
+    pub fn max_linear(metalen: usize) -> usize {
+        FRAME_SIZE - (XDP_HEADROOM - metalen) - SHARED_INFO_SIZE
+    }
+
+    /// Largest input for `metalen` bytes of metadata.
+    pub fn max_input(metalen: usize) -> usize {
+        Self::max_linear(metalen) + MAX_SKB_FRAGS * FRAG_PAGE_SIZE
+    }
+
+    /// Builds the packet: `input` starts with `metalen` bytes of metadata
+    /// (at most 255, checked by the caller); `linear` (metadata included, at
+    /// most `input.len()`) bytes go to the linear part, capped at
+    /// [`XdpPacket::max_linear`]; the rest becomes fragments.
+    pub fn build(input: &[u8], metalen: usize, linear: usize) -> Result<XdpPacket, XdpInputError> {
+        debug_assert!(metalen <= 255 && metalen <= linear && linear <= input.len());
+        if input.len() - metalen < ETH_HLEN {
+            return Err(XdpInputError::TooShort {
+                len: input.len() - metalen,
+            });
+        }
+        let max = Self::max_input(metalen);
+        if input.len() > max {
+            return Err(XdpInputError::TooManyFragments {
+                len: input.len(),
+                max,
+            });
+        }
+        let linear = linear.min(Self::max_linear(metalen));
+        let start = XDP_HEADROOM - metalen;
+        let mut frame = crate::frame::Frame::take();
+        let f = frame.bytes_mut();
+        f[..start].fill(0);
+        f[start..start + linear].copy_from_slice(&input[..linear]);
+        f[start + linear..].fill(0);
+        let rest = &input[linear..];
+        let (pages, frags) = if rest.is_empty() {
+            (Vec::new(), None)
+        } else {
+            let mut info = Box::<XdpFrags>::default();
+            let mut pages = Vec::with_capacity(rest.len().div_ceil(FRAG_PAGE_SIZE));
+            for chunk in rest.chunks(FRAG_PAGE_SIZE) {
+                let mut page = crate::frame::Frame::take();
+                page.bytes_mut()[..chunk.len()].copy_from_slice(chunk);
+                info.frags[info.nr as usize] = XdpFrag {
+                    addr: page.addr(),
+                    off: 0,
+                    size: chunk.len() as u32,
+                };
+                info.nr += 1;
+                info.size += chunk.len() as u32;
+                pages.push(page);
+            }
+            info.has_frags = true;
+            (pages, Some(info))
+        };
+        Ok(XdpPacket {
+            frame,
+            start,
+            metalen,
+            linear,
+            pages,
+            frags,
+        })
+    }
+
+    /// The frame holding the linear part.
+    pub fn frame(&self) -> &crate::frame::Frame {
+        &self.frame
+    }
+
+    pub fn frame_mut(&mut self) -> &mut crate::frame::Frame {
+        &mut self.frame
+    }
+
+    /// Bytes in fragments when built.
+    pub fn frag_bytes(&self) -> usize {
+        self.frags.as_ref().map_or(0, |f| f.size as usize)
+    }
+
+    /// Number of fragment pages when built.
+    pub fn frag_pages(&self) -> usize {
+        self.pages.len()
+    }
+
+    /// Points `x` at this packet: packet pointers, `data_hard_start`, the
+    /// linear limit and the fragments. `x` must not outlive `self`.
+    pub fn attach(&mut self, x: &mut XdpCtx) {
+        let base = self.frame.addr();
+        let meta = base + self.start as u64;
+        x.set_pointers(meta, meta + self.metalen as u64, meta + self.linear as u64);
+        x.hard_start = base;
+        x.max_end = base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64;
+        x.frags = self
+            .frags
+            .as_mut()
+            .map_or(0, |f| &mut **f as *mut XdpFrags as u64);
+    }
+
+    /// Linux's `data_out` after a run: `data_meta..data_end` of the linear
+    /// part followed by every remaining fragment, appended to `out`.
+    pub fn output_into(&self, x: &XdpCtx, out: &mut Vec<u8>) {
+        let base = self.frame.addr();
+        let (meta, end) = ((x.data_meta - base) as usize, (x.data_end - base) as usize);
+        out.extend_from_slice(&self.frame.bytes()[meta..end]);
+        if let Some(info) = &self.frags {
+            for f in info.live() {
+                // SAFETY: every live fragment lies in one of `self.pages`
+                // (helpers keep off + size within the page).
+                let bytes = unsafe {
+                    std::slice::from_raw_parts(
+                        (f.addr + f.off as u64) as *const u8,
+                        f.size as usize,
+                    )
+                };
+                out.extend_from_slice(bytes);
+            }
+        }
     }
 }
 

@@ -87,6 +87,15 @@ pub enum RunError {
         len: usize,
         max: usize,
     },
+    #[error(
+        "program '{program}': XDP packet of {len} bytes is longer than the {max} bytes Linux's test_run accepts (the linear area and {frags} page-sized fragments; Linux fails with ENOMEM)"
+    )]
+    TooManyFragments {
+        program: String,
+        len: usize,
+        max: usize,
+        frags: usize,
+    },
     #[error("program '{program}' is a {actual} program; call {expected} instead")]
     WrongProgramType {
         program: String,

@@ -27,8 +27,25 @@ impl Drop for Cache {
     }
 }
 
+/// Frames beyond the first a thread keeps for itself (XDP fragment pages), so
+/// multi-buffer runs do not take the pool lock either.
+struct Spare(std::cell::RefCell<Vec<usize>>);
+
+/// Frames a thread keeps in [`Spare`]: one per fragment page Linux allows.
+const SPARE_FRAMES: usize = crate::ctx::MAX_SKB_FRAGS;
+
+impl Drop for Spare {
+    fn drop(&mut self) {
+        let v = std::mem::take(&mut *self.0.borrow_mut());
+        if !v.is_empty() {
+            POOL.lock().extend(v);
+        }
+    }
+}
+
 thread_local! {
     static CACHE: Cache = const { Cache(Cell::new(0)) };
+    static SPARE: Spare = const { Spare(std::cell::RefCell::new(Vec::new())) };
 }
 
 /// One packet frame of [`FRAME_SIZE`] bytes, returned to the pool on drop.
@@ -47,6 +64,13 @@ impl Frame {
             return Frame {
                 ptr: cached as *mut u8,
             };
+        }
+        let spare = SPARE
+            .try_with(|s| s.0.try_borrow_mut().ok().and_then(|mut v| v.pop()))
+            .ok()
+            .flatten();
+        if let Some(p) = spare {
+            return Frame { ptr: p as *mut u8 };
         }
         let mut pool = POOL.lock();
         if pool.is_empty() {
@@ -93,7 +117,19 @@ impl Drop for Frame {
                 }
             })
             .unwrap_or(false);
-        if !kept {
+        if kept {
+            return;
+        }
+        let spared = SPARE
+            .try_with(|s| match s.0.try_borrow_mut() {
+                Ok(mut v) if v.len() < SPARE_FRAMES => {
+                    v.push(p);
+                    true
+                }
+                _ => false,
+            })
+            .unwrap_or(false);
+        if !spared {
             POOL.lock().push(p);
         }
     }
@@ -161,5 +197,22 @@ mod tests {
         assert_eq!(a.addr() % FRAME_SIZE as u64, 0);
         #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
         assert!(a.is_low() && b.is_low());
+    }
+
+    #[test]
+    fn many_frames_at_once_stay_distinct_and_are_reused() {
+        // A fragment-heavy run holds 18 frames; all distinct, page aligned.
+        let frames: Vec<Frame> = (0..SPARE_FRAMES + 1).map(|_| Frame::take()).collect();
+        let mut addrs: Vec<u64> = frames.iter().map(Frame::addr).collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        assert_eq!(addrs.len(), SPARE_FRAMES + 1);
+        assert!(addrs.iter().all(|a| a % FRAME_SIZE as u64 == 0));
+        drop(frames);
+        // The thread's cache and spares hand the same frames back.
+        let again: Vec<Frame> = (0..SPARE_FRAMES + 1).map(|_| Frame::take()).collect();
+        let mut back: Vec<u64> = again.iter().map(Frame::addr).collect();
+        back.sort_unstable();
+        assert_eq!(back, addrs);
     }
 }

@@ -819,6 +819,7 @@ fn compile(
         verifier_log: facts.as_ref().map(|f| f.log.clone()).unwrap_or_default(),
         insns: final_insns,
         ncpus: env.config.cpus.max(1),
+        xdp_has_frags: spec.prog_flags() & cordon_object::BPF_F_XDP_HAS_FRAGS != 0,
     })
 }
 

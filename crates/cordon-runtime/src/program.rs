@@ -9,8 +9,8 @@ use cordon_exec::{Abort, ExecError, Executable, HelperResult, Region, RunContext
 use cordon_isa::Insn;
 
 use crate::ctx::{
-    ETH_HLEN, FRAME_SIZE, SHARED_INFO_SIZE, SK_BUFF_SIZE, SKB_HEADROOM, SKB_MAX_DATA, SkbCtx,
-    XDP_HEADROOM, XDP_MAX_LINEAR, XDP_MD_SIZE, XdpCtx, eth_type_trans, sk_buff,
+    ETH_HLEN, FRAME_SIZE, MAX_SKB_FRAGS, SHARED_INFO_SIZE, SK_BUFF_SIZE, SKB_HEADROOM,
+    SKB_MAX_DATA, SkbCtx, XDP_MD_SIZE, XdpCtx, XdpInputError, XdpPacket, eth_type_trans, sk_buff,
 };
 use crate::error::RunError;
 use crate::frame::Frame;
@@ -134,6 +134,8 @@ pub struct CompiledProgram {
     pub(crate) verifier_log: String,
     pub(crate) insns: Vec<Insn>,
     pub(crate) ncpus: u32,
+    /// Loaded with `BPF_F_XDP_HAS_FRAGS` (`SEC("xdp.frags")`).
+    pub(crate) xdp_has_frags: bool,
 }
 
 impl std::fmt::Debug for CompiledProgram {
@@ -193,6 +195,15 @@ impl CompiledProgram {
 
     pub fn kind(&self) -> ProgKind {
         self.kind
+    }
+
+    /// Whether the program was loaded with `BPF_F_XDP_HAS_FRAGS`
+    /// (`SEC("xdp.frags")`): it declares it handles multi-buffer packets.
+    /// Like Linux's test_run, Cordon builds fragments for every XDP program
+    /// given input beyond the linear area; the flag is what Linux checks when
+    /// attaching to devices and mixing programs in program arrays.
+    pub fn xdp_has_frags(&self) -> bool {
+        self.xdp_has_frags
     }
 
     /// Whether the program was verified (and runs without run-time checks).
@@ -291,9 +302,16 @@ impl CompiledProgram {
 
     /// [`CompiledProgram::run_xdp`] with Linux's `ctx_in` (`struct xdp_md`):
     /// `data` is the length of metadata at the start of `packet`, `data_end`
-    /// must be the packet length (Cordon has no fragments), `data_meta` and
-    /// `egress_ifindex` must be 0, `ingress_ifindex` 0 or 1 (`lo`), and
-    /// `rx_queue_index` 0.
+    /// (at most the packet length) the size of the linear part (capped at
+    /// 3520 bytes plus metadata; the rest of the packet becomes fragments),
+    /// `data_meta` and `egress_ifindex` must be 0, `ingress_ifindex` 0 or 1
+    /// (`lo`), and `rx_queue_index` 0.
+    ///
+    /// Input beyond the linear part goes to page-sized fragments (at most 17),
+    /// as Linux's test_run does for every XDP program: the program sees only
+    /// the linear part between `data` and `data_end`, the helpers
+    /// (`bpf_xdp_load_bytes`, `bpf_xdp_adjust_tail`, ...) the whole packet,
+    /// and [`RunResult::packet`] holds the linear part and the fragments.
     pub fn run_xdp_with(
         &self,
         packet: &[u8],
@@ -307,6 +325,7 @@ impl CompiledProgram {
         };
         let mut md_in = [0u32; 6];
         let mut metalen = 0usize;
+        let mut linear = packet.len();
         if let Some(c) = ctx_in {
             let md = ctx_fields::<6>(c).map_err(|m| bad("E2BIG", m))?;
             if md[2] != 0 {
@@ -323,17 +342,18 @@ impl CompiledProgram {
                     ),
                 ));
             }
-            if md[1] as usize != packet.len() {
-                return Err(bad(
-                    "EINVAL",
-                    "data_end below the input length makes the rest a fragment, which Cordon does not support".into(),
-                ));
-            }
             if md[0] % 4 != 0 || md[0] > 255 {
                 return Err(bad(
                     "EINVAL",
                     format!("metadata length {} is invalid", md[0]),
                 ));
+            }
+            if packet.len() - (md[0] as usize) < ETH_HLEN {
+                return Err(RunError::PacketTooShort {
+                    program: self.name.clone(),
+                    kind: "xdp",
+                    len: packet.len() - md[0] as usize,
+                });
             }
             if md[5] != 0 {
                 return Err(bad("EINVAL", "egress_ifindex must be 0".into()));
@@ -357,27 +377,15 @@ impl CompiledProgram {
                 ));
             }
             metalen = md[0] as usize;
+            linear = md[1] as usize;
             md_in = md;
         }
-        check_len(
-            &self.name,
-            "xdp",
-            packet.len() - metalen,
-            XDP_MAX_LINEAR - metalen,
-        )?;
-        let mut frame = Frame::take();
-        let base = frame.addr();
-        let start = XDP_HEADROOM - metalen;
-        {
-            fill_frame(frame.bytes_mut(), start, packet);
-        }
+        let mut pkt = self.xdp_packet(packet, metalen, linear)?;
+        let base = pkt.frame().addr();
         let mut x = XdpCtx::default();
-        let meta = base + start as u64;
-        x.set_pointers(meta, meta + metalen as u64, meta + packet.len() as u64);
+        pkt.attach(&mut x);
         x.md[3] = 1; // ingress_ifindex: lo
         x.md[4] = md_in[4];
-        x.hard_start = base;
-        x.max_end = base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64;
         let ctx_addr = &mut x as *mut XdpCtx as u64;
         let mut inv = Invocation::new(
             CtxKind::Xdp,
@@ -391,18 +399,18 @@ impl CompiledProgram {
         let (r0, duration) = self.run_top(
             &mut inv,
             [ctx_addr, 0, 0, 0, 0],
-            frame.bytes_mut(),
+            pkt.frame_mut().bytes_mut(),
             &extra,
             true,
         )?;
         let x = *unsafe { &*(ctx_addr as *const XdpCtx) };
-        let f = frame.bytes();
         let (meta, d, end) = (
             (x.data_meta - base) as usize,
             (x.data - base) as usize,
             (x.data_end - base) as usize,
         );
-        let packet = f[meta..end].to_vec();
+        let mut packet = Vec::with_capacity(end - meta + pkt.frag_bytes());
+        pkt.output_into(&x, &mut packet);
         // Linux's ctx_out echoes ctx_in except for the packet offsets.
         let mut md = if ctx_in.is_some() { md_in } else { x.md };
         md[0] = (d - meta) as u32;
@@ -421,24 +429,17 @@ impl CompiledProgram {
     }
 
     /// Lowest-overhead XDP run: `packet` is copied into a frame (256 bytes of
-    /// headroom, as [`CompiledProgram::run_xdp`]) and the result copied back
-    /// (`packet` is resized when the program moved its head or tail; no
-    /// allocation when its capacity suffices). No timing, no trace lines.
-    /// Returns the full r0.
+    /// headroom, as [`CompiledProgram::run_xdp`]; beyond 3520 bytes into
+    /// fragments) and the result copied back (`packet` is resized when the
+    /// program moved its head or tail; no allocation when its capacity
+    /// suffices). No timing, no trace lines. Returns the full r0.
     pub fn run_xdp_in_place(&self, packet: &mut Vec<u8>) -> Result<u64, RunError> {
         self.expect(self.kind == ProgKind::Xdp, "run_skb/run_raw")?;
-        check_len(&self.name, "xdp", packet.len(), XDP_MAX_LINEAR)?;
-        let mut frame = Frame::take();
-        let base = frame.addr();
-        {
-            fill_frame(frame.bytes_mut(), XDP_HEADROOM, packet);
-        }
+        let mut pkt = self.xdp_packet(packet, 0, packet.len())?;
+        let base = pkt.frame().addr();
         let mut x = XdpCtx::default();
-        let data = base + XDP_HEADROOM as u64;
-        x.set_pointers(data, data, data + packet.len() as u64);
+        pkt.attach(&mut x);
         x.md[3] = 1;
-        x.hard_start = base;
-        x.max_end = base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64;
         let ctx_addr = &mut x as *mut XdpCtx as u64;
         let mut inv = Invocation::new(
             CtxKind::Xdp,
@@ -451,16 +452,38 @@ impl CompiledProgram {
         let (r0, _) = self.run_top(
             &mut inv,
             [ctx_addr, 0, 0, 0, 0],
-            frame.bytes_mut(),
+            pkt.frame_mut().bytes_mut(),
             &extra,
             false,
         )?;
         // SAFETY: the run is over; `x` is ours again.
         let x = unsafe { *(ctx_addr as *const XdpCtx) };
-        let (meta, end) = ((x.data_meta - base) as usize, (x.data_end - base) as usize);
         packet.clear();
-        packet.extend_from_slice(&frame.bytes()[meta..end]);
+        pkt.output_into(&x, packet);
         Ok(r0)
+    }
+
+    /// Builds an XDP test-run packet (see [`XdpPacket::build`]), with the
+    /// errors Linux's test_run gives.
+    fn xdp_packet(
+        &self,
+        packet: &[u8],
+        metalen: usize,
+        linear: usize,
+    ) -> Result<XdpPacket, RunError> {
+        XdpPacket::build(packet, metalen, linear).map_err(|e| match e {
+            XdpInputError::TooShort { len } => RunError::PacketTooShort {
+                program: self.name.clone(),
+                kind: "xdp",
+                len,
+            },
+            XdpInputError::TooManyFragments { len, max } => RunError::TooManyFragments {
+                program: self.name.clone(),
+                len,
+                max,
+                frags: MAX_SKB_FRAGS,
+            },
+        })
     }
 
     /// Runs a tc or socket-filter program on a copy of `packet` the way Linux's

@@ -12,6 +12,7 @@ mod kfuncs;
 mod maps;
 mod net;
 mod printk;
+mod xdp;
 
 use std::sync::Arc;
 
@@ -179,6 +180,7 @@ pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
     use proto::helper as id;
     let mut v: Vec<(u32, HelperImpl)> = maps::helpers();
     v.extend(net::helpers());
+    v.extend(xdp::helpers());
     v.push((id::TRACE_PRINTK, h(printk::trace_printk)));
     v.push((
         id::KTIME_GET_NS,

@@ -12,11 +12,7 @@ use crate::state::{CtxKind, Redirect, with_inv};
 pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
     vec![
         (id::XDP_ADJUST_HEAD, h(xdp_adjust_head)),
-        (id::XDP_ADJUST_TAIL, h(xdp_adjust_tail)),
         (id::XDP_ADJUST_META, h(xdp_adjust_meta)),
-        (extra_ids::XDP_LOAD_BYTES, h(|c, a| xdp_bytes(c, a, false))),
-        (extra_ids::XDP_STORE_BYTES, h(|c, a| xdp_bytes(c, a, true))),
-        (extra_ids::XDP_GET_BUFF_LEN, h(xdp_buff_len)),
         (id::SKB_LOAD_BYTES, h(skb_load_bytes)),
         (id::SKB_STORE_BYTES, h(skb_store_bytes)),
         (id::CSUM_DIFF, h(bpf_csum_diff)),
@@ -87,25 +83,6 @@ fn xdp_adjust_head(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     Ok(0)
 }
 
-fn xdp_adjust_tail(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
-    let x = xdp(ctx, a[0])?;
-    let offset = a[1] as i32 as i64;
-    let end = x.data_end as i64 + offset;
-    if end > x.max_end as i64 {
-        return Ok(neg(EINVAL));
-    }
-    if end < x.data as i64 + ETH_HLEN as i64 {
-        return Ok(neg(EINVAL));
-    }
-    if offset > 0 {
-        // SAFETY: [data_end, end) lies inside the frame.
-        unsafe { std::ptr::write_bytes(x.data_end as *mut u8, 0, offset as usize) };
-    }
-    let (meta, data) = (x.data_meta, x.data);
-    x.set_pointers(meta, data, end as u64);
-    Ok(0)
-}
-
 fn xdp_adjust_meta(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     let x = xdp(ctx, a[0])?;
     let offset = a[1] as i32 as i64;
@@ -123,30 +100,6 @@ fn xdp_adjust_meta(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     let (data, end) = (x.data, x.data_end);
     x.set_pointers(meta as u64, data, end);
     Ok(0)
-}
-
-fn xdp_bytes(ctx: &mut RunContext<'_>, a: [u64; 5], store: bool) -> HelperResult {
-    let x = xdp(ctx, a[0])?;
-    let (off, buf, len) = (a[1] as u32 as u64, a[2], a[3] as u32 as u64);
-    check_mem(ctx, buf, len, !store)?;
-    let plen = x.data_end - x.data;
-    if off > plen || len > plen - off {
-        return Ok(neg(EINVAL));
-    }
-    // SAFETY: packet range checked above; buf verified or checked.
-    unsafe {
-        if store {
-            std::ptr::copy(buf as *const u8, (x.data + off) as *mut u8, len as usize);
-        } else {
-            std::ptr::copy((x.data + off) as *const u8, buf as *mut u8, len as usize);
-        }
-    }
-    Ok(0)
-}
-
-fn xdp_buff_len(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
-    let x = xdp(ctx, a[0])?;
-    Ok(x.data_end - x.data)
 }
 
 fn skb_load_bytes(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
