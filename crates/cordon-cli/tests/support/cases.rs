@@ -5,6 +5,7 @@
 
 use super::packets::*;
 
+mod frags;
 mod more;
 
 /// How Linux loads the object.
@@ -521,6 +522,7 @@ pub fn all_cases() -> Vec<Case> {
         .linux(LinuxLoad::None),
     );
     cases.extend(more::more_cases());
+    cases.extend(frags::frags_cases());
     cases
 }
 

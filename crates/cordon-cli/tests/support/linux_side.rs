@@ -151,6 +151,8 @@ fn run_raw(case: &Case, dir: &Path) -> Result<Outcome, KernelError> {
         .with_maps(&refs)
         .with_license("GPL")
         .with_name(case.prog);
+    // BPF_F_XDP_HAS_FRAGS for SEC("xdp.frags"), as libbpf sets it.
+    load.prog_flags = p.prog_flags();
     if let Some(b) = &btf
         && !func_info.is_empty()
     {
