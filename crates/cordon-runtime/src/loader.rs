@@ -9,13 +9,11 @@ use std::sync::{Arc, OnceLock};
 use cordon_exec::jit::{JitConfig, JitExecutable};
 use cordon_exec::{ExecOptions, Executable, HelperRegistry, StackStrategy};
 use cordon_isa::{Insn, Program};
-use cordon_object::btf::{Btf, BtfType};
-use cordon_object::{FuncLinkage, MapOrigin, MapSpec, Object, ProgramSpec, SlotInit};
+use cordon_object::btf::Btf;
+use cordon_object::{MapOrigin, MapSpec, Object, ProgramSpec, SlotInit};
+use cordon_verifier::object::spin_lock_off;
 use cordon_verifier::proto::{self, ArgType, RetType, kfunc};
-use cordon_verifier::{
-    ArgKind, CtxField, GlobalFuncSig, GlobalRet, LineInfo, MapInfo, Profile, ProgType, Registry,
-    VerifyEnv, verify,
-};
+use cordon_verifier::{CtxField, Profile, ProgType, Registry, VerifyEnv, verify};
 
 use crate::ctx::hidden;
 use crate::error::LoadError;
@@ -329,19 +327,6 @@ fn create_map(m: &MapSpec, btf: Option<&Btf>, ncpus: u32) -> Result<MapHandle, L
         handle.freeze().map_err(err)?;
     }
     Ok(handle)
-}
-
-/// Offset of a `struct bpf_spin_lock` member of a map value type.
-fn spin_lock_off(btf: &Btf, value_type: u32) -> Option<u32> {
-    for m in btf.members(value_type)? {
-        let t = btf.skip_mods_and_typedefs(m.type_id).ok()?;
-        if let Some(BtfType::Struct { name: Some(n), .. }) = btf.type_by_id(t)
-            && n == "bpf_spin_lock"
-        {
-            return Some(m.bit_offset / 8);
-        }
-    }
-    None
 }
 
 /// A loaded object: its maps and (lazily compiled) programs.
@@ -841,88 +826,5 @@ fn verify_env(env: &Env, obj: &Object, p: &ProgramSpec, kind: ProgKind) -> Verif
         .with_log_level(env.config.log_level.max(1));
     venv.registry = Arc::clone(&env.registry);
     venv.throw_releases_resources = false;
-    let info_of = |m: &MapSpec| {
-        let mut info = MapInfo::new(
-            &m.name,
-            cordon_verifier::MapType::from_linux(m.map_type),
-            m.key_size,
-            m.value_size,
-            m.max_entries,
-        );
-        if let (Some(btf), Some(v)) = (&obj.btf, m.btf_value_type_id) {
-            info.spin_lock_off = spin_lock_off(btf, v);
-        }
-        info.rdonly_prog = m.flags & maps::flags::BPF_F_RDONLY_PROG != 0
-            || (m.origin == MapOrigin::GlobalData && m.section.starts_with(".rodata"));
-        info
-    };
-    venv.maps = obj.maps.iter().map(info_of).collect();
-    for (i, m) in obj.maps.iter().enumerate() {
-        if let Some(inner) = &m.inner {
-            venv.maps.push(info_of(inner));
-            venv.maps[i].inner_map = Some(venv.maps.len() as u32 - 1);
-        }
-    }
-    if let Some(btf) = &obj.btf {
-        for f in p.functions.iter().skip(1) {
-            if f.linkage == FuncLinkage::Global
-                && let Some(id) = f.btf_id
-            {
-                venv.global_funcs
-                    .insert(f.start, global_sig(btf, id, &f.name));
-            }
-        }
-    }
-    venv.exception_callback = p
-        .exception_callback
-        .and_then(|i| p.functions.get(i))
-        .map(|f| f.start);
-    venv.line_info = p
-        .line_info
-        .iter()
-        .map(|l| LineInfo {
-            insn: l.insn,
-            file: l.file.clone(),
-            line: l.line,
-            col: l.column,
-            source: l.text.clone(),
-        })
-        .collect();
-    venv
-}
-
-/// A global function's signature from its BTF `FUNC_PROTO`.
-fn global_sig(btf: &Btf, func_btf_id: u32, name: &str) -> GlobalFuncSig {
-    let mut args = Vec::new();
-    let mut ret = GlobalRet::Scalar;
-    if let Some((r, params)) = btf.func_proto(func_btf_id) {
-        if r == 0 {
-            ret = GlobalRet::Void;
-        }
-        for p in params {
-            let t = btf.skip_mods_and_typedefs(p.type_id).unwrap_or(0);
-            let kind = match btf.type_by_id(t) {
-                Some(BtfType::Ptr { type_id }) => {
-                    let pointee = btf.skip_mods_and_typedefs(*type_id).unwrap_or(0);
-                    let pname = btf
-                        .type_by_id(pointee)
-                        .and_then(|x| x.name().map(str::to_string));
-                    match pname.as_deref() {
-                        Some("__sk_buff") | Some("xdp_md") => ArgKind::PtrToCtx,
-                        _ => ArgKind::PtrToMem {
-                            size: btf.size_of(pointee).unwrap_or(0) as u32,
-                            nullable: false,
-                        },
-                    }
-                }
-                _ => ArgKind::Scalar,
-            };
-            args.push(kind);
-        }
-    }
-    GlobalFuncSig {
-        name: name.to_string(),
-        args,
-        ret,
-    }
+    venv.with_object(obj, p)
 }

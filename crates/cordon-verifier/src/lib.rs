@@ -73,6 +73,8 @@ pub mod env;
 pub mod error;
 pub mod facts;
 pub mod log;
+#[cfg(feature = "object")]
+pub mod object;
 pub mod proto;
 pub mod prune;
 pub mod scalar;

@@ -1,15 +1,13 @@
-//! Adapter from cordon-object's output to the verifier's inputs (what an
-//! integrator does: map specs -> `MapInfo`, kfunc names -> registry ids, BTF
-//! signatures of global functions -> `GlobalFuncSig`, line info) and the
-//! same object loaded into Linux. Shared by tests/objects.rs and the bench.
+//! Program type and kfunc ids for cordon-object's output (the rest of the
+//! verifier's inputs come from `VerifyEnv::with_object`, shared with
+//! cordon-runtime's loader) and the same object loaded into Linux. Shared by
+//! tests/objects.rs and the bench.
 #![allow(dead_code)]
 
 use cordon_isa::{Insn, Program};
-use cordon_object::btf::{Btf, BtfType};
-use cordon_object::{FuncLinkage, Object, ProgramSpec};
-use cordon_verifier::{
-    ArgKind, GlobalFuncSig, GlobalRet, LineInfo, MapInfo, MapType, ProgType, VerifyEnv,
-};
+use cordon_object::btf::Btf;
+use cordon_object::{Object, ProgramSpec};
+use cordon_verifier::{ProgType, VerifyEnv};
 use std::path::PathBuf;
 
 pub fn bpf_dir() -> PathBuf {
@@ -27,85 +25,12 @@ pub fn prog_type(t: cordon_object::ProgType) -> Option<ProgType> {
     })
 }
 
-/// Offset of a `struct bpf_spin_lock` member of a map value type.
-fn spin_lock_off(btf: &Btf, value_type: u32) -> Option<u32> {
-    for m in btf.members(value_type)? {
-        let t = btf.skip_mods_and_typedefs(m.type_id).ok()?;
-        if let Some(BtfType::Struct { name: Some(n), .. }) = btf.type_by_id(t)
-            && n == "bpf_spin_lock"
-        {
-            return Some(m.bit_offset / 8);
-        }
-    }
-    None
-}
-
-fn global_sig(btf: &Btf, func_btf_id: u32, name: &str) -> GlobalFuncSig {
-    let mut args = Vec::new();
-    let mut ret = GlobalRet::Scalar;
-    if let Some((r, params)) = btf.func_proto(func_btf_id) {
-        if r == 0 {
-            ret = GlobalRet::Void;
-        }
-        for (k, p) in params.iter().enumerate() {
-            let t = btf.skip_mods_and_typedefs(p.type_id).unwrap_or(0);
-            let kind = match btf.type_by_id(t) {
-                Some(BtfType::Ptr { type_id }) => {
-                    let pointee = btf.skip_mods_and_typedefs(*type_id).unwrap_or(0);
-                    let pname = btf
-                        .type_by_id(pointee)
-                        .and_then(|x| x.name().map(str::to_string));
-                    match pname.as_deref() {
-                        Some("__sk_buff") | Some("xdp_md") => ArgKind::PtrToCtx,
-                        // Maybe-NULL unless tagged __arg_nonnull (Linux).
-                        _ => ArgKind::PtrToMem {
-                            size: btf.size_of(pointee).unwrap_or(0) as u32,
-                            nullable: !btf
-                                .decl_tags(func_btf_id)
-                                .iter()
-                                .any(|(i, t)| *i == k as i32 && *t == "arg:nonnull"),
-                        },
-                    }
-                }
-                _ => ArgKind::Scalar,
-            };
-            args.push(kind);
-        }
-    }
-    GlobalFuncSig {
-        name: name.to_string(),
-        args,
-        ret,
-    }
-}
-
 /// Build the environment and the program (kfunc calls renumbered to registry ids).
 pub fn load(obj: &Object, p: &ProgramSpec) -> Option<(Program, VerifyEnv)> {
     let t = prog_type(p.prog_type)?;
-    let mut env = VerifyEnv::new(t).with_log_level(1);
-    let info_of = |m: &cordon_object::MapSpec| {
-        let mut info = MapInfo::new(
-            &m.name,
-            MapType::from_linux(m.map_type),
-            m.key_size,
-            m.value_size,
-            m.max_entries,
-        );
-        if let (Some(btf), Some(v)) = (&obj.btf, m.btf_value_type_id) {
-            info.spin_lock_off = spin_lock_off(btf, v);
-        }
-        info.rdonly_prog = m.flags & 0x80 != 0 || m.section.starts_with(".rodata");
-        info
-    };
-    // Map indices of the object first (what `lddw src=5/6` carries), then the
-    // inner map prototypes of maps of maps.
-    env.maps = obj.maps.iter().map(info_of).collect();
-    for (i, m) in obj.maps.iter().enumerate() {
-        if let Some(inner) = &m.inner {
-            env.maps.push(info_of(inner));
-            env.maps[i].inner_map = Some(env.maps.len() as u32 - 1);
-        }
-    }
+    // Maps (object maps, then inner prototypes), global function signatures,
+    // exception callback and line info: the adapter cordon-runtime uses too.
+    let env = VerifyEnv::new(t).with_log_level(1).with_object(obj, p);
     let mut insns: Vec<Insn> = p.insns.clone();
     for (i, insn) in insns.iter_mut().enumerate() {
         if insn.code == 0x85 && insn.src == 2 {
@@ -121,31 +46,6 @@ pub fn load(obj: &Object, p: &ProgramSpec) -> Option<(Program, VerifyEnv)> {
             );
         }
     }
-    if let Some(btf) = &obj.btf {
-        for f in p.functions.iter().skip(1) {
-            if f.linkage == FuncLinkage::Global
-                && let Some(id) = f.btf_id
-            {
-                env.global_funcs
-                    .insert(f.start, global_sig(btf, id, &f.name));
-            }
-        }
-    }
-    env.exception_callback = p
-        .exception_callback
-        .and_then(|i| p.functions.get(i))
-        .map(|f| f.start);
-    env.line_info = p
-        .line_info
-        .iter()
-        .map(|l| LineInfo {
-            insn: l.insn,
-            file: l.file.clone(),
-            line: l.line,
-            col: l.column,
-            source: l.text.clone(),
-        })
-        .collect();
     Some((Program::new(insns).ok()?, env))
 }
 
