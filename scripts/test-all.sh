@@ -6,9 +6,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Committed BPF objects must match their C sources (skipped without clang).
-for check in tests/bpf/check.sh benches/workloads/check.sh; do
-    if [ -f "$check" ]; then
-        bash "$check"
+for dir in tests/bpf benches/workloads; do
+    if [ -f "$dir/build.sh" ]; then
+        bash scripts/check-objects.sh "$dir"
     fi
 done
 cargo test --workspace --no-fail-fast "$@"

@@ -10,21 +10,10 @@
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-out="${1:-$here}"
-mkdir -p "$out"
-out="$(cd "$out" && pwd)"
-CLANG="${CLANG:-clang-19}"
-
-# asm/types.h (included by linux/types.h) lives in the multiarch directory.
-multiarch="$(gcc -print-multiarch 2>/dev/null || echo "$(uname -m)-linux-gnu")"
-
-common=(
-	-target bpf -O2 -g -mcpu=v3 -Wall -Werror
-	-idirafter "/usr/include/$multiarch"
-	"-fdebug-prefix-map=$here=."
-	"-ffile-prefix-map=$here=."
-	-fno-ident
-)
+# CLANG, out (default: here) and bpf_common, the flags shared with
+# tests/bpf/build.sh.
+source "$here/../../scripts/bpf-env.sh" "$here" "${1:-}"
+common=("${bpf_common[@]}" -g -mcpu=v3)
 
 cd "$here"
 "$CLANG" "${common[@]}" -c workloads.c -o "$out/workloads.o"
