@@ -2,7 +2,8 @@
 //! `tests/bpf/kernel_check.py` (which loads it into Linux with raw `bpf()`
 //! calls and runs it with `BPF_PROG_TEST_RUN`).
 //!
-//! `cargo run -p cordon-object --example export -- file.o`
+//! `cargo run -p cordon-object --example export -- file.o` (exit 1 with
+//! `error: ...` on stderr for a file that cannot be read or parsed).
 //!
 //! Lines: `btf <hex of Btf::for_kernel().to_bytes()>`;
 //! `map <name> <type> <key> <value> <max> <flags> <btf key> <btf value> <map_extra> <kernel btf 0/1> <initial data hex or ->`;
@@ -41,8 +42,20 @@ fn main() {
         eprintln!("usage: export <file.o>");
         std::process::exit(2);
     };
-    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let obj = Object::parse(&bytes).unwrap_or_else(|e| panic!("{path}: {e}"));
+    let obj = std::fs::read(&path)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| Object::parse(&bytes).map_err(|e| e.to_string()));
+    match obj {
+        Ok(obj) => print!("{}", export(&obj)),
+        Err(e) => {
+            eprintln!("error: {path}: {e}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The whole export of one object (format in the module documentation).
+fn export(obj: &Object) -> String {
     let mut s = String::new();
     if let Some(b) = &obj.btf {
         writeln!(s, "btf {}", hex(&b.for_kernel().to_bytes())).unwrap();
@@ -94,5 +107,5 @@ fn main() {
             .collect();
         writeln!(s, "lineinfo {}", li.join(",")).unwrap();
     }
-    print!("{s}");
+    s
 }
