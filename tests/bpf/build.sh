@@ -52,6 +52,7 @@ builds=(
 	"ringbuf_query.o  ringbuf_query.c  -g -mcpu=v3"
 	"sdiv_edge.o      sdiv_edge.c      -g -mcpu=v4"
 	"tail_chain.o     tail_chain.c     -g -mcpu=v3"
+	"lru_evict.o      lru_evict.c      -g -mcpu=v3"
 	"xdp_frags.o      xdp_frags.c      -g -mcpu=v3"
 )
 

@@ -6,6 +6,7 @@
 use super::packets::*;
 
 mod frags;
+mod lru;
 mod more;
 
 /// How Linux loads the object.
@@ -522,6 +523,7 @@ pub fn all_cases() -> Vec<Case> {
         .linux(LinuxLoad::None),
     );
     cases.extend(more::more_cases());
+    cases.extend(lru::lru_cases());
     cases.extend(frags::frags_cases());
     cases
 }

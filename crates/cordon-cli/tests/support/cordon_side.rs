@@ -26,6 +26,9 @@ pub fn run(case: &Case, dir: &Path, engine: Engine) -> Result<Outcome, String> {
             Engine::Interp => Backend::Interpreter,
             Engine::Jit => Backend::Jit,
         },
+        // As many CPU slots as Linux has possible CPUs: LRU maps size their
+        // per-CPU lists and refill batches from it.
+        cpus: cordon_linux::possible_cpus().map_or(1, |n| n as u32),
         ..Config::default()
     });
     let bytes = std::fs::read(dir.join(case.object)).map_err(|e| e.to_string())?;

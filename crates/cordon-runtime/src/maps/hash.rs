@@ -180,11 +180,7 @@ impl HashTable {
             lock: SpinLock::default(),
         })?;
         let lru = if lru {
-            Some(Lru::new(
-                cap,
-                if percpu_lru { ncpus } else { 1 },
-                &def.name,
-            )?)
+            Some(Lru::new(cap, ncpus, percpu_lru, &def.name)?)
         } else {
             None
         };
@@ -565,8 +561,7 @@ impl HashTable {
 
     fn lru_pop(&self, cpu: u32) -> Option<u32> {
         let lru = self.lru.as_ref()?;
-        let set = if lru.nsets() > 1 { self.cpu(cpu) } else { 0 };
-        lru.pop_free(set, &|idx| self.evict(idx))
+        lru.pop_free(self.cpu(cpu), &|idx| self.evict(idx))
     }
 
     // ----- values --------------------------------------------------------------

@@ -45,10 +45,13 @@
 //!   means that untouched elements are never written (their pages stay
 //!   uncommitted). Semantics (E2BIG when full, replacement allowed when full) are
 //!   those of Linux.
-//! * LRU maps use one lock per LRU list set instead of Linux's per-CPU local
-//!   free/pending lists; rotation, reference bits and batch eviction (up to 128
-//!   nodes for a common LRU, 4 per CPU with `BPF_F_NO_COMMON_LRU`) follow
-//!   `bpf_lru_list.c`, so which keys get evicted is similar, not identical.
+//! * LRU maps reproduce `bpf_lru_list.c` (global active/inactive/free lists,
+//!   per-CPU local free and pending lists, reference bits, rotation, refill
+//!   batches of `clamp(max_entries / ncpus / 2, 1, 128)`, per-CPU lists with
+//!   `BPF_F_NO_COMMON_LRU`), so for operations on one CPU the surviving keys
+//!   are Linux's when `ncpus` equals Linux's possible CPUs. Concurrent
+//!   allocations on several CPUs interleave differently from any given Linux
+//!   run, as they would between two Linux runs.
 //! * Hash iteration order depends on a per-map random seed (Linux uses jhash with
 //!   a random seed too; `BPF_F_ZERO_SEED` gives a fixed order here as there).
 //! * A lock-free lookup that cannot conclude (two attempts raced with writers on
@@ -60,6 +63,7 @@ mod array;
 mod error;
 mod hash;
 mod lru;
+mod lru_list;
 mod map;
 mod of_maps;
 mod prog_array;
