@@ -54,6 +54,7 @@ builds=(
 	"tail_chain.o     tail_chain.c     -g -mcpu=v3"
 	"lru_evict.o      lru_evict.c      -g -mcpu=v3"
 	"xdp_frags.o      xdp_frags.c      -g -mcpu=v3"
+	"skb_helpers.o    skb_helpers.c    -g -mcpu=v3"
 )
 
 cd "$here"

@@ -567,6 +567,13 @@ impl CompiledProgram {
             SK_BUFF_SIZE as u64,
             (start, end - start),
         );
+        // tc programs see the MAC header at `data` (network header 14 bytes
+        // on), socket filters the network header.
+        inv.skb = crate::helpers::SkbState::new(
+            base,
+            base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64,
+            if l2 { ETH_HLEN as i64 } else { 0 },
+        );
         // SAFETY: `s` outlives the run.
         let extra = [unsafe { Region::from_raw(ctx_addr, SK_BUFF_SIZE as u64, true) }];
         let off = (start - base) as usize;
@@ -576,11 +583,19 @@ impl CompiledProgram {
             self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], input, &extra, true)?
         };
         let s = *unsafe { &*(ctx_addr as *const SkbCtx) };
-        let f = frame.bytes();
-        let mut out = f[SKB_HEADROOM..SKB_HEADROOM + packet.len()].to_vec();
-        if !l2 {
-            out[..ETH_HLEN].fill(0);
-        }
+        // Linux's data_out is skb->data for skb->len bytes (socket filters get
+        // a zeroed Ethernet header pushed in front). Helpers may have moved
+        // the packet into a buffer the invocation owns (still alive here).
+        // SAFETY: [data, data_end) is the packet inside the frame or such a buffer.
+        let data = unsafe {
+            std::slice::from_raw_parts(s.data as *const u8, (s.data_end - s.data) as usize)
+        };
+        let mut out = if l2 {
+            Vec::with_capacity(data.len())
+        } else {
+            vec![0u8; ETH_HLEN]
+        };
+        out.extend_from_slice(data);
         Ok(RunResult {
             r0,
             retval: r0 as u32,

@@ -55,6 +55,8 @@ pub struct Invocation {
     pub(crate) locks: Vec<u64>,
     /// The program running now (changes during tail calls).
     pub(crate) prog: *const CompiledProgram,
+    /// Skb runs: packet buffer, network offset, hash and socket state.
+    pub(crate) skb: crate::helpers::SkbState,
 }
 
 impl Invocation {
@@ -73,6 +75,7 @@ impl Invocation {
             stopped: false,
             locks: Vec::new(),
             prog: ptr::null(),
+            skb: crate::helpers::SkbState::default(),
         }
     }
 

@@ -8,6 +8,7 @@ use super::packets::*;
 mod frags;
 mod lru;
 mod more;
+mod skb;
 
 /// How Linux loads the object.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -525,6 +526,7 @@ pub fn all_cases() -> Vec<Case> {
     cases.extend(more::more_cases());
     cases.extend(lru::lru_cases());
     cases.extend(frags::frags_cases());
+    cases.extend(skb::skb_cases());
     cases
 }
 

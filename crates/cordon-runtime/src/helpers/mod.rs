@@ -13,6 +13,7 @@ mod maps;
 mod net;
 mod printk;
 mod xdp;
+mod skb;
 
 use std::sync::Arc;
 
@@ -25,6 +26,8 @@ use crate::state::with_inv;
 pub use kfuncs::{KfuncFn, TestObjects, builtin_kfuncs};
 pub use net::{csum_diff, csum_fold, csum_replace};
 pub use printk::format_trace_printk;
+pub use skb::SKB_MAX_LEN;
+pub(crate) use skb::SkbState;
 
 /// A helper implementation.
 pub type HelperImpl = Arc<dyn Fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult + Send + Sync>;
@@ -156,6 +159,7 @@ pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
         )
         .only(progs::SCHED_CLS),
     );
+    skb_protos(r);
     r.add_helper(
         p(
             e::XDP_GET_BUFF_LEN,
@@ -165,6 +169,53 @@ pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
             0,
         )
         .only(progs::XDP),
+    );
+}
+
+/// Prototypes of the helpers in [`skb`] (Linux's `tc_cls_act_func_proto`;
+/// `get_socket_cookie` also `sk_filter_func_proto`).
+fn skb_protos(r: &mut cordon_verifier::Registry) {
+    use ArgType::*;
+    use proto::{flags::CHANGES_PKT_DATA, progs};
+    use skb::ids;
+    let p = HelperProto::new;
+    let tc = |id, name, args: &[ArgType], flags| {
+        p(id, name, args, RetType::Integer, flags).only(progs::SCHED_CLS)
+    };
+    r.add_helper(tc(
+        ids::SKB_VLAN_PUSH,
+        "skb_vlan_push",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(
+        ids::SKB_VLAN_POP,
+        "skb_vlan_pop",
+        &[PtrToCtx],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(ids::GET_HASH_RECALC, "get_hash_recalc", &[PtrToCtx], 0));
+    r.add_helper(tc(
+        ids::SKB_CHANGE_TAIL,
+        "skb_change_tail",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(
+        ids::SKB_CHANGE_HEAD,
+        "skb_change_head",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(
+        p(
+            ids::GET_SOCKET_COOKIE,
+            "get_socket_cookie",
+            &[PtrToCtx],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::SKB),
     );
 }
 
@@ -181,6 +232,7 @@ pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
     let mut v: Vec<(u32, HelperImpl)> = maps::helpers();
     v.extend(net::helpers());
     v.extend(xdp::helpers());
+    v.extend(skb::helpers());
     v.push((id::TRACE_PRINTK, h(printk::trace_printk)));
     v.push((
         id::KTIME_GET_NS,

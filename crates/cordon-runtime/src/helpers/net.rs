@@ -134,6 +134,10 @@ fn skb_store_bytes(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     unsafe { std::ptr::copy(from as *const u8, (s.data + off) as *mut u8, len as usize) };
     if flags & BPF_F_INVALIDATE_HASH != 0 {
         s.set_u32(sk_buff::HASH, 0);
+        with_inv(|inv| {
+            inv.skb.clear_hash();
+            Ok(())
+        })?;
     }
     Ok(0)
 }
@@ -284,12 +288,18 @@ fn csum_update(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 
 fn set_hash_invalid(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     skb(ctx, a[0])?.set_u32(sk_buff::HASH, 0);
-    Ok(0)
+    with_inv(|inv| {
+        inv.skb.clear_hash();
+        Ok(0)
+    })
 }
 
 fn set_hash(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     skb(ctx, a[0])?.set_u32(sk_buff::HASH, a[1] as u32);
-    Ok(0)
+    with_inv(|inv| {
+        inv.skb.set_hash_valid();
+        Ok(0)
+    })
 }
 
 const TC_ACT_SHOT: u64 = 2;

@@ -1,0 +1,203 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * tc helpers that reshape the skb or read its state: VLAN push/pop,
+ * change_tail, change_head, get_hash_recalc / set_hash / set_hash_invalid,
+ * get_socket_cookie. One program per scenario; the parameters come from the
+ * packet (a big-endian u16 at offset 14, `arg()`), the observations go to
+ * the array `res` (compared with Linux) and into the return value.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 8);
+	__type(key, __u32);
+	__type(value, __u64);
+} res SEC(".maps");
+
+static __always_inline void put(__u32 k, __u64 v)
+{
+	bpf_map_update_elem(&res, &k, &v, BPF_ANY);
+}
+
+/* Big-endian u16 at offset 14 of the packet (0 if the packet is shorter). */
+static __always_inline __u32 arg(struct __sk_buff *skb)
+{
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u8 *p = data + 14;
+
+	if ((void *)(p + 2) > data_end)
+		return 0;
+	return (__u32)p[0] << 8 | p[1];
+}
+
+/* The skb fields the VLAN helpers change, packed into one value. */
+static __always_inline __u64 vlan_state(struct __sk_buff *skb)
+{
+	return (__u64)skb->len << 48 | (__u64)skb->protocol << 32 |
+	       (__u64)skb->vlan_proto << 16 | skb->vlan_tci << 1 |
+	       skb->vlan_present;
+}
+
+/* One push: the tag goes into the skb fields, the packet is unchanged.
+ * arg: the protocol to push (anything but 802.1Q/802.1ad becomes 802.1Q). */
+SEC("tc")
+int vlan_push1(struct __sk_buff *skb)
+{
+	__u32 proto = arg(skb);
+	long r = bpf_skb_vlan_push(skb, bpf_htons(proto), 0x123);
+
+	put(0, vlan_state(skb));
+	return r;
+}
+
+/* Two pushes: the first tag is written into the packet behind the MAC
+ * addresses, skb->protocol becomes its protocol; then read it back. */
+SEC("tc")
+int vlan_push2(struct __sk_buff *skb)
+{
+	long r1 = bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021AD), 0x0fff);
+	long r2 = bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 0xe005);
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+	__u8 *p = data;
+
+	put(0, vlan_state(skb));
+	if ((void *)(p + 18) > data_end)
+		return 1000;
+	put(1, (__u64)p[12] << 24 | p[13] << 16 | p[14] << 8 | p[15]);
+	put(2, (__u64)p[16] << 8 | p[17]);
+	return r1 * 10 + r2;
+}
+
+/* Pop: the accelerated tag if there is one (arg bit 0: push one first),
+ * else the outer tag of the packet; a second tag in the packet moves into
+ * the skb fields. arg bit 1: pop twice. */
+SEC("tc")
+int vlan_pop(struct __sk_buff *skb)
+{
+	__u32 a = arg(skb);
+	long r0 = 0, r1, r2 = 0;
+
+	if (a & 1)
+		r0 = bpf_skb_vlan_push(skb, bpf_htons(ETH_P_8021Q), 7);
+	r1 = bpf_skb_vlan_pop(skb);
+	put(0, vlan_state(skb));
+	if (a & 2) {
+		r2 = bpf_skb_vlan_pop(skb);
+		put(1, vlan_state(skb));
+	}
+	return (r0 & 0xff) << 16 | (r1 & 0xff) << 8 | (r2 & 0xff);
+}
+
+/* change_tail(arg): zero-extends or trims; then the byte before the new
+ * end (if any) and skb->len are recorded. */
+SEC("tc")
+int tail(struct __sk_buff *skb)
+{
+	__u32 n = arg(skb);
+	long r = bpf_skb_change_tail(skb, n, 0);
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	put(0, skb->len);
+	put(1, (__u64)(data_end - data));
+	return r;
+}
+
+/* change_tail's refusals: flags, above the maximum, below the network
+ * header; then a change_head of arg bytes moves the network header, so
+ * change_tail(14) is refused and change_tail(14 + arg) accepted. */
+SEC("tc")
+int tail_limits(struct __sk_buff *skb)
+{
+	__u32 room = arg(skb);
+	long a = bpf_skb_change_tail(skb, 60, 1);
+	long b = bpf_skb_change_tail(skb, 16384 - 320 + 1, 0);
+	long c = bpf_skb_change_tail(skb, 13, 0);
+	long d = bpf_skb_change_tail(skb, 16384 - 320, 0);
+	long e = bpf_skb_change_tail(skb, 14, 0);
+	long f = bpf_skb_change_head(skb, room, 0);
+	long g = bpf_skb_change_tail(skb, 14, 0);
+	long h = bpf_skb_change_tail(skb, 14 + room, 0);
+
+	put(0, (__u64)(a & 0xff) << 56 | (__u64)(b & 0xff) << 48 |
+		       (__u64)(c & 0xff) << 40 | (__u64)(d & 0xff) << 32 |
+		       (e & 0xff) << 24 | (f & 0xff) << 16 | (g & 0xff) << 8 |
+		       (h & 0xff));
+	put(1, skb->len);
+	return 0;
+}
+
+/* change_head(arg): zeroed bytes in front; a flag is refused. */
+SEC("tc")
+int head(struct __sk_buff *skb)
+{
+	__u32 n = arg(skb);
+	long bad = bpf_skb_change_head(skb, 4, 2);
+	long r = bpf_skb_change_head(skb, n, 0);
+	void *data = (void *)(long)skb->data;
+	void *data_end = (void *)(long)skb->data_end;
+
+	put(0, skb->len);
+	put(1, (__u64)(data_end - data));
+	put(2, bad);
+	return r;
+}
+
+/* Hash: recalc twice (same non-zero value, also in skb->hash), set_hash
+ * wins over the flow hash, set_hash_invalid clears it, recalc after that
+ * finds the flow hash again, set_hash(0) makes recalc return 0. */
+SEC("tc")
+int hash(struct __sk_buff *skb)
+{
+	__u32 h1 = bpf_get_hash_recalc(skb);
+	__u32 h2 = bpf_get_hash_recalc(skb);
+	__u32 seen = skb->hash;
+	__u32 h3, h4, cleared, h5;
+	int ok = 0;
+
+	bpf_set_hash(skb, 0x12345678);
+	h3 = bpf_get_hash_recalc(skb);
+	bpf_set_hash_invalid(skb);
+	cleared = skb->hash;
+	h4 = bpf_get_hash_recalc(skb);
+	bpf_set_hash(skb, 0);
+	h5 = bpf_get_hash_recalc(skb);
+
+	ok |= (h1 != 0) << 0;
+	ok |= (h1 == h2) << 1;
+	ok |= (seen == h1) << 2;
+	ok |= (h3 == 0x12345678) << 3;
+	ok |= (cleared == 0) << 4;
+	ok |= (h4 == h1) << 5;
+	ok |= (h5 == 0) << 6;
+	ok |= (skb->hash == 0) << 7;
+	put(0, h3);
+	return ok;
+}
+
+/* The test-run skb has a socket: a non-zero cookie, the same on every call. */
+SEC("tc")
+int cookie(struct __sk_buff *skb)
+{
+	__u64 a = bpf_get_socket_cookie(skb);
+	__u64 b = bpf_get_socket_cookie(skb);
+
+	return (a != 0) | (a == b) << 1;
+}
+
+SEC("socket")
+int cookie_sock(struct __sk_buff *skb)
+{
+	__u64 a = bpf_get_socket_cookie(skb);
+	__u64 b = bpf_get_socket_cookie(skb);
+
+	return (a != 0) | (a == b) << 1;
+}
+
+char _license[] SEC("license") = "GPL";
