@@ -12,8 +12,8 @@ mod kfuncs;
 mod maps;
 mod net;
 mod printk;
-mod xdp;
 mod skb;
+mod xdp;
 
 use std::sync::Arc;
 
