@@ -33,9 +33,10 @@
 //!
 //! * No fragments: XDP input beyond 3520 bytes (or `ctx_in.data_end` below the
 //!   input length) is an error instead of a multi-buffer packet.
-//! * `bpf_redirect*` are recorded in the [`RunResult`], not performed; there are
-//!   no devmap/cpumap/xskmap, so `bpf_redirect_map` always takes the fallback
-//!   action in its flags.
+//! * `bpf_redirect*` are recorded in the [`RunResult`] ([`Redirect`]), not
+//!   performed. Devmap / devmap_hash / cpumap / xskmap entries name host-chosen
+//!   ifindexes, CPUs and socket ids (see [`maps`]); there are no devices,
+//!   kthreads or AF_XDP sockets behind them, and no programs attached to entries.
 //! * `perf_event_array` maps exist but have no events: `bpf_perf_event_output`
 //!   returns `-ENOENT`, as Linux does for a slot without an event.
 //! * `bpf_trace_printk` supports `%p`, `%px`, `%pK` (printed as hex, not
@@ -63,4 +64,4 @@ pub use extmaps::{ExtMap, ExtMapDef};
 pub use loader::{Backend, Config, LoadedObject, ObjMap, Runtime};
 pub use maps::{Map, MapDef, MapError, MapHandle, MapType};
 pub use program::{CompiledProgram, MAX_TAIL_CALLS, ProgKind, RunResult, set_cpu};
-pub use state::Redirect;
+pub use state::{Redirect, RedirectTarget};

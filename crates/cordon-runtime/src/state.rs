@@ -20,13 +20,48 @@ pub enum CtxKind {
     None,
 }
 
-/// A redirect requested by `bpf_redirect` / `bpf_redirect_map` (recorded, not performed).
+/// A redirect requested by `bpf_redirect` / `bpf_redirect_map` (recorded, not
+/// performed). It is what Linux would act on when the program returns
+/// `XDP_REDIRECT` / `TC_ACT_REDIRECT`; the last successful call wins and a
+/// `bpf_redirect_map` miss clears it, as in Linux's `bpf_redirect_info`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Redirect {
-    /// `bpf_redirect(ifindex, flags)`.
+    /// `bpf_redirect(ifindex, flags)`: XDP (flags 0) or tc, where flags may be
+    /// `BPF_F_INGRESS` (1: deliver to the device's ingress, not egress).
     Ifindex { ifindex: u32, flags: u64 },
-    /// `bpf_redirect_map(map, key, flags)`.
-    Map { map: String, key: u64, flags: u64 },
+    /// `bpf_redirect_map(map, key, flags)` that found its target (or
+    /// broadcasts).
+    Map {
+        /// Name of the map.
+        map: String,
+        /// Its type (devmap, devmap_hash, cpumap, xskmap).
+        map_type: crate::maps::MapType,
+        /// The key, truncated to 32 bits as Linux's lookups do.
+        key: u32,
+        /// Where the frame goes.
+        target: RedirectTarget,
+        /// The flags passed (fallback action bits, `BPF_F_BROADCAST`,
+        /// `BPF_F_EXCLUDE_INGRESS`).
+        flags: u64,
+    },
+}
+
+/// The destination of a [`Redirect::Map`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RedirectTarget {
+    /// A devmap / devmap_hash entry: the device's ifindex.
+    Device { ifindex: u32 },
+    /// A cpumap entry: the CPU (the key) and its queue size.
+    Cpu { cpu: u32, qsize: u32 },
+    /// An xskmap entry: the host's socket id.
+    Socket { id: u32 },
+    /// `BPF_F_BROADCAST` on a devmap / devmap_hash: every device of the map
+    /// in iteration order, without the ingress device when
+    /// `BPF_F_EXCLUDE_INGRESS` is set.
+    Broadcast {
+        ifindexes: Vec<u32>,
+        exclude_ingress: bool,
+    },
 }
 
 /// State of one invocation (a run and its tail calls).

@@ -222,6 +222,45 @@ pub mod helper {
     pub const LOOP: u32 = 181;
 }
 
+/// Linux map type ids of the XDP redirect maps.
+pub mod redirect_maps {
+    pub const DEVMAP: u32 = 14;
+    pub const CPUMAP: u32 = 16;
+    pub const XSKMAP: u32 = 17;
+    pub const DEVMAP_HASH: u32 = 25;
+}
+
+/// Function side of Linux's `check_map_func_compatibility` for
+/// `bpf_redirect_map`: only devmap, devmap_hash, cpumap and xskmap.
+pub fn redirect_map_takes(map_type: u32) -> bool {
+    use redirect_maps::*;
+    matches!(map_type, DEVMAP | DEVMAP_HASH | CPUMAP | XSKMAP)
+}
+
+/// Map side of Linux's `check_map_func_compatibility` for the redirect maps:
+/// programs may only `bpf_redirect_map` into a cpumap, and may also look up
+/// (never update or delete) devmap, devmap_hash and xskmap entries. `true`
+/// for other map types (their rules are the function side's).
+pub fn map_allows_func(map_type: u32, func: u32) -> bool {
+    use redirect_maps::*;
+    match map_type {
+        DEVMAP | DEVMAP_HASH | XSKMAP => {
+            func == helper::REDIRECT_MAP || func == helper::MAP_LOOKUP_ELEM
+        }
+        CPUMAP => func == helper::REDIRECT_MAP,
+        _ => true,
+    }
+}
+
+/// Map types whose values programs may only read whatever the map flags say:
+/// devmap / devmap_hash (Linux adds `BPF_F_RDONLY_PROG` at creation since a
+/// lookup points straight at the entry) and xskmap (Linux returns a
+/// read-only socket pointer; Cordon a read-only 4-byte socket id).
+pub fn map_values_rdonly(map_type: u32) -> bool {
+    use redirect_maps::*;
+    matches!(map_type, DEVMAP | DEVMAP_HASH | XSKMAP)
+}
+
 /// Names of the built-in kfuncs.
 pub mod kfunc {
     pub const ITER_NUM_NEW: &str = "bpf_iter_num_new";

@@ -55,7 +55,7 @@ pub use cordon_runtime::ctx;
 pub use cordon_runtime::maps::{self, MapDef};
 pub use cordon_runtime::{
     Backend, Config, ExtMap, LoadError, Map, MapError, MapHandle, MapType, ObjMap, ProgKind,
-    Redirect, RunError, RunResult, set_cpu,
+    Redirect, RedirectTarget, RunError, RunResult, set_cpu,
 };
 pub use cordon_verifier::Profile;
 pub use cordon_verifier::proto::{ArgType, ObjTypeId, RetType, flags as kfunc_flags};

@@ -12,6 +12,7 @@ mod kfuncs;
 mod maps;
 mod net;
 mod printk;
+mod redirect;
 mod skb;
 mod xdp;
 
@@ -232,6 +233,7 @@ pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
     let mut v: Vec<(u32, HelperImpl)> = maps::helpers();
     v.extend(net::helpers());
     v.extend(xdp::helpers());
+    v.extend(redirect::helpers());
     v.extend(skb::helpers());
     v.push((id::TRACE_PRINTK, h(printk::trace_printk)));
     v.push((

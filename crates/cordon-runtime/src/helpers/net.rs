@@ -1,5 +1,5 @@
 //! Packet helpers: XDP head/tail/meta adjustment and byte access, skb byte
-//! access, checksum helpers and redirects (recorded in the run result).
+//! access and checksum helpers (redirects are in `redirect.rs`).
 
 use cordon_exec::{Abort, HelperResult, RunContext};
 use cordon_verifier::proto::helper as id;
@@ -7,7 +7,7 @@ use cordon_verifier::proto::helper as id;
 use super::{HelperImpl, check_mem, extra_ids, h, neg};
 use crate::ctx::{ETH_HLEN, SkbCtx, XDP_FRAME_STRUCT, XdpCtx, sk_buff};
 use crate::maps::errno::EINVAL;
-use crate::state::{CtxKind, Redirect, with_inv};
+use crate::state::{CtxKind, with_inv};
 
 pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
     vec![
@@ -24,12 +24,10 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
             id::L4_CSUM_REPLACE,
             h(|c, a| csum_replace_helper(c, a, true)),
         ),
-        (id::REDIRECT, h(redirect)),
         (extra_ids::SKB_PULL_DATA, h(skb_pull_data)),
         (extra_ids::CSUM_UPDATE, h(csum_update)),
         (extra_ids::SET_HASH_INVALID, h(set_hash_invalid)),
         (extra_ids::SET_HASH, h(set_hash)),
-        (id::REDIRECT_MAP, h(redirect_map)),
     ]
 }
 
@@ -300,45 +298,4 @@ fn set_hash(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
         inv.skb.set_hash_valid();
         Ok(0)
     })
-}
-
-const TC_ACT_SHOT: u64 = 2;
-const TC_ACT_REDIRECT: u64 = 7;
-const XDP_ABORTED: u64 = 0;
-const XDP_REDIRECT: u64 = 4;
-const BPF_F_INGRESS: u64 = 1;
-
-fn redirect(_ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
-    with_inv(|inv| {
-        let xdp = inv.kind == CtxKind::Xdp;
-        let bad_flags = if xdp {
-            a[1] != 0
-        } else {
-            a[1] & !BPF_F_INGRESS != 0
-        };
-        if bad_flags {
-            inv.redirect = None;
-            return Ok(if xdp { XDP_ABORTED } else { TC_ACT_SHOT });
-        }
-        inv.redirect = Some(Redirect::Ifindex {
-            ifindex: a[0] as u32,
-            flags: a[1],
-        });
-        Ok(if xdp { XDP_REDIRECT } else { TC_ACT_REDIRECT })
-    })
-}
-
-/// `bpf_redirect_map`: Cordon has no device/CPU/XSK maps, so a lookup always
-/// misses and the helper returns the fallback action in the low flag bits,
-/// as Linux does for an empty slot.
-fn redirect_map(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
-    let m = super::map_arg(ctx, a[0])?;
-    const BPF_F_BROADCAST: u64 = 1 << 3;
-    const BPF_F_EXCLUDE_INGRESS: u64 = 1 << 4;
-    const ACTION_MASK: u64 = 3; // XDP_ABORTED | XDP_DROP | XDP_PASS | XDP_TX
-    if a[2] & !(ACTION_MASK | BPF_F_BROADCAST | BPF_F_EXCLUDE_INGRESS) != 0 {
-        return Ok(XDP_ABORTED);
-    }
-    let _ = m;
-    Ok(a[2] & ACTION_MASK)
 }

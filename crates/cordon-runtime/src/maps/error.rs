@@ -194,6 +194,21 @@ pub enum MapError {
         /// Map name.
         name: String,
     },
+    /// A value given to a host update is refused (e.g. devmap ifindex 0 in a
+    /// devmap_hash, an unknown device, a cpumap queue size over 16384).
+    #[error("{map_type} map: {field} {value} refused: {reason}")]
+    InvalidValue {
+        /// Map type.
+        map_type: MapType,
+        /// Value field (`ifindex`, `qsize`, `bpf_prog.fd`, `cpu`).
+        field: &'static str,
+        /// Offending value.
+        value: u64,
+        /// Why it is refused.
+        reason: &'static str,
+        /// Errno Linux returns for it (EINVAL, ENODEV, EOVERFLOW).
+        errno: i32,
+    },
     /// Any other errno from the shared program/host implementation.
     #[error("map operation failed with errno {0}")]
     Errno(i32),
@@ -222,7 +237,7 @@ impl MapError {
             MapError::NotFound => ENOENT,
             MapError::Exists => EEXIST,
             MapError::ReadOnly { .. } | MapError::WriteOnly { .. } => EPERM,
-            MapError::OpNotSupported { errno, .. } => *errno,
+            MapError::OpNotSupported { errno, .. } | MapError::InvalidValue { errno, .. } => *errno,
             MapError::AlreadyFrozen { .. } => EBUSY,
             MapError::Errno(e) => *e,
         }

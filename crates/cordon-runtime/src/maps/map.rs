@@ -8,6 +8,7 @@ use std::time::Duration;
 use crossbeam_epoch::Guard;
 
 use super::array::{ArrayLayout, ArrayMap};
+use super::devmap::RedirectMap;
 use super::errno::*;
 use super::flags::{BPF_F_RDONLY, BPF_F_RDONLY_PROG, BPF_F_WRONLY};
 use super::hash::HashTable;
@@ -30,6 +31,7 @@ enum Imp {
     Queue(QueueStack),
     ArrayOfMaps(ArrayOfMaps),
     HashOfMaps(HashOfMaps),
+    Redirect(RedirectMap),
 }
 
 /// A BPF map. See the [module documentation](super) for the model.
@@ -87,6 +89,13 @@ impl Map {
             MapType::Stack => Imp::Queue(QueueStack::new(&def, true)?),
             MapType::ArrayOfMaps => Imp::ArrayOfMaps(ArrayOfMaps::new(&def)?),
             MapType::HashOfMaps => Imp::HashOfMaps(HashOfMaps::new(&def, n)?),
+            MapType::DevMap | MapType::DevMapHash | MapType::CpuMap | MapType::XskMap => {
+                if matches!(t, MapType::DevMap | MapType::DevMapHash) {
+                    // dev_map_init_map: lookups point straight at the entry.
+                    def.flags |= BPF_F_RDONLY_PROG;
+                }
+                Imp::Redirect(RedirectMap::new(t, &def, ncpus)?)
+            }
         };
         Ok(Arc::new(Map {
             def,
@@ -165,6 +174,7 @@ impl Map {
             Imp::Hash(h) => Some(h.len()),
             Imp::HashOfMaps(h) => Some(h.table().len()),
             Imp::Queue(q) => Some(q.len()),
+            Imp::Redirect(r) => r.len(),
             _ => None,
         }
     }
@@ -186,6 +196,7 @@ impl Map {
             Imp::Hash(h) => h.owns(p),
             Imp::HashOfMaps(h) => h.table().owns(p),
             Imp::RingBuf(r) => r.owns(p),
+            Imp::Redirect(r) => r.owns(p),
             _ => false,
         }
     }
@@ -258,6 +269,7 @@ impl Map {
                 Imp::Array(a) => a.lookup(key, self.cpu_if_percpu()),
                 Imp::ArrayOfMaps(a) => a.lookup(key),
                 Imp::HashOfMaps(h) => h.lookup(key),
+                Imp::Redirect(r) => r.lookup(key),
                 _ => ptr::null_mut(),
             }
         }
@@ -369,6 +381,16 @@ impl Map {
                 Imp::HashOfMaps(h) => h.table().get_next_key(key, next),
                 Imp::ProgArray(p) => array_next_key(p.max_entries(), key, next),
                 Imp::ArrayOfMaps(a) => array_next_key(a.max_entries(), key, next),
+                Imp::Redirect(r) => {
+                    let k = opt_ptr_u32(key);
+                    match r.next_key(k) {
+                        Some(n) => {
+                            ptr::write_unaligned(next as *mut u32, n);
+                            0
+                        }
+                        None => -(ENOENT as i64),
+                    }
+                }
                 Imp::Queue(_) => RET_EINVAL,
                 Imp::RingBuf(_) => RET_ENOTSUPP,
             }
@@ -529,6 +551,7 @@ impl Map {
             // SAFETY: key size checked.
             Imp::HashOfMaps(h) => id(unsafe { h.get(k) }.map(|m| m.id()), out),
             Imp::RingBuf(_) => Err(self.op_err("lookup", ENOTSUPP)),
+            Imp::Redirect(r) => r.lookup_host(key_u32(key), out),
         }
     }
 
@@ -589,6 +612,7 @@ impl Map {
                 ));
             }
             Imp::RingBuf(_) => return Err(self.op_err("update", ENOTSUPP)),
+            Imp::Redirect(r) => return r.update_host(key_u32(key), value, flags),
         };
         self.ret_to_result(r, flags)
     }
@@ -618,6 +642,7 @@ impl Map {
             Imp::Array(_) => return Err(self.op_err("delete", EINVAL)),
             Imp::Queue(_) => return Err(self.op_err("delete", EINVAL)),
             Imp::RingBuf(_) => return Err(self.op_err("delete", ENOTSUPP)),
+            Imp::Redirect(r) => return r.delete_host(idx()),
         };
         MapError::from_ret(r)
     }
@@ -788,6 +813,25 @@ impl Map {
         }
     }
 
+    /// Devmap / devmap_hash: registers the ifindexes the host considers
+    /// devices (`None`: any ifindex > 0, the default). Later updates naming
+    /// another ifindex are refused (Linux: EINVAL for an unknown device);
+    /// existing entries are kept.
+    pub fn set_devices(&self, ifindexes: Option<Vec<u32>>) -> Result<(), MapError> {
+        match &self.imp {
+            Imp::Redirect(r) if r.set_devices(ifindexes) => Ok(()),
+            _ => Err(self.op_err("set_devices", EINVAL)),
+        }
+    }
+
+    /// The redirect map behind this map (devmap, devmap_hash, cpumap, xskmap).
+    pub(crate) fn redirect_map(&self) -> Option<&RedirectMap> {
+        match &self.imp {
+            Imp::Redirect(r) => Some(r),
+            _ => None,
+        }
+    }
+
     /// Consumes committed ring buffer records in order, calling `f` for each
     /// (discarded records are skipped) until it returns `false`; returns how many
     /// records `f` saw.
@@ -812,6 +856,24 @@ impl Map {
             Imp::RingBuf(r) => Ok(r.poll(timeout, &mut f)),
             _ => Err(self.op_err("ringbuf_poll", EINVAL)),
         }
+    }
+}
+
+/// A 4-byte host key as `u32` (key size checked by the caller).
+fn key_u32(key: &[u8]) -> u32 {
+    u32::from_ne_bytes(key.try_into().unwrap_or_default())
+}
+
+/// A nullable program-side `u32` key.
+///
+/// # Safety
+/// `key` null or readable for 4 bytes.
+unsafe fn opt_ptr_u32(key: *const u8) -> Option<u32> {
+    if key.is_null() {
+        None
+    } else {
+        // SAFETY: caller contract.
+        Some(unsafe { ptr::read_unaligned(key as *const u32) })
     }
 }
 

@@ -60,6 +60,8 @@
 
 pub mod abi;
 mod array;
+mod cpumap;
+pub(crate) mod devmap;
 mod error;
 mod hash;
 mod lru;
@@ -71,6 +73,7 @@ mod queue;
 mod ringbuf;
 mod util;
 mod validate;
+mod xskmap;
 
 pub use array::ArrayLayout;
 pub use error::{MapError, errno};
@@ -169,17 +172,25 @@ pub enum MapType {
     ArrayOfMaps = 12,
     /// `BPF_MAP_TYPE_HASH_OF_MAPS`
     HashOfMaps = 13,
+    /// `BPF_MAP_TYPE_DEVMAP`
+    DevMap = 14,
+    /// `BPF_MAP_TYPE_CPUMAP`
+    CpuMap = 16,
+    /// `BPF_MAP_TYPE_XSKMAP`
+    XskMap = 17,
     /// `BPF_MAP_TYPE_QUEUE`
     Queue = 22,
     /// `BPF_MAP_TYPE_STACK`
     Stack = 23,
+    /// `BPF_MAP_TYPE_DEVMAP_HASH`
+    DevMapHash = 25,
     /// `BPF_MAP_TYPE_RINGBUF`
     RingBuf = 27,
 }
 
 impl MapType {
     /// All implemented types.
-    pub const ALL: [MapType; 12] = [
+    pub const ALL: [MapType; 16] = [
         MapType::Hash,
         MapType::Array,
         MapType::ProgArray,
@@ -192,6 +203,10 @@ impl MapType {
         MapType::Queue,
         MapType::Stack,
         MapType::RingBuf,
+        MapType::DevMap,
+        MapType::DevMapHash,
+        MapType::CpuMap,
+        MapType::XskMap,
     ];
 
     /// Converts a raw `enum bpf_map_type` id.
@@ -222,6 +237,10 @@ impl MapType {
             MapType::Queue => "queue",
             MapType::Stack => "stack",
             MapType::RingBuf => "ringbuf",
+            MapType::DevMap => "devmap",
+            MapType::DevMapHash => "devmap_hash",
+            MapType::CpuMap => "cpumap",
+            MapType::XskMap => "xskmap",
         }
     }
 
@@ -230,6 +249,15 @@ impl MapType {
         matches!(
             self,
             MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
+        )
+    }
+
+    /// Whether this is an XDP redirect map (`devmap`, `devmap_hash`,
+    /// `cpumap`, `xskmap`): the maps `bpf_redirect_map` takes.
+    pub fn is_redirect_map(self) -> bool {
+        matches!(
+            self,
+            MapType::DevMap | MapType::DevMapHash | MapType::CpuMap | MapType::XskMap
         )
     }
 

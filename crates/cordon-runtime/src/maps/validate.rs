@@ -87,6 +87,9 @@ pub fn validate_def(def: &MapDef) -> Result<MapType, MapError> {
         | MapType::HashOfMaps => check_hash(t, def)?,
         MapType::Queue | MapType::Stack => check_queue_stack(t, def)?,
         MapType::RingBuf => check_ringbuf(t, def)?,
+        MapType::DevMap | MapType::DevMapHash | MapType::CpuMap | MapType::XskMap => {
+            super::devmap::check_def(t, def)?
+        }
     }
     if t.is_map_of_maps() {
         let inner = def

@@ -154,11 +154,9 @@ impl Engine<'_> {
                 t == MapType::RingBuf
             }
             helper::TAIL_CALL => t == MapType::ProgArray,
-            helper::REDIRECT_MAP => {
-                matches!(t, MapType::DevMap | MapType::CpuMap | MapType::XskMap)
-            }
+            helper::REDIRECT_MAP => crate::proto::redirect_map_takes(t.linux_id()),
             _ => true,
-        };
+        } && crate::proto::map_allows_func(t.linux_id(), f);
         if !ok_for_func {
             return Err(format!(
                 "cannot pass map_type {} into func bpf_{}#{}",

@@ -258,7 +258,9 @@ impl Engine<'_> {
                 let Some(m) = self.env.maps.get(p.map as usize) else {
                     return Err(format!("R{regno} points to an unknown map"));
                 };
-                let (vs, lock, rdonly) = (m.value_size, m.spin_lock_off, m.rdonly_prog);
+                let rdonly =
+                    m.rdonly_prog || crate::proto::map_values_rdonly(m.map_type.linux_id());
+                let (vs, lock) = (m.value_size, m.spin_lock_off);
                 if acc.is_write() && rdonly {
                     return Err(format!(
                         "write into map forbidden, value_size={vs} off={} size={size}",
@@ -863,7 +865,9 @@ impl Engine<'_> {
                 let Some(m) = self.env.maps.get(p.map as usize) else {
                     return Err(format!("R{regno} points to an unknown map"));
                 };
-                if acc.is_write() && m.rdonly_prog {
+                if acc.is_write()
+                    && (m.rdonly_prog || crate::proto::map_values_rdonly(m.map_type.linux_id()))
+                {
                     return Err(format!(
                         "write into map forbidden, value_size={} off={} size={size}",
                         m.value_size, p.off
