@@ -13,6 +13,7 @@ use crate::shadow_stack::{
     DEFAULT_SHADOW_STACK_SIZE, FrameArena, NATIVE_STACK_BYTES, PerProgramStacks, StackStrategy,
     round_frame, thread_arena,
 };
+use crate::specialise::CallSites;
 
 /// Default r10 frame size per call.
 pub const DEFAULT_FRAME_SIZE: u32 = 512;
@@ -49,6 +50,9 @@ pub struct ExecOptions {
     pub shadow_stack_size: usize,
     /// Maximum number of instructions one checked run may execute.
     pub instruction_budget: u64,
+    /// Helper call sites the loader specialised (used by trusted executables
+    /// only; see [`crate::specialise`]). Empty by default.
+    pub call_sites: CallSites,
 }
 
 impl Default for ExecOptions {
@@ -60,6 +64,7 @@ impl Default for ExecOptions {
             stack: StackStrategy::default(),
             shadow_stack_size: DEFAULT_SHADOW_STACK_SIZE,
             instruction_budget: DEFAULT_INSTRUCTION_BUDGET,
+            call_sites: CallSites::default(),
         }
     }
 }
@@ -134,7 +139,8 @@ impl Executable {
         options: ExecOptions,
         mode: Mode,
     ) -> Result<Executable, LoadError> {
-        let table = HelperTable::from_registry(helpers);
+        let table =
+            HelperTable::for_program(helpers, &options.call_sites, program, mode == Mode::Trusted);
         for &(index, _) in &options.subprog_frames {
             if program.kind(index).is_none() {
                 return Err(LoadError::BadSubprogram { index });

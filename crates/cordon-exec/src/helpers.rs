@@ -21,7 +21,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
 
+use cordon_isa::Program;
+
 use crate::context::RunContext;
+use crate::specialise::{CallSites, SiteTable};
 
 /// How a helper ends the program early.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -109,6 +112,21 @@ impl HelperRegistry {
         self.helpers.insert(id, Helper::new(id, name, func))
     }
 
+    /// Register (or replace) helper `id` with an already shared function (no
+    /// extra indirection: calls go straight to `func`). Returns the helper it
+    /// replaced.
+    pub fn register_shared(&mut self, id: u32, name: &str, func: Arc<HelperFn>) -> Option<Helper> {
+        self.helpers.insert(
+            id,
+            Helper {
+                id,
+                kfunc: false,
+                name: name.into(),
+                func,
+            },
+        )
+    }
+
     /// Register (or replace) a kfunc by its BTF id (BTF object 0, i.e. vmlinux).
     pub fn register_kfunc<F>(&mut self, btf_id: u32, name: &str, func: F) -> Option<Helper>
     where
@@ -140,11 +158,14 @@ impl HelperRegistry {
 
 /// The helper table an executable carries: helpers sorted by id (so `callx` can
 /// binary-search), then kfuncs. Call instructions refer to entries by slot index.
+/// Specialised call sites (trusted executables only) bypass the slots.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct HelperTable {
     pub(crate) slots: Vec<Helper>,
     /// Number of leading slots that are helpers (the rest are kfuncs).
     pub(crate) n_helpers: usize,
+    /// Specialised call sites by instruction index.
+    pub(crate) sites: SiteTable,
 }
 
 impl HelperTable {
@@ -152,7 +173,24 @@ impl HelperTable {
         let mut slots: Vec<Helper> = reg.helpers().cloned().collect();
         let n_helpers = slots.len();
         slots.extend(reg.kfuncs().cloned());
-        HelperTable { slots, n_helpers }
+        HelperTable {
+            slots,
+            n_helpers,
+            sites: SiteTable::default(),
+        }
+    }
+
+    /// The table of an executable of `program`: the registry's helpers, and
+    /// `sites` when the executable is trusted (checked ones ignore them).
+    pub(crate) fn for_program(
+        reg: &HelperRegistry,
+        sites: &CallSites,
+        program: &Program,
+        trusted: bool,
+    ) -> HelperTable {
+        let mut t = HelperTable::from_registry(reg);
+        t.sites = SiteTable::new(sites, program, trusted);
+        t
     }
 
     pub(crate) fn helper_slot(&self, id: u64) -> Option<usize> {

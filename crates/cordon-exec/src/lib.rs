@@ -49,6 +49,9 @@
 //!   code need not unwind frames itself).
 //! * The slot of a helper call is the `imm` of the pre-decoded op; the JIT can
 //!   compile from the same pre-decoded form ([`decode::Op`]).
+//! * Call sites a loader specialised ([`ExecOptions::call_sites`], see
+//!   [`specialise`]) skip all of this in trusted mode: array lookups are
+//!   inline, direct functions are called without the trampoline.
 
 pub mod conformance;
 pub mod context;
@@ -59,6 +62,7 @@ pub mod helpers;
 mod interp;
 pub mod jit;
 pub mod shadow_stack;
+pub mod specialise;
 
 pub use context::{
     Region, RunContext, STATUS_FAULT, STATUS_RUNNING, STATUS_STOPPED, cordon_callx_trampoline,
@@ -69,3 +73,4 @@ pub use exec::{DEFAULT_FRAME_SIZE, DEFAULT_INSTRUCTION_BUDGET, ExecOptions, Exec
 pub use helpers::{Abort, Helper, HelperFn, HelperRegistry, HelperResult};
 pub use interp::MAX_CALL_FRAMES;
 pub use shadow_stack::StackStrategy;
+pub use specialise::{CallSiteError, CallSites, CallSitesBuilder, CallSpec, DirectFn};

@@ -154,7 +154,7 @@ impl Runtime {
         for (id, f) in impls {
             if let Some(p) = self.registry.helper(id) {
                 let name = format!("bpf_{}", p.name);
-                helpers.register(id, &name, move |c, a| f(c, a));
+                helpers.register_shared(id, &name, f);
             }
         }
         helpers.register(
@@ -751,7 +751,17 @@ fn compile(
         message: format!("rewritten code is invalid: {e}"),
     })?;
 
-    // 6. Compile.
+    // 6. Compile. Verified programs get their helper call sites specialised
+    // (inline array lookups, direct map and cheap helper calls).
+    let call_sites = match &facts {
+        Some(f) => {
+            helpers::call_sites(&program, f, &new_pc, maps).map_err(|e| LoadError::Engine {
+                program: pname.clone(),
+                message: format!("call-site specialisation: {e}"),
+            })?
+        }
+        None => cordon_exec::CallSites::default(),
+    };
     let options = ExecOptions {
         name: pname.clone(),
         frame_size: 512,
@@ -759,6 +769,7 @@ fn compile(
         stack: env.config.stack,
         shadow_stack_size: env.config.shadow_stack_size,
         instruction_budget: env.config.instruction_budget,
+        call_sites,
     };
     let engine_err = |message: String| LoadError::Engine {
         program: pname.clone(),

@@ -121,6 +121,7 @@ pub(crate) fn compile(
     flavor: Flavor,
     budget: u64,
     config: &JitConfig,
+    sites: &crate::specialise::SiteTable,
 ) -> Result<Compiled, JitError> {
     let isa = isa_for(config)?;
     let endianness = isa.endianness();
@@ -311,6 +312,10 @@ pub(crate) fn compile(
                 slow_check,
                 zero_sig,
                 callee: Box::new(move |t| refs.get(&t).cloned()),
+                site: {
+                    let sites = sites.clone();
+                    Box::new(move |pc| sites.get(pc).copied())
+                },
             };
             let tr = Tr::new(
                 builder,

@@ -26,6 +26,7 @@
 //! run, but compiling exercises the back end).
 
 mod analysis;
+mod calls;
 mod compile;
 mod runtime;
 mod translate;
@@ -218,7 +219,8 @@ impl JitExecutable {
         mode: Mode,
         config: &JitConfig,
     ) -> Result<JitExecutable, JitError> {
-        let table = HelperTable::from_registry(helpers);
+        let table =
+            HelperTable::for_program(helpers, &options.call_sites, program, mode == Mode::Trusted);
         let (decoded, frame_of) = prepare(program, &table, &options)?;
         let flavor = match mode {
             Mode::Checked => translate::Flavor::Checked,
@@ -234,6 +236,7 @@ impl JitExecutable {
                 flavor,
                 options.instruction_budget,
                 config,
+                &table.sites,
             )
         }))
         .map_err(|p| {

@@ -113,6 +113,8 @@ pub(crate) struct Imports {
     pub zero_sig: SigRef,
     /// Local call targets by entry instruction index.
     pub callee: Box<dyn Fn(usize) -> Option<CalleeRef>>,
+    /// Specialised helper call sites by instruction index (see `calls.rs`).
+    pub site: Box<dyn Fn(usize) -> Option<crate::specialise::CallSpec>>,
 }
 
 /// Translator of one function.
@@ -541,6 +543,11 @@ impl<'a, 'b> Tr<'a, 'b> {
             Kind::Exit => {
                 self.exit();
                 return false;
+            }
+            Kind::CallHelper { .. } if let Some(spec) = (self.imports.site)(pc) => {
+                let args = [1u8, 2, 3, 4, 5].map(|r| self.reg(r));
+                let r0 = super::calls::lower_special(&mut self.b, &spec, args);
+                self.set(0, r0);
             }
             Kind::CallHelper { .. } | Kind::CallKfunc { .. } => {
                 let slot = self.ops[pc].imm as i64;

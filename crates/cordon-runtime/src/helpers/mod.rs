@@ -24,6 +24,7 @@ use cordon_verifier::proto::{self, ArgType, HelperProto, RetType};
 use crate::maps::Map;
 use crate::state::with_inv;
 
+pub(crate) use maps::call_sites;
 pub use kfuncs::{KfuncFn, TestObjects, builtin_kfuncs};
 pub use net::{csum_diff, csum_fold, csum_replace};
 pub use printk::format_trace_printk;

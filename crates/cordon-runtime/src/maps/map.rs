@@ -941,3 +941,148 @@ impl Iterator for Entries<'_> {
         }
     }
 }
+
+// ----- call-site specialisation ------------------------------------------------
+//
+// Raw entry points bound to one map's table at load time (the type dispatch,
+// the `BPF_F_RDONLY_PROG` test and the map-pointer round trip of the generic
+// helpers are resolved once), for engines that call them directly from a
+// specialised call site (`cordon_exec::specialise`). Each does exactly what
+// the `Map` method of the same operation does for that map type.
+
+use cordon_exec::{CallSpec, DirectFn};
+
+impl Map {
+    /// How a program's `bpf_map_lookup_elem` on this map can bypass the
+    /// generic helper: inline for `array` (value storage never moves), a
+    /// direct call for `percpu_array` (current CPU's slot) and the hash
+    /// flavours. `None` (generic path) for every other type, in particular
+    /// maps of maps (their lookups return inner maps).
+    pub fn specialised_lookup(&self) -> Option<CallSpec> {
+        match &self.imp {
+            Imp::Array(a) if !self.map_type.is_percpu() => {
+                let l = a.layout();
+                Some(CallSpec::ArrayLookup {
+                    base: l.base as u64,
+                    elem_size: l.elem_size as u64,
+                    max_entries: l.max_entries,
+                })
+            }
+            Imp::Array(a) => Some(CallSpec::Direct {
+                func: DirectFn::A2(fast_array_lookup_percpu),
+                bind: Some(a as *const ArrayMap as u64),
+            }),
+            Imp::Hash(h) => Some(CallSpec::Direct {
+                func: DirectFn::A2(if self.map_type.is_percpu() {
+                    fast_hash_lookup_percpu
+                } else {
+                    fast_hash_lookup
+                }),
+                bind: Some(h as *const HashTable as u64),
+            }),
+            _ => None,
+        }
+    }
+
+    /// How a program's `bpf_map_update_elem` on this map can bypass the
+    /// generic helper (array and hash flavours without `BPF_F_RDONLY_PROG`).
+    pub fn specialised_update(&self) -> Option<CallSpec> {
+        if self.def.flags & BPF_F_RDONLY_PROG != 0 {
+            return None;
+        }
+        match &self.imp {
+            Imp::Array(a) => Some(CallSpec::Direct {
+                func: DirectFn::A4(fast_array_update),
+                bind: Some(a as *const ArrayMap as u64),
+            }),
+            Imp::Hash(h) => Some(CallSpec::Direct {
+                func: DirectFn::A4(fast_hash_update),
+                bind: Some(h as *const HashTable as u64),
+            }),
+            _ => None,
+        }
+    }
+
+    /// How a program's `bpf_map_delete_elem` on this map can bypass the
+    /// generic helper (hash flavours without `BPF_F_RDONLY_PROG`).
+    pub fn specialised_delete(&self) -> Option<CallSpec> {
+        if self.def.flags & BPF_F_RDONLY_PROG != 0 {
+            return None;
+        }
+        match &self.imp {
+            Imp::Hash(h) => Some(CallSpec::Direct {
+                func: DirectFn::A2(fast_hash_delete),
+                bind: Some(h as *const HashTable as u64),
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// `lookup` on a plain or LRU hash table (`t`: its `HashTable`).
+///
+/// # Safety
+/// `t` from [`Map::specialised_lookup`] of a live map; `key` readable for the key size.
+unsafe extern "C" fn fast_hash_lookup(t: u64, key: u64) -> u64 {
+    // SAFETY: caller contract.
+    unsafe { (*(t as *const HashTable)).lookup(key as *const u8, 0, true) as u64 }
+}
+
+/// `lookup` on a per-CPU (LRU) hash table: the current CPU's value.
+///
+/// # Safety
+/// As [`fast_hash_lookup`].
+unsafe extern "C" fn fast_hash_lookup_percpu(t: u64, key: u64) -> u64 {
+    // SAFETY: caller contract.
+    unsafe { (*(t as *const HashTable)).lookup(key as *const u8, current_cpu(), true) as u64 }
+}
+
+/// `update` on any hash flavour.
+///
+/// # Safety
+/// `t` from [`Map::specialised_update`] of a live map; `key` and `value`
+/// readable for the key and value sizes.
+unsafe extern "C" fn fast_hash_update(t: u64, key: u64, value: u64, flags: u64) -> u64 {
+    // SAFETY: caller contract.
+    unsafe {
+        (*(t as *const HashTable)).update(
+            key as *const u8,
+            value as *const u8,
+            flags,
+            current_cpu(),
+            false,
+            None,
+        ) as u64
+    }
+}
+
+/// `delete` on any hash flavour.
+///
+/// # Safety
+/// `t` from [`Map::specialised_delete`] of a live map; `key` readable.
+unsafe extern "C" fn fast_hash_delete(t: u64, key: u64) -> u64 {
+    // SAFETY: caller contract.
+    unsafe { (*(t as *const HashTable)).delete(key as *const u8, None) as u64 }
+}
+
+/// `lookup` on a per-CPU array: the current CPU's slot.
+///
+/// # Safety
+/// `a` from [`Map::specialised_lookup`] of a live map; `key` readable for 4 bytes.
+unsafe extern "C" fn fast_array_lookup_percpu(a: u64, key: u64) -> u64 {
+    // SAFETY: caller contract.
+    unsafe { (*(a as *const ArrayMap)).lookup(key as *const u8, current_cpu()) as u64 }
+}
+
+/// `update` on a (per-CPU) array.
+///
+/// # Safety
+/// `a` from [`Map::specialised_update`] of a live map; `key` readable for 4
+/// bytes, `value` for the value size.
+unsafe extern "C" fn fast_array_update(a: u64, key: u64, value: u64, flags: u64) -> u64 {
+    // SAFETY: caller contract.
+    unsafe {
+        (*(a as *const ArrayMap)).update(key as *const u8, value as *const u8, flags, current_cpu())
+            as u64
+    }
+}
