@@ -514,3 +514,50 @@ fn fragments_and_helpers_match_linux() {
         compare_with_linux(&adjust2(a, b), &plain);
     }
 }
+
+#[test]
+fn helper_prototypes_agree_with_linux() {
+    use cordon_linux::{KernelError, ProgLoad, ProgType as KType};
+    let uninit_store = "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 8\ncall 190\nexit";
+    let uninit_load = "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 8\ncall 189\nexit";
+    let zero = "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 0\ncall 189\nexit";
+    let short = "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 16\ncall 189\nexit";
+    let not_ctx = "r1 = r10\nr1 += -8\ncall 188\nexit";
+    let var_size = "r6 = r1\ncall 188\nr4 = r0\nr4 &= 7\nr4 += 1\nr1 = r6\nr2 = 0\nr3 = r10\nr3 += -8\ncall 189\nexit";
+    let unbounded =
+        "r6 = r1\ncall 188\nr4 = r0\nr1 = r6\nr2 = 0\nr3 = r10\nr3 += -8\ncall 189\nexit";
+    for asm in [
+        load8(0).as_str(),
+        store8(0).as_str(),
+        BUFF_LEN,
+        uninit_store,
+        uninit_load,
+        zero,
+        short,
+        not_ctx,
+        var_size,
+        unbounded,
+    ] {
+        let insns = assemble_linux(asm).unwrap();
+        let mut kload = ProgLoad::new(KType::XDP, &insns).with_license("GPL");
+        kload.prog_flags = cordon_object::BPF_F_XDP_HAS_FRAGS;
+        let linux_ok = match kload.load() {
+            Ok(_) => true,
+            Err(KernelError::Rejected { .. }) => false,
+            Err(e) => match e.skip() {
+                Some(reason) => {
+                    cordon_linux::report_skip(&reason);
+                    return;
+                }
+                None => panic!("{e}"),
+            },
+        };
+        let ours = load_in(
+            (Backend::Interpreter, true),
+            "xdp.frags",
+            ProgType::Xdp,
+            asm,
+        );
+        assert_eq!(ours.is_ok(), linux_ok, "{asm}\nCordon: {:?}", ours.err());
+    }
+}
