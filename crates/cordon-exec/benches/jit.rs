@@ -5,78 +5,14 @@
 //! Times are thread CPU time (the machine is shared). Run:
 //! `cargo bench -p cordon-exec --bench jit -- --warm-up-time 1 --measurement-time 3`
 
-use std::time::Duration;
+mod common;
 
 use criterion::{BenchmarkId, Criterion, black_box, criterion_group, criterion_main};
 
+use common::{SHARED_PROGRAMS, bytecode, cpu_timed, input, opts};
 use cordon_exec::jit::JitExecutable;
 use cordon_exec::{ExecOptions, Executable, HelperRegistry, StackStrategy};
 use cordon_isa::{Program, assemble};
-
-/// Count the primes below 10 000 by trial division (r0 = 1229).
-const PRIMES: &str = "
-    mov %r0, 0
-    mov %r1, 2
-outer:
-    mov %r2, 2
-inner:
-    mov %r3, %r2
-    mul %r3, %r2
-    jgt %r3, %r1, prime
-    mov %r4, %r1
-    mod %r4, %r2
-    jeq %r4, 0, next
-    add %r2, 1
-    ja inner
-prime:
-    add %r0, 1
-next:
-    add %r1, 1
-    jlt %r1, 10000, outer
-    exit
-";
-
-/// Total Collatz steps of 1..=3000 (ALU and branches only).
-const COLLATZ: &str = "
-    mov %r0, 0
-    mov %r1, 1
-outer:
-    mov %r2, %r1
-loop:
-    jeq %r2, 1, done
-    add %r0, 1
-    jset %r2, 1, odd
-    rsh %r2, 1
-    ja loop
-odd:
-    mul %r2, 3
-    add %r2, 1
-    ja loop
-done:
-    add %r1, 1
-    jle %r1, 3000, outer
-    exit
-";
-
-/// FNV-1a over the 4 KiB input, 16 times (loads from memory + ALU).
-const FNV: &str = "
-    mov %r6, 0
-    lddw %r0, 0xcbf29ce484222325
-    lddw %r5, 0x100000001b3
-round:
-    mov %r3, %r1
-    mov %r4, %r1
-    add %r4, 4096
-byte:
-    ldxb %r7, [%r3]
-    xor %r0, %r7
-    mul %r0, %r5
-    add %r3, 1
-    jlt %r3, %r4, byte
-    add %r6, 1
-    jlt %r6, 16, round
-    exit
-";
 
 /// Bubble sort of 64 u32 on the stack (stack loads/stores, nested loops), then
 /// a checksum; bpf-to-bpf call for the swap.
@@ -132,46 +68,12 @@ keep:
     exit
 ";
 
-fn bytecode(src: &str) -> Vec<u8> {
-    let insns = assemble(src).expect("benchmark program assembles");
-    cordon_isa::insn::to_bytes(&insns)
-}
-
-/// CPU time of the calling thread (the machine is shared).
-fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: valid clock id and out-pointer.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-}
-
-/// Time `iters` runs of `f` in thread CPU time.
-fn cpu_timed(iters: u64, mut f: impl FnMut() -> u64) -> Duration {
-    let start = thread_cpu_time();
-    for _ in 0..iters {
-        black_box(f());
-    }
-    thread_cpu_time() - start
-}
-
-fn opts() -> ExecOptions {
-    ExecOptions {
-        stack: StackStrategy::ThreadShadow,
-        instruction_budget: u64::MAX,
-        ..ExecOptions::default()
-    }
-}
-
 fn programs(c: &mut Criterion) {
-    let programs = [
-        ("primes", PRIMES, 0usize, true),
-        ("collatz", COLLATZ, 0, true),
-        ("fnv1a", FNV, 4096, true),
-        ("sort", SORT, 0, false),
-    ];
+    // rbpf's JIT runs the shared programs, not the sort (bpf-to-bpf call).
+    let programs = SHARED_PROGRAMS
+        .iter()
+        .map(|&(name, src, len)| (name, src, len, true))
+        .chain([("sort", SORT, 0, false)]);
     for (name, src, mem_len, rbpf_ok) in programs {
         let code = bytecode(src);
         let program = Program::from_bytes(&code).unwrap();
@@ -182,7 +84,7 @@ fn programs(c: &mut Criterion) {
         let jit_checked = JitExecutable::checked(&program, &helpers, opts()).unwrap();
         // SAFETY: as above.
         let interp = unsafe { Executable::trusted(&program, &helpers, opts()) }.unwrap();
-        let mut mem: Vec<u8> = (0..mem_len).map(|i| (i * 7 + 3) as u8).collect();
+        let mut mem = input(mem_len);
 
         let want = interp.run(&mut mem).unwrap();
         assert_eq!(jit.run(&mut mem).unwrap(), want, "{name}");
