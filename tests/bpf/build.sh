@@ -44,6 +44,7 @@ builds=(
 	"tc_nat.o         tc_nat.c         -g -mcpu=v3"
 	"csum_diff.o      csum_diff.c      -g -mcpu=v3"
 	"redirect.o       redirect.c       -g -mcpu=v3"
+	"xdp_redirect_map.o xdp_redirect_map.c -g -mcpu=v3"
 	"time_rand.o      time_rand.c      -g -mcpu=v3"
 	"printk_fmt.o     printk_fmt.c     -g -mcpu=v3"
 	"vlan_ipv6.o      vlan_ipv6.c      -g -mcpu=v3"

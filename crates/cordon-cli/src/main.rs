@@ -7,6 +7,7 @@ mod mapinit;
 mod objcmd;
 mod objrun;
 mod pcap;
+mod redirect;
 mod report;
 mod retname;
 mod run;

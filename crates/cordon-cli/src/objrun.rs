@@ -245,12 +245,16 @@ fn run_once(args: &RunArgs, prog: &crate::engine::Prog, t: ProgType) -> Result<V
         if let Some(n) = name {
             println!("action: {n}");
         }
+        if let Some(rd) = &r.redirect {
+            println!("redirect: {}", crate::redirect::text(rd));
+        }
         println!("duration: {duration_ns} ns");
     }
     Ok(json!({
         "retval": r.retval,
         "r0": r.r0,
         "action": name,
+        "redirect": r.redirect.as_ref().map(crate::redirect::json),
         "duration_ns": duration_ns,
         "data_out_len": r.packet.len(),
         "tail_calls": r.tail_calls,

@@ -8,6 +8,7 @@ use super::packets::*;
 mod frags;
 mod lru;
 mod more;
+mod redirect_map;
 mod skb;
 
 /// How Linux loads the object.
@@ -527,6 +528,7 @@ pub fn all_cases() -> Vec<Case> {
     cases.extend(lru::lru_cases());
     cases.extend(frags::frags_cases());
     cases.extend(skb::skb_cases());
+    cases.extend(redirect_map::redirect_map_cases());
     cases
 }
 
