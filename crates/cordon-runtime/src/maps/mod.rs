@@ -52,6 +52,13 @@
 //!   are Linux's when `ncpus` equals Linux's possible CPUs. Concurrent
 //!   allocations on several CPUs interleave differently from any given Linux
 //!   run, as they would between two Linux runs.
+//! * Redirect maps (`devmap`, `devmap_hash`, `cpumap`, `xskmap`) hold what the
+//!   host chose: ifindexes (any > 0 unless [`Map::set_devices`] registered a
+//!   list), CPUs below the runtime's CPU count, opaque socket ids. Programs
+//!   cannot be attached to entries (`bpf_prog.fd` > 0 is EINVAL), and an
+//!   xskmap lookup from a program returns the stored socket id (read-only)
+//!   where Linux returns a `struct bpf_xdp_sock *` (whose only field is
+//!   `queue_id`). Unverified (checked-mode) programs may write xskmap values.
 //! * Hash iteration order depends on a per-map random seed (Linux uses jhash with
 //!   a random seed too; `BPF_F_ZERO_SEED` gives a fixed order here as there).
 //! * A lock-free lookup that cannot conclude (two attempts raced with writers on

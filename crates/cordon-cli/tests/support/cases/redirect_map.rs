@@ -52,13 +52,17 @@ pub fn redirect_map_cases() -> Vec<Case> {
     ];
     let packets = runs.iter().map(|(b, _)| sized(b, 64)).collect();
     let expect: Vec<u32> = runs.iter().map(|(_, r)| *r).collect();
-    let mut c = Case::new("xdp_redirect_map.o", "xdp_redirect_map", packets)
-        .expect(move |i, _| expect[i]);
+    let mut c =
+        Case::new("xdp_redirect_map.o", "xdp_redirect_map", packets).expect(move |i, _| expect[i]);
     c.updates = vec![
         ("tx_dev", 1u32.to_ne_bytes().to_vec(), devmap_val(1)),
         ("tx_dev", 3u32.to_ne_bytes().to_vec(), devmap_val(1)),
         ("tx_hash", 5u32.to_ne_bytes().to_vec(), devmap_val(1)),
-        ("cpus", 0u32.to_ne_bytes().to_vec(), 192u32.to_ne_bytes().to_vec()),
+        (
+            "cpus",
+            0u32.to_ne_bytes().to_vec(),
+            192u32.to_ne_bytes().to_vec(),
+        ),
     ];
     vec![c]
 }
