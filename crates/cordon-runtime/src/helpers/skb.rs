@@ -57,7 +57,71 @@ pub struct SkbState {
     /// Whether checked mode was granted `[lo, hi)`.
     granted: bool,
     /// Buffers the packet was moved to (freed when the run ends).
-    heaps: Vec<Box<[u8]>>,
+    heaps: Vec<PacketBuf>,
+}
+
+/// A zeroed buffer a packet moves into, placed below 4 GiB when the system
+/// allows it (like [`crate::frame`]), so the 32-bit `data` / `data_end`
+/// fields unverified programs read in checked mode hold whole pointers.
+#[derive(Debug)]
+struct PacketBuf {
+    ptr: *mut u8,
+    len: usize,
+    mapped: bool,
+}
+
+// SAFETY: exclusively owned memory.
+unsafe impl Send for PacketBuf {}
+
+impl PacketBuf {
+    fn new(len: usize) -> Option<PacketBuf> {
+        #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+        {
+            // SAFETY: anonymous private mapping, no fixed address.
+            let p = unsafe {
+                libc::mmap(
+                    std::ptr::null_mut(),
+                    len,
+                    libc::PROT_READ | libc::PROT_WRITE,
+                    libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_32BIT,
+                    -1,
+                    0,
+                )
+            };
+            if p != libc::MAP_FAILED {
+                return Some(PacketBuf {
+                    ptr: p as *mut u8,
+                    len,
+                    mapped: true,
+                });
+            }
+        }
+        let layout = std::alloc::Layout::from_size_align(len, 64).ok()?;
+        // SAFETY: non-zero size (callers ask for at least RELOC_PAD bytes).
+        let ptr = unsafe { std::alloc::alloc_zeroed(layout) };
+        (!ptr.is_null()).then_some(PacketBuf {
+            ptr,
+            len,
+            mapped: false,
+        })
+    }
+
+    fn addr(&self) -> u64 {
+        self.ptr as u64
+    }
+}
+
+impl Drop for PacketBuf {
+    fn drop(&mut self) {
+        if self.mapped {
+            // SAFETY: the mapping made in `new`, unmapped once.
+            unsafe { libc::munmap(self.ptr as *mut libc::c_void, self.len) };
+        } else {
+            let layout = std::alloc::Layout::from_size_align(self.len, 64).expect("layout of new");
+            // SAFETY: allocated in `new` with this layout.
+            unsafe { std::alloc::dealloc(self.ptr, layout) };
+        }
+    }
 }
 
 impl SkbState {
@@ -138,7 +202,13 @@ fn set_packet(s: &mut SkbCtx, data: u64, end: u64) {
 /// Makes room for `push` more bytes before `data` and `grow` more after
 /// `data_end`, moving the packet into a new buffer when the current one is too
 /// small. `false` when no buffer can be that large.
-fn reserve(ctx: &mut RunContext<'_>, s: &mut SkbCtx, st: &mut SkbState, push: u64, grow: u64) -> bool {
+fn reserve(
+    ctx: &mut RunContext<'_>,
+    s: &mut SkbCtx,
+    st: &mut SkbState,
+    push: u64,
+    grow: u64,
+) -> bool {
     let fits = s.data - st.lo >= push && st.hi - s.data_end >= grow;
     if !fits {
         let plen = len(s);
@@ -146,18 +216,26 @@ fn reserve(ctx: &mut RunContext<'_>, s: &mut SkbCtx, st: &mut SkbState, push: u6
         if size > RELOC_MAX {
             return false;
         }
-        let size = size.next_multiple_of(64);
-        let mut buf = vec![0u8; size as usize].into_boxed_slice();
-        let at = (RELOC_PAD + push) as usize;
-        // SAFETY: [data, data_end) is the current packet inside the old buffer.
-        let old = unsafe { std::slice::from_raw_parts(s.data as *const u8, plen as usize) };
-        buf[at..at + plen as usize].copy_from_slice(old);
-        let base = buf.as_mut_ptr() as u64;
+        let size = size.next_multiple_of(4096);
+        let Some(buf) = PacketBuf::new(size as usize) else {
+            return false;
+        };
+        let at = RELOC_PAD + push;
+        let base = buf.addr();
+        // SAFETY: [data, data_end) is the current packet inside the old
+        // buffer; the new one has room for it at `at`; they do not overlap.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                s.data as *const u8,
+                (base + at) as *mut u8,
+                plen as usize,
+            )
+        };
         st.heaps.push(buf);
         st.lo = base;
         st.hi = base + size;
         st.granted = false;
-        set_packet(s, base + at as u64, base + at as u64 + plen);
+        set_packet(s, base + at, base + at + plen);
     }
     if ctx.is_checked() && !st.granted {
         // SAFETY: the buffer stays allocated until the invocation ends.

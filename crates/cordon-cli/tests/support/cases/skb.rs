@@ -76,7 +76,11 @@ pub fn skb_cases() -> Vec<Case> {
         ),
         (
             "three_twice",
-            tagged(&[(0x8100, 0x0a), (0x8100, 0x0b), (0x88a8, 0x0c)], 0x0800, 80),
+            tagged(
+                &[(0x8100, 0x0a), (0x8100, 0x0b), (0x88a8, 0x0c)],
+                0x0800,
+                80,
+            ),
         ),
         ("llc", tagged(&[(0x8100, 0x0064)], 0x0030, 60)),
         ("raw8023", {
@@ -114,7 +118,18 @@ pub fn skb_cases() -> Vec<Case> {
     }
     // change_head: nothing, a few bytes, past the frame's headroom, the
     // maximum, one more (refused), a huge value (wraps: refused).
-    for n in [0u16, 4, 14, 64, 65, 500, 4000, 16064 - 60, 16064 - 59, 0xffff] {
+    for n in [
+        0u16,
+        4,
+        14,
+        64,
+        65,
+        500,
+        4000,
+        16064 - 60,
+        16064 - 59,
+        0xffff,
+    ] {
         cases.push(single("head", format!("{n}"), with_arg(0x0800, n, 60)));
     }
     // Hash: every property holds on IPv4/IPv6/TCP/UDP/ARP/VLAN frames.
