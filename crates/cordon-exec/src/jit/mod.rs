@@ -29,6 +29,7 @@ mod analysis;
 mod calls;
 mod compile;
 mod runtime;
+mod stack;
 mod translate;
 
 use std::mem::MaybeUninit;

@@ -29,6 +29,7 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::analysis::{Flow, Function, flow};
+use super::stack::{self, Slot};
 use super::runtime::{self, FaultCode};
 use crate::context::{RunContext, STATUS_STOPPED};
 use crate::decode::Op;
@@ -145,6 +146,8 @@ pub(crate) struct Tr<'a, 'b> {
     bail: Option<Block>,
     fault: Option<Block>,
     stop0: Option<Block>,
+    /// Stack slots held in variables (trusted code, see `stack.rs`).
+    slots: std::collections::HashMap<Slot, Variable>,
 }
 
 fn mem_flags() -> MemFlagsData {
@@ -201,7 +204,14 @@ impl<'a, 'b> Tr<'a, 'b> {
             bail: None,
             fault: None,
             stop0: None,
+            slots: std::collections::HashMap::new(),
         };
+        if flavor == Flavor::Trusted {
+            for slot in stack::promotable_slots(prog, func) {
+                let var = t.b.declare_var(I64);
+                t.slots.insert(slot, var);
+            }
+        }
         t.prologue(&params);
         t
     }
@@ -241,6 +251,9 @@ impl<'a, 'b> Tr<'a, 'b> {
         let zero = self.iconst(I64, 0);
         for r in 0..10u8 {
             self.set(r, zero);
+        }
+        for &var in self.slots.values() {
+            self.b.def_var(var, zero);
         }
         let mut rest = &params[2..];
         match self.variant.clone() {
@@ -583,6 +596,14 @@ impl<'a, 'b> Tr<'a, 'b> {
                 src,
                 off,
             } => {
+                if src == 10
+                    && let Some(&var) = self.slots.get(&Slot { off, size })
+                {
+                    let v = self.b.use_var(var);
+                    let v = self.slot_load(size, sign_extend, v);
+                    self.set(dst, v);
+                    return true;
+                }
                 let base = self.reg(src);
                 let addr = self.b.ins().iadd_imm_s(base, off as i64);
                 self.check_access(pc, addr, size, runtime::ACCESS_LOAD);
@@ -595,6 +616,14 @@ impl<'a, 'b> Tr<'a, 'b> {
                 off,
                 imm,
             } => {
+                if dst == 10
+                    && let Some(&var) = self.slots.get(&Slot { off, size })
+                {
+                    let v = self.iconst(I64, imm as i64);
+                    let v = self.slot_value(size, v);
+                    self.b.def_var(var, v);
+                    return true;
+                }
                 let base = self.reg(dst);
                 let addr = self.b.ins().iadd_imm_s(base, off as i64);
                 self.check_access(pc, addr, size, runtime::ACCESS_STORE);
@@ -607,6 +636,14 @@ impl<'a, 'b> Tr<'a, 'b> {
                 src,
                 off,
             } => {
+                if dst == 10
+                    && let Some(&var) = self.slots.get(&Slot { off, size })
+                {
+                    let v = self.reg(src);
+                    let v = self.slot_value(size, v);
+                    self.b.def_var(var, v);
+                    return true;
+                }
                 let base = self.reg(dst);
                 let addr = self.b.ins().iadd_imm_s(base, off as i64);
                 self.check_access(pc, addr, size, runtime::ACCESS_STORE);
@@ -913,6 +950,34 @@ impl<'a, 'b> Tr<'a, 'b> {
             (Size::W, true) => ins.sload32(f, addr, 0),
             (Size::DW, _) => ins.load(I64, f, addr, 0),
         }
+    }
+
+    /// What a promoted slot of `size` bytes holds after storing `v`: the
+    /// stored bytes, zero-extended (what an unsigned load reads back).
+    fn slot_value(&mut self, size: Size, v: Value) -> Value {
+        let ty = match size {
+            Size::B => I8,
+            Size::H => I16,
+            Size::W => I32,
+            Size::DW => return v,
+        };
+        let n = self.b.ins().ireduce(ty, v);
+        self.b.ins().uextend(I64, n)
+    }
+
+    /// A load from a promoted slot holding `v` (see [`Tr::slot_value`]).
+    fn slot_load(&mut self, size: Size, sign: bool, v: Value) -> Value {
+        let ty = match size {
+            Size::B => I8,
+            Size::H => I16,
+            Size::W => I32,
+            Size::DW => return v,
+        };
+        if !sign {
+            return v;
+        }
+        let n = self.b.ins().ireduce(ty, v);
+        self.b.ins().sextend(I64, n)
     }
 
     fn store(&mut self, size: Size, v: Value, addr: Value) {
