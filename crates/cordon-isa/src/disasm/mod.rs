@@ -20,14 +20,16 @@
 
 pub mod helpers;
 mod suite;
+mod syntax;
 
 pub use helpers::{HELPER_NAMES, helper_id, helper_name};
 pub use suite::{disassemble_suite, format_insn_suite, format_kind_suite};
 
-use crate::insn::{AluOp, AtomicOp, EndianOp, Insn, Kind, Operand, Problem, Size, classify};
+use crate::insn::{AluOp, AtomicOp, Insn, JmpCond, Kind, Operand, Problem, Size};
 use crate::opcode::*;
 use crate::program::DecodeError;
 use std::fmt::Write as _;
+use syntax::{Syntax, format_insn_in, listing, render};
 
 /// Optional knobs for [`disassemble_with`].
 #[derive(Default, Clone, Copy)]
@@ -58,19 +60,12 @@ impl std::fmt::Debug for DisasmOptions<'_> {
 /// [`Kind::Ja`] is printed as `goto` when its offset fits 16 bits and as `gotol`
 /// otherwise; [`format_insn`] knows the actual encoding.
 pub fn format_kind(kind: &Kind) -> String {
-    let ja32 = matches!(*kind, Kind::Ja { off } if i16::try_from(off).is_err());
-    linux(kind, ja32, &DisasmOptions::default(), None)
+    render(kind, false, &Linux::plain())
 }
 
 /// Classify and print one slot (`next` is the following slot, needed by `lddw`).
 pub fn format_insn(insn: Insn, next: Option<Insn>) -> Result<String, Problem> {
-    let kind = classify(insn, next)?;
-    Ok(linux(
-        &kind,
-        insn.code == OP_JA32,
-        &DisasmOptions::default(),
-        None,
-    ))
+    format_insn_in(insn, next, &Linux::plain())
 }
 
 /// Disassemble a sequence of slots into verifier-log lines `PC: (OP) TEXT`, e.g.
@@ -82,31 +77,13 @@ pub fn disassemble(insns: &[Insn]) -> Result<String, DecodeError> {
 
 /// [`disassemble`] with name resolvers and call annotations.
 pub fn disassemble_with(insns: &[Insn], opts: &DisasmOptions<'_>) -> Result<String, DecodeError> {
-    let mut out = String::new();
-    for_each_kind(insns, |pc, insn, kind| {
-        let text = linux(kind, insn.code == OP_JA32, opts, Some(pc));
-        let _ = writeln!(out, "{pc}: ({:02x}) {text}", insn.code);
-    })?;
-    Ok(out)
-}
-
-/// Classify every slot, skipping second halves of `lddw`.
-pub(crate) fn for_each_kind(
-    insns: &[Insn],
-    mut f: impl FnMut(usize, Insn, &Kind),
-) -> Result<(), DecodeError> {
-    let mut pc = 0;
-    while pc < insns.len() {
-        let kind = classify(insns[pc], insns.get(pc + 1).copied())
-            .map_err(|problem| DecodeError::Insn { index: pc, problem })?;
-        f(pc, insns[pc], &kind);
-        pc += if matches!(kind, Kind::Lddw { .. }) {
-            2
-        } else {
-            1
-        };
-    }
-    Ok(())
+    listing(
+        insns,
+        |pc| Linux { opts, pc: Some(pc) },
+        |out, pc, insn, text| {
+            let _ = writeln!(out, "{pc}: ({:02x}) {text}", insn.code);
+        },
+    )
 }
 
 /// The C type Linux prints for a load or store.
@@ -139,173 +116,185 @@ pub(crate) fn alu_symbol(op: AluOp) -> &'static str {
     }
 }
 
-fn atomic_name(op: AtomicOp) -> &'static str {
-    match op {
-        AtomicOp::Add => "add",
-        AtomicOp::Or => "or",
-        AtomicOp::And => "and",
-        AtomicOp::Xor => "xor",
-        AtomicOp::Xchg => "xchg",
-        AtomicOp::Cmpxchg => "cmpxchg",
-    }
+/// Linux's verifier-log syntax, with the name resolvers of `opts`; `pc`
+/// (when printing a listing) for the `; target N` annotations.
+struct Linux<'o, 'a> {
+    opts: &'o DisasmOptions<'a>,
+    pc: Option<usize>,
 }
 
-fn linux(kind: &Kind, ja32: bool, opts: &DisasmOptions<'_>, pc: Option<usize>) -> String {
-    match *kind {
-        Kind::Alu { wide, op, dst, src } => {
-            let p = if wide { 'r' } else { 'w' };
-            match (op, src) {
-                (AluOp::Neg, _) => format!("{p}{dst} = -{p}{dst}"),
-                (AluOp::MovSx(bits), Operand::Reg(s)) => format!("{p}{dst} = (s{bits}){p}{s}"),
-                (_, Operand::Reg(s)) => format!("{p}{dst} {} {p}{s}", alu_symbol(op)),
-                (_, Operand::Imm(i)) => format!("{p}{dst} {} {i}", alu_symbol(op)),
-            }
-        }
-        Kind::Endian { op, bits, dst } => {
-            let name = match op {
-                EndianOp::Le => "le",
-                EndianOp::Be => "be",
-                EndianOp::Swap => "bswap",
-            };
-            format!("r{dst} = {name}{bits} r{dst}")
-        }
-        Kind::Ja { off } => {
-            if ja32 || i16::try_from(off).is_err() {
-                format!("gotol pc{off:+}")
-            } else {
-                format!("goto pc{off:+}")
-            }
-        }
-        Kind::MayGoto { off } => format!("may_goto pc{off:+}"),
-        Kind::Jcond {
-            wide,
-            cond,
-            dst,
-            src,
-            off,
-        } => {
-            let p = if wide { 'r' } else { 'w' };
-            let sym = cond.symbol();
-            match src {
-                Operand::Reg(s) => format!("if {p}{dst} {sym} {p}{s} goto pc{off:+}"),
-                Operand::Imm(i) => format!("if {p}{dst} {sym} {:#x} goto pc{off:+}", i as u32),
-            }
-        }
-        Kind::CallHelper { id } => {
-            let name = opts
-                .helper_name
-                .and_then(|f| f(id))
-                .or_else(|| helper_name(id).map(str::to_string))
-                .unwrap_or_else(|| "unknown".to_string());
-            format!("call {name}#{id}")
-        }
-        Kind::CallLocal { rel } => {
-            let mut s = format!("call pc{rel:+}");
-            annotate(&mut s, opts, pc, rel);
-            s
-        }
-        Kind::CallKfunc { btf_id, off } => {
-            let name = opts
-                .kfunc_name
-                .and_then(|f| f(btf_id, off))
-                .unwrap_or_else(|| "kernel-function".to_string());
-            if off == 0 {
-                format!("call {name}#{btf_id}")
-            } else {
-                format!("call {name}#{btf_id} off:{off}")
-            }
-        }
-        Kind::Callx { reg } => format!("callx r{reg}"),
-        Kind::Exit => "exit".to_string(),
-        Kind::Lddw {
-            dst,
-            pseudo,
-            imm,
-            next_imm,
-        } => {
-            let next = next_imm as u32;
-            match pseudo {
-                PSEUDO_MAP_FD => format!("r{dst} = map[fd:{imm}]"),
-                PSEUDO_MAP_VALUE => format!("r{dst} = map[fd:{imm}][0]+{next}"),
-                PSEUDO_MAP_IDX => format!("r{dst} = map[idx:{imm}]"),
-                PSEUDO_MAP_IDX_VALUE => format!("r{dst} = map[idx:{imm}][0]+{next}"),
-                PSEUDO_BTF_ID if next_imm == 0 => format!("r{dst} = btf_id[{imm}]"),
-                PSEUDO_BTF_ID => format!("r{dst} = btf_id[{imm}][fd:{next_imm}]"),
-                PSEUDO_FUNC => {
-                    let mut s = if next_imm == 0 {
-                        format!("r{dst} = func[pc{imm:+}]")
-                    } else {
-                        format!("r{dst} = func[pc{imm:+}][{next_imm}]")
-                    };
-                    annotate(&mut s, opts, pc, imm);
-                    s
-                }
-                _ => format!("r{dst} = {:#x} ll", Kind::lddw_value(imm, next_imm)),
-            }
-        }
-        Kind::LdAbs { size, imm } => format!("r0 = *({} *)skb[{imm}]", size.ctype()),
-        Kind::LdInd { size, src, imm } => {
-            format!("r0 = *({} *)skb[r{src} + {imm}]", size.ctype())
-        }
-        Kind::Ldx {
-            size,
-            sign_extend,
-            dst,
-            src,
-            off,
-        } => format!("r{dst} = *({} *)(r{src} {off:+})", ctype(size, sign_extend)),
-        Kind::St {
-            size,
-            dst,
-            off,
-            imm,
-        } => format!("*({} *)(r{dst} {off:+}) = {imm}", size.ctype()),
-        Kind::Stx {
-            size,
-            dst,
-            src,
-            off,
-        } => format!("*({} *)(r{dst} {off:+}) = r{src}", size.ctype()),
-        Kind::Atomic {
-            size,
-            op,
-            fetch,
-            dst,
-            src,
-            off,
-        } => {
-            let t = size.ctype();
-            let w = if size == Size::DW { "64" } else { "" };
-            match op {
-                AtomicOp::Cmpxchg => {
-                    format!("r0 = atomic{w}_cmpxchg(({t} *)(r{dst} {off:+}), r0, r{src})")
-                }
-                AtomicOp::Xchg => {
-                    format!("r{src} = atomic{w}_xchg(({t} *)(r{dst} {off:+}), r{src})")
-                }
-                _ if fetch => format!(
-                    "r{src} = atomic{w}_fetch_{}(({t} *)(r{dst} {off:+}), r{src})",
-                    atomic_name(op)
-                ),
-                _ => {
-                    let sym = match op {
-                        AtomicOp::Add => "+=",
-                        AtomicOp::Or => "|=",
-                        AtomicOp::And => "&=",
-                        _ => "^=",
-                    };
-                    format!("lock *({t} *)(r{dst} {off:+}) {sym} r{src}")
-                }
-            }
+impl Linux<'static, 'static> {
+    /// No resolvers, no annotations.
+    fn plain() -> Self {
+        const PLAIN: DisasmOptions<'static> = DisasmOptions {
+            helper_name: None,
+            kfunc_name: None,
+            annotate_calls: false,
+        };
+        Linux {
+            opts: &PLAIN,
+            pc: None,
         }
     }
 }
 
-fn annotate(s: &mut String, opts: &DisasmOptions<'_>, pc: Option<usize>, rel: i32) {
-    if opts.annotate_calls
-        && let Some(pc) = pc
-    {
-        let _ = write!(s, " ; target {}", pc as i64 + 1 + rel as i64);
+impl Linux<'_, '_> {
+    /// Appends `; target N` (absolute index of pc + 1 + rel) when annotating.
+    fn annotate(&self, s: &mut String, rel: i32) {
+        if self.opts.annotate_calls
+            && let Some(pc) = self.pc
+        {
+            let _ = write!(s, " ; target {}", pc as i64 + 1 + rel as i64);
+        }
+    }
+}
+
+/// `r` for 64-bit operations, `w` for 32-bit ones.
+fn reg_prefix(wide: bool) -> char {
+    if wide { 'r' } else { 'w' }
+}
+
+impl Syntax for Linux<'_, '_> {
+    fn alu(&self, wide: bool, op: AluOp, dst: u8, src: Operand) -> String {
+        let p = reg_prefix(wide);
+        match (op, src) {
+            (AluOp::Neg, _) => format!("{p}{dst} = -{p}{dst}"),
+            (AluOp::MovSx(bits), Operand::Reg(s)) => format!("{p}{dst} = (s{bits}){p}{s}"),
+            (_, Operand::Reg(s)) => format!("{p}{dst} {} {p}{s}", alu_symbol(op)),
+            (_, Operand::Imm(i)) => format!("{p}{dst} {} {i}", alu_symbol(op)),
+        }
+    }
+
+    fn endian(&self, name: &str, bits: u8, dst: u8) -> String {
+        format!("r{dst} = {name}{bits} r{dst}")
+    }
+
+    fn ja(&self, off: i32, long: bool) -> String {
+        if long {
+            format!("gotol pc{off:+}")
+        } else {
+            format!("goto pc{off:+}")
+        }
+    }
+
+    fn may_goto(&self, off: i16) -> String {
+        format!("may_goto pc{off:+}")
+    }
+
+    fn jcond(&self, wide: bool, cond: JmpCond, dst: u8, src: Operand, off: i16) -> String {
+        let p = reg_prefix(wide);
+        let sym = cond.symbol();
+        match src {
+            Operand::Reg(s) => format!("if {p}{dst} {sym} {p}{s} goto pc{off:+}"),
+            Operand::Imm(i) => format!("if {p}{dst} {sym} {:#x} goto pc{off:+}", i as u32),
+        }
+    }
+
+    fn call_helper(&self, id: i32) -> String {
+        let name = self
+            .opts
+            .helper_name
+            .and_then(|f| f(id))
+            .or_else(|| helper_name(id).map(str::to_string))
+            .unwrap_or_else(|| "unknown".to_string());
+        format!("call {name}#{id}")
+    }
+
+    fn call_local(&self, rel: i32) -> String {
+        let mut s = format!("call pc{rel:+}");
+        self.annotate(&mut s, rel);
+        s
+    }
+
+    fn call_kfunc(&self, btf_id: i32, off: i16) -> String {
+        let name = self
+            .opts
+            .kfunc_name
+            .and_then(|f| f(btf_id, off))
+            .unwrap_or_else(|| "kernel-function".to_string());
+        if off == 0 {
+            format!("call {name}#{btf_id}")
+        } else {
+            format!("call {name}#{btf_id} off:{off}")
+        }
+    }
+
+    fn callx(&self, reg: u8) -> String {
+        format!("callx r{reg}")
+    }
+
+    fn lddw(&self, dst: u8, pseudo: u8, imm: i32, next_imm: i32) -> String {
+        let next = next_imm as u32;
+        match pseudo {
+            PSEUDO_MAP_FD => format!("r{dst} = map[fd:{imm}]"),
+            PSEUDO_MAP_VALUE => format!("r{dst} = map[fd:{imm}][0]+{next}"),
+            PSEUDO_MAP_IDX => format!("r{dst} = map[idx:{imm}]"),
+            PSEUDO_MAP_IDX_VALUE => format!("r{dst} = map[idx:{imm}][0]+{next}"),
+            PSEUDO_BTF_ID if next_imm == 0 => format!("r{dst} = btf_id[{imm}]"),
+            PSEUDO_BTF_ID => format!("r{dst} = btf_id[{imm}][fd:{next_imm}]"),
+            PSEUDO_FUNC => {
+                let mut s = if next_imm == 0 {
+                    format!("r{dst} = func[pc{imm:+}]")
+                } else {
+                    format!("r{dst} = func[pc{imm:+}][{next_imm}]")
+                };
+                self.annotate(&mut s, imm);
+                s
+            }
+            _ => format!("r{dst} = {:#x} ll", Kind::lddw_value(imm, next_imm)),
+        }
+    }
+
+    fn ld_abs(&self, size: Size, imm: i32) -> String {
+        format!("r0 = *({} *)skb[{imm}]", size.ctype())
+    }
+
+    fn ld_ind(&self, size: Size, src: u8, imm: i32) -> String {
+        format!("r0 = *({} *)skb[r{src} + {imm}]", size.ctype())
+    }
+
+    fn ldx(&self, size: Size, sign_extend: bool, dst: u8, src: u8, off: i16) -> String {
+        format!("r{dst} = *({} *)(r{src} {off:+})", ctype(size, sign_extend))
+    }
+
+    fn st(&self, size: Size, dst: u8, off: i16, imm: i32) -> String {
+        format!("*({} *)(r{dst} {off:+}) = {imm}", size.ctype())
+    }
+
+    fn stx(&self, size: Size, dst: u8, src: u8, off: i16) -> String {
+        format!("*({} *)(r{dst} {off:+}) = r{src}", size.ctype())
+    }
+
+    fn atomic(
+        &self,
+        size: Size,
+        op: AtomicOp,
+        name: &str,
+        fetch: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    ) -> String {
+        let t = size.ctype();
+        let w = if size == Size::DW { "64" } else { "" };
+        match op {
+            AtomicOp::Cmpxchg => {
+                format!("r0 = atomic{w}_cmpxchg(({t} *)(r{dst} {off:+}), r0, r{src})")
+            }
+            AtomicOp::Xchg => format!("r{src} = atomic{w}_xchg(({t} *)(r{dst} {off:+}), r{src})"),
+            _ if fetch => {
+                format!("r{src} = atomic{w}_fetch_{name}(({t} *)(r{dst} {off:+}), r{src})")
+            }
+            _ => {
+                let sym = match op {
+                    AtomicOp::Add => "+=",
+                    AtomicOp::Or => "|=",
+                    AtomicOp::And => "&=",
+                    _ => "^=",
+                };
+                format!("lock *({t} *)(r{dst} {off:+}) {sym} r{src}")
+            }
+        }
     }
 }
 

@@ -2,10 +2,10 @@
 //! reads). Jump and call targets are printed as relative offsets (`ja +3`,
 //! `call local -5`), so every printed line assembles back to the same bytes.
 
-use crate::insn::{AluOp, AtomicOp, EndianOp, Insn, Kind, Operand, Size, classify};
+use super::syntax::{Syntax, format_insn_in, listing, render};
+use crate::insn::{AluOp, AtomicOp, Insn, JmpCond, Kind, Operand, Size};
 use crate::opcode::*;
 use crate::program::DecodeError;
-use std::fmt::Write as _;
 
 fn alu_name(op: AluOp) -> &'static str {
     match op {
@@ -31,142 +31,144 @@ fn alu_name(op: AluOp) -> &'static str {
 /// Print one instruction in the conformance suite's syntax. [`Kind::Ja`] is printed
 /// as `ja` when its offset fits 16 bits, else as `ja32`.
 pub fn format_kind_suite(kind: &Kind) -> String {
-    let ja32 = matches!(*kind, Kind::Ja { off } if i16::try_from(off).is_err());
-    suite(kind, ja32)
+    render(kind, false, &Suite)
 }
 
 /// Classify and print one slot in the suite's syntax (`next` is needed by `lddw`).
 pub fn format_insn_suite(insn: Insn, next: Option<Insn>) -> Result<String, crate::Problem> {
-    let kind = classify(insn, next)?;
-    Ok(suite(&kind, insn.code == OP_JA32))
+    format_insn_in(insn, next, &Suite)
 }
 
 /// Disassemble slots into the suite's syntax, one instruction per line, no indices.
 pub fn disassemble_suite(insns: &[Insn]) -> Result<String, DecodeError> {
-    let mut out = String::new();
-    super::for_each_kind(insns, |_, insn, kind| {
-        let _ = writeln!(out, "{}", suite(kind, insn.code == OP_JA32));
-    })?;
-    Ok(out)
+    listing(
+        insns,
+        |_| Suite,
+        |out, _, _, text| {
+            out.push_str(text);
+            out.push('\n');
+        },
+    )
 }
 
-fn suite(kind: &Kind, ja32: bool) -> String {
-    match *kind {
-        Kind::Alu { wide, op, dst, src } => {
-            let w = if wide { "" } else { "32" };
-            match (op, src) {
-                (AluOp::Neg, _) => format!("neg{w} %r{dst}"),
-                (AluOp::MovSx(bits), Operand::Reg(s)) => {
-                    let w = if wide { "64" } else { "32" };
-                    format!("movsx{bits}{w} %r{dst}, %r{s}")
-                }
-                (_, Operand::Reg(s)) => format!("{}{w} %r{dst}, %r{s}", alu_name(op)),
-                (_, Operand::Imm(i)) => format!("{}{w} %r{dst}, {i}", alu_name(op)),
+/// The conformance suite's assembler syntax: `%rN` registers, `32` suffix for
+/// the 32-bit forms, relative jump and call offsets.
+struct Suite;
+
+/// Suffix of the 32-bit ALU and JMP32 forms.
+fn w32(wide: bool) -> &'static str {
+    if wide { "" } else { "32" }
+}
+
+impl Syntax for Suite {
+    fn alu(&self, wide: bool, op: AluOp, dst: u8, src: Operand) -> String {
+        let w = w32(wide);
+        match (op, src) {
+            (AluOp::Neg, _) => format!("neg{w} %r{dst}"),
+            (AluOp::MovSx(bits), Operand::Reg(s)) => {
+                let w = if wide { "64" } else { "32" };
+                format!("movsx{bits}{w} %r{dst}, %r{s}")
             }
+            (_, Operand::Reg(s)) => format!("{}{w} %r{dst}, %r{s}", alu_name(op)),
+            (_, Operand::Imm(i)) => format!("{}{w} %r{dst}, {i}", alu_name(op)),
         }
-        Kind::Endian { op, bits, dst } => {
-            let name = match op {
-                EndianOp::Le => "le",
-                EndianOp::Be => "be",
-                EndianOp::Swap => "bswap",
-            };
-            format!("{name}{bits} %r{dst}")
+    }
+
+    fn endian(&self, name: &str, bits: u8, dst: u8) -> String {
+        format!("{name}{bits} %r{dst}")
+    }
+
+    fn ja(&self, off: i32, long: bool) -> String {
+        if long {
+            format!("ja32 {off:+}")
+        } else {
+            format!("ja {off:+}")
         }
-        Kind::Ja { off } => {
-            if ja32 || i16::try_from(off).is_err() {
-                format!("ja32 {off:+}")
-            } else {
-                format!("ja {off:+}")
-            }
+    }
+
+    fn may_goto(&self, off: i16) -> String {
+        format!("may_goto {off:+}")
+    }
+
+    fn jcond(&self, wide: bool, cond: JmpCond, dst: u8, src: Operand, off: i16) -> String {
+        let w = w32(wide);
+        let m = cond.mnemonic();
+        match src {
+            Operand::Reg(s) => format!("{m}{w} %r{dst}, %r{s}, {off:+}"),
+            Operand::Imm(i) => format!("{m}{w} %r{dst}, {i}, {off:+}"),
         }
-        Kind::MayGoto { off } => format!("may_goto {off:+}"),
-        Kind::Jcond {
-            wide,
-            cond,
-            dst,
-            src,
-            off,
-        } => {
-            let w = if wide { "" } else { "32" };
-            let m = cond.mnemonic();
-            match src {
-                Operand::Reg(s) => format!("{m}{w} %r{dst}, %r{s}, {off:+}"),
-                Operand::Imm(i) => format!("{m}{w} %r{dst}, {i}, {off:+}"),
-            }
+    }
+
+    fn call_helper(&self, id: i32) -> String {
+        format!("call {id}")
+    }
+
+    fn call_local(&self, rel: i32) -> String {
+        format!("call local {rel:+}")
+    }
+
+    fn call_kfunc(&self, btf_id: i32, off: i16) -> String {
+        if off == 0 {
+            format!("call runtime {btf_id}")
+        } else {
+            format!("call runtime {btf_id}, {off}")
         }
-        Kind::CallHelper { id } => format!("call {id}"),
-        Kind::CallLocal { rel } => format!("call local {rel:+}"),
-        Kind::CallKfunc { btf_id, off } => {
-            if off == 0 {
-                format!("call runtime {btf_id}")
-            } else {
-                format!("call runtime {btf_id}, {off}")
-            }
-        }
-        Kind::Callx { reg } => format!("call %r{reg}"),
-        Kind::Exit => "exit".to_string(),
-        Kind::Lddw {
-            dst,
-            pseudo,
-            imm,
-            next_imm,
-        } => {
-            let v = Kind::lddw_value(imm, next_imm);
-            let suffix = match pseudo {
-                PSEUDO_MAP_FD => ", map_fd",
-                PSEUDO_MAP_VALUE => ", map_value",
-                PSEUDO_BTF_ID => ", btf_id",
-                PSEUDO_FUNC => ", func",
-                PSEUDO_MAP_IDX => ", map_idx",
-                PSEUDO_MAP_IDX_VALUE => ", map_idx_value",
-                _ => "",
-            };
-            format!("lddw %r{dst}, {v:#x}{suffix}")
-        }
-        Kind::LdAbs { size, imm } => format!("ldabs{} {imm}", size.suffix()),
-        Kind::LdInd { size, src, imm } => format!("ldind{} %r{src}, {imm}", size.suffix()),
-        Kind::Ldx {
-            size,
-            sign_extend,
-            dst,
-            src,
-            off,
-        } => {
-            let s = if sign_extend { "s" } else { "" };
-            format!("ldx{s}{} %r{dst}, [%r{src}{off:+}]", size.suffix())
-        }
-        Kind::St {
-            size,
-            dst,
-            off,
-            imm,
-        } => format!("st{} [%r{dst}{off:+}], {imm}", size.suffix()),
-        Kind::Stx {
-            size,
-            dst,
-            src,
-            off,
-        } => format!("stx{} [%r{dst}{off:+}], %r{src}", size.suffix()),
-        Kind::Atomic {
-            size,
-            op,
-            fetch,
-            dst,
-            src,
-            off,
-        } => {
-            let w = if size == Size::DW { "" } else { "32" };
-            let (f, name) = match op {
-                AtomicOp::Add => (fetch, "add"),
-                AtomicOp::Or => (fetch, "or"),
-                AtomicOp::And => (fetch, "and"),
-                AtomicOp::Xor => (fetch, "xor"),
-                AtomicOp::Xchg => (false, "xchg"),
-                AtomicOp::Cmpxchg => (false, "cmpxchg"),
-            };
-            let f = if f { "fetch " } else { "" };
-            format!("lock {f}{name}{w} [%r{dst}{off:+}], %r{src}")
-        }
+    }
+
+    fn callx(&self, reg: u8) -> String {
+        format!("call %r{reg}")
+    }
+
+    fn lddw(&self, dst: u8, pseudo: u8, imm: i32, next_imm: i32) -> String {
+        let v = Kind::lddw_value(imm, next_imm);
+        let suffix = match pseudo {
+            PSEUDO_MAP_FD => ", map_fd",
+            PSEUDO_MAP_VALUE => ", map_value",
+            PSEUDO_BTF_ID => ", btf_id",
+            PSEUDO_FUNC => ", func",
+            PSEUDO_MAP_IDX => ", map_idx",
+            PSEUDO_MAP_IDX_VALUE => ", map_idx_value",
+            _ => "",
+        };
+        format!("lddw %r{dst}, {v:#x}{suffix}")
+    }
+
+    fn ld_abs(&self, size: Size, imm: i32) -> String {
+        format!("ldabs{} {imm}", size.suffix())
+    }
+
+    fn ld_ind(&self, size: Size, src: u8, imm: i32) -> String {
+        format!("ldind{} %r{src}, {imm}", size.suffix())
+    }
+
+    fn ldx(&self, size: Size, sign_extend: bool, dst: u8, src: u8, off: i16) -> String {
+        let s = if sign_extend { "s" } else { "" };
+        format!("ldx{s}{} %r{dst}, [%r{src}{off:+}]", size.suffix())
+    }
+
+    fn st(&self, size: Size, dst: u8, off: i16, imm: i32) -> String {
+        format!("st{} [%r{dst}{off:+}], {imm}", size.suffix())
+    }
+
+    fn stx(&self, size: Size, dst: u8, src: u8, off: i16) -> String {
+        format!("stx{} [%r{dst}{off:+}], %r{src}", size.suffix())
+    }
+
+    fn atomic(
+        &self,
+        size: Size,
+        op: AtomicOp,
+        name: &str,
+        fetch: bool,
+        dst: u8,
+        src: u8,
+        off: i16,
+    ) -> String {
+        let w = if size == Size::DW { "" } else { "32" };
+        // xchg and cmpxchg always fetch; the suite does not say so.
+        let plain_fetch = fetch && !matches!(op, AtomicOp::Xchg | AtomicOp::Cmpxchg);
+        let f = if plain_fetch { "fetch " } else { "" };
+        format!("lock {f}{name}{w} [%r{dst}{off:+}], %r{src}")
     }
 }
 
