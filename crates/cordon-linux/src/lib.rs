@@ -79,6 +79,31 @@ pub type Entries = Vec<(Vec<u8>, Vec<u8>)>;
 /// Map contents as (key, one value per possible CPU) pairs.
 pub type PerCpuEntries = Vec<(Vec<u8>, Vec<Vec<u8>>)>;
 
+/// Pin the calling thread to CPU `cpu` (`sched_setaffinity`), so that the
+/// syscalls it makes and the programs it test-runs use that CPU's per-CPU
+/// state (per-CPU map slots, LRU local lists).
+pub fn pin_to_cpu(cpu: usize) -> Result<(), KernelError> {
+    // SAFETY: plain libc calls on a local, zero-initialised cpu_set_t.
+    let r = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if cpu >= 8 * std::mem::size_of::<libc::cpu_set_t>() {
+            return Err(KernelError::io(
+                "sched_setaffinity",
+                std::io::Error::from_raw_os_error(libc::EINVAL),
+            ));
+        }
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set)
+    };
+    if r != 0 {
+        return Err(KernelError::io(
+            "sched_setaffinity",
+            std::io::Error::last_os_error(),
+        ));
+    }
+    Ok(())
+}
+
 /// Print `skipped: <reason>` on stderr in a way the test harness does not
 /// capture (a direct write, not `eprintln!`), so skips show in `cargo test`
 /// output even for passing tests.
