@@ -19,6 +19,13 @@ fn cordon(args: &[&str]) -> Output {
         .expect("spawn cordon")
 }
 
+/// `cordon run OBJECT ARGS...`
+fn run(object: &Path, args: &[&str]) -> Output {
+    let mut a = vec!["run", p(object)];
+    a.extend_from_slice(args);
+    cordon(&a)
+}
+
 fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -76,32 +83,34 @@ fn raw_programs_run_on_both_engines() {
     std::fs::write(&input, [5u8, 0, 0, 0]).unwrap();
     for engine in ["interp", "jit"] {
         let out = dir.path().join(format!("out-{engine}.bin"));
-        let o = cordon(&[
-            "run",
-            p(&src),
-            "--data-in",
-            p(&input),
-            "--data-out",
-            p(&out),
-            "--engine",
-            engine,
-        ]);
+        let o = run(
+            &src,
+            &[
+                "--data-in",
+                p(&input),
+                "--data-out",
+                p(&out),
+                "--engine",
+                engine,
+            ],
+        );
         assert_exit(&o, 0);
         let text = stdout(&o);
         assert!(text.contains("retval: 9\n"), "{text}");
         assert!(text.contains("duration: "), "{text}");
         assert_eq!(std::fs::read(&out).unwrap(), [5, 127, 0, 0]);
-        let o = cordon(&[
-            "run",
-            p(&src),
-            "--data-in",
-            p(&input),
-            "--json",
-            "--repeat",
-            "3",
-            "--engine",
-            engine,
-        ]);
+        let o = run(
+            &src,
+            &[
+                "--data-in",
+                p(&input),
+                "--json",
+                "--repeat",
+                "3",
+                "--engine",
+                engine,
+            ],
+        );
         assert_exit(&o, 0);
         let v = json(&o);
         assert_eq!(v["retval"], 9);
@@ -276,25 +285,29 @@ fn malformed_inputs_give_clear_errors() {
     let o = cordon(&["inspect", p(&txt)]);
     assert_error(&o, "not an ELF object");
     // Several programs and no --prog.
-    let o = cordon(&["run", p(&bpf("tail_call.o"))]);
-    assert_error(&o, "choose one with --prog");
-    let o = cordon(&["run", p(&bpf("tail_call.o")), "--prog", "missing"]);
-    assert_error(&o, "no program named \"missing\"");
+    assert_error(&run(&bpf("tail_call.o"), &[]), "choose one with --prog");
+    assert_error(
+        &run(&bpf("tail_call.o"), &["--prog", "missing"]),
+        "no program named \"missing\"",
+    );
     // Object-only options on raw programs.
     let src = dir.path().join("p.s");
     std::fs::write(&src, "r0 = 0\nexit\n").unwrap();
-    let o = cordon(&["run", p(&src), "--dump-maps"]);
-    assert_error(&o, "--dump-maps applies to BPF ELF objects");
-    let o = cordon(&["run", p(&src), "--repeat", "0"]);
-    assert_error(&o, "--repeat must be at least 1");
+    for (args, needle) in [
+        (
+            &["--dump-maps"][..],
+            "--dump-maps applies to BPF ELF objects",
+        ),
+        (&["--repeat", "0"][..], "--repeat must be at least 1"),
+    ] {
+        assert_error(&run(&src, args), needle);
+    }
     // A bad instruction in assembly.
     std::fs::write(&src, "r0 = \nexit\n").unwrap();
-    let o = cordon(&["run", p(&src)]);
-    assert_exit(&o, 2);
+    assert_exit(&run(&src, &[]), 2);
     // An unreadable --data-in.
     std::fs::write(&src, "r0 = 0\nexit\n").unwrap();
-    let o = cordon(&["run", p(&src), "--data-in", p(&missing)]);
-    assert_error(&o, "cannot read");
+    assert_error(&run(&src, &["--data-in", p(&missing)]), "cannot read");
 }
 
 #[test]
@@ -361,7 +374,7 @@ fn run_object_json_and_map_setup() {
     std::fs::write(&pkt, tcp_frame([10, 0, 0, 66])).unwrap();
     let fw = bpf("xdp_firewall.o");
     // No rules: XDP_PASS. --prog may be omitted (one program).
-    let o = cordon(&["run", p(&fw), "--data-in", p(&pkt)]);
+    let o = run(&fw, &["--data-in", p(&pkt)]);
     assert_exit(&o, 0);
     let t = stdout(&o);
     assert!(
@@ -372,8 +385,6 @@ fn run_object_json_and_map_setup() {
         for verified in [true, false] {
             let out = dir.path().join("out.bin");
             let mut args = vec![
-                "run",
-                p(&fw),
                 "--prog",
                 "xdp_firewall",
                 "--data-in",
@@ -390,7 +401,7 @@ fn run_object_json_and_map_setup() {
             if !verified {
                 args.push("--unverified");
             }
-            let o = cordon(&args);
+            let o = run(&fw, &args);
             assert_exit(&o, 0);
             let v = json(&o);
             assert_eq!(v["retval"], 1, "{v}");
@@ -422,15 +433,10 @@ fn run_object_json_and_map_setup() {
         r#"{"maps": {"fw_rules": [{"key": "0a000042000000000000000000000000 00000004", "value": "01000000000000000000000000000000", "comment": "x"}]}}"#,
     )
     .unwrap();
-    let o = cordon(&[
-        "run",
-        p(&fw),
-        "--data-in",
-        p(&pkt),
-        "--maps-file",
-        p(&rules),
-        "--json",
-    ]);
+    let o = run(
+        &fw,
+        &["--data-in", p(&pkt), "--maps-file", p(&rules), "--json"],
+    );
     assert_exit(&o, 0);
     assert_eq!(json(&o)["retval"], 1);
 }
@@ -441,50 +447,39 @@ fn run_object_setup_errors() {
     let pkt = dir.path().join("p.bin");
     std::fs::write(&pkt, tcp_frame([10, 0, 0, 66])).unwrap();
     let fw = bpf("xdp_firewall.o");
-    let run = |extra: &[&str]| {
-        let mut a = vec!["run", p(&fw), "--data-in", p(&pkt)];
-        a.extend_from_slice(extra);
-        cordon(&a)
-    };
-    assert_error(
-        &run(&["--map-update", "fw_rules:00=00"]),
-        "takes a 20-byte key, got 1 bytes",
-    );
-    assert_error(
-        &run(&["--map-update", "nosuch:00=00"]),
-        "no map named \"nosuch\" (maps: fw_rules, fw_stats)",
-    );
-    assert_error(
-        &run(&["--map-update", "fw_rules"]),
-        "expected MAP:KEYHEX=VALUEHEX",
-    );
-    assert_error(&run(&["--map-update", "fw_rules:zz=00"]), "is not hex");
     let bad = dir.path().join("bad.json");
     std::fs::write(&bad, "{\"maps\": {\"fw_rules\": [{\"key\": \"00\"}]}}").unwrap();
-    assert_error(&run(&["--maps-file", p(&bad)]), "missing \"value\"");
-    assert_error(
-        &run(&["--maps-file", "/nonexistent/rules.json"]),
-        "cannot read maps file",
-    );
-    assert_error(
-        &run(&["--tail-call", "fw_rules"]),
-        "expected MAP:INDEX=PROG",
-    );
-    assert_error(
-        &run(&["--tail-call", "fw_rules:x=xdp_firewall"]),
-        "is not a number",
-    );
-    assert_error(
-        &run(&["--tail-call", "fw_rules:0=xdp_firewall"]),
-        "not a prog_array",
-    );
+    let cases: [(&str, &str, &str); 9] = [
+        (
+            "--map-update",
+            "fw_rules:00=00",
+            "takes a 20-byte key, got 1 bytes",
+        ),
+        (
+            "--map-update",
+            "nosuch:00=00",
+            "no map named \"nosuch\" (maps: fw_rules, fw_stats)",
+        ),
+        ("--map-update", "fw_rules", "expected MAP:KEYHEX=VALUEHEX"),
+        ("--map-update", "fw_rules:zz=00", "is not hex"),
+        ("--maps-file", p(&bad), "missing \"value\""),
+        (
+            "--maps-file",
+            "/nonexistent/rules.json",
+            "cannot read maps file",
+        ),
+        ("--tail-call", "fw_rules", "expected MAP:INDEX=PROG"),
+        ("--tail-call", "fw_rules:x=xdp_firewall", "is not a number"),
+        ("--tail-call", "fw_rules:0=xdp_firewall", "not a prog_array"),
+    ];
+    for (option, value, needle) in cases {
+        assert_error(&run(&fw, &["--data-in", p(&pkt), option, value]), needle);
+    }
     // Packets Linux refuses (shorter than an Ethernet header) are errors too.
     std::fs::write(&pkt, [1u8, 2, 3]).unwrap();
-    let o = cordon(&["run", p(&fw), "--data-in", p(&pkt)]);
-    assert_error(&o, "too short");
+    assert_error(&run(&fw, &["--data-in", p(&pkt)]), "too short");
     // An object run needs a packet.
-    let o = cordon(&["run", p(&fw)]);
-    assert_error(&o, "needs --data-in FILE");
+    assert_error(&run(&fw, &[]), "needs --data-in FILE");
 }
 
 #[test]
@@ -495,76 +490,41 @@ fn run_object_tail_calls_trace_and_kfuncs() {
     frame[0] = 2; // slot 2: empty unless set
     std::fs::write(&pkt, &frame).unwrap();
     let tc = bpf("tail_call.o");
-    let o = cordon(&[
-        "run",
-        p(&tc),
-        "--prog",
-        "tail_entry",
-        "--data-in",
-        p(&pkt),
-        "--json",
-    ]);
+    let entry = |extra: &[&str]| {
+        let mut a = vec!["--prog", "tail_entry", "--data-in", p(&pkt)];
+        a.extend_from_slice(extra);
+        run(&tc, &a)
+    };
+    let o = entry(&["--json"]);
     assert_exit(&o, 0);
     assert_eq!(json(&o)["retval"], 99);
-    let o = cordon(&[
-        "run",
-        p(&tc),
-        "--prog",
-        "tail_entry",
-        "--data-in",
-        p(&pkt),
-        "--json",
-        "--tail-call",
-        "jump_table:2=tail_double",
-    ]);
+    let o = entry(&["--json", "--tail-call", "jump_table:2=tail_double"]);
     assert_exit(&o, 0);
     let v = json(&o);
     assert_eq!(v["retval"], 120);
     assert_eq!(v["tail_calls"], 1);
-    let o = cordon(&[
-        "run",
-        p(&tc),
-        "--prog",
-        "tail_entry",
-        "--data-in",
-        p(&pkt),
-        "--tail-call",
-        "jump_table:9=tail_double",
-    ]);
-    assert_error(&o, "slot 9 is out of range");
-    let o = cordon(&[
-        "run",
-        p(&tc),
-        "--prog",
-        "tail_entry",
-        "--data-in",
-        p(&pkt),
-        "--tail-call",
-        "jump_table:1=nope",
-    ]);
-    assert_error(&o, "no program named \"nope\"");
+    for (slot, needle) in [
+        ("jump_table:9=tail_double", "slot 9 is out of range"),
+        ("jump_table:1=nope", "no program named \"nope\""),
+    ] {
+        assert_error(&entry(&["--tail-call", slot]), needle);
+    }
     // bpf_printk output: stderr in text mode, "trace" in JSON.
     let gd = bpf("global_data.o");
-    let o = cordon(&["run", p(&gd), "--data-in", p(&pkt)]);
+    let o = run(&gd, &["--data-in", p(&pkt)]);
     assert_exit(&o, 0);
     assert!(
         stderr(&o).contains("trace: global_data len=60 ret="),
         "{}",
         stderr(&o)
     );
-    let o = cordon(&["run", p(&gd), "--data-in", p(&pkt), "--json"]);
+    let o = run(&gd, &["--data-in", p(&pkt), "--json"]);
     let v = json(&o);
     assert_eq!(v["trace"][1], "call\n");
     // The test kfuncs: first byte 5 -> 15, every object released.
     frame[0] = 5;
     std::fs::write(&pkt, &frame).unwrap();
-    let o = cordon(&[
-        "run",
-        p(&bpf("kfunc_obj.o")),
-        "--data-in",
-        p(&pkt),
-        "--json",
-    ]);
+    let o = run(&bpf("kfunc_obj.o"), &["--data-in", p(&pkt), "--json"]);
     assert_exit(&o, 0);
     let v = json(&o);
     assert_eq!(v["retval"], 15);
@@ -578,17 +538,18 @@ fn run_over_the_demo_capture() {
     let fw = bpf("xdp_firewall.o");
     let mut counts = Vec::new();
     for engine in ["interp", "jit"] {
-        let o = cordon(&[
-            "run",
-            p(&fw),
-            "--pcap",
-            p(&pcap),
-            "--maps-file",
-            p(&rules),
-            "--engine",
-            engine,
-            "--json",
-        ]);
+        let o = run(
+            &fw,
+            &[
+                "--pcap",
+                p(&pcap),
+                "--maps-file",
+                p(&rules),
+                "--engine",
+                engine,
+                "--json",
+            ],
+        );
         assert_exit(&o, 0);
         let v = json(&o);
         assert_eq!(v["packets"], 3000);
@@ -604,7 +565,7 @@ fn run_over_the_demo_capture() {
     }
     assert_eq!(counts[0], counts[1], "interpreter and JIT disagree");
     // Text report.
-    let o = cordon(&["run", p(&fw), "--pcap", p(&pcap), "--maps-file", p(&rules)]);
+    let o = run(&fw, &["--pcap", p(&pcap), "--maps-file", p(&rules)]);
     assert_exit(&o, 0);
     let t = stdout(&o);
     assert!(t.starts_with("packets: 3000\n"), "{t}");
@@ -613,10 +574,10 @@ fn run_over_the_demo_capture() {
         "{t}"
     );
     // Not a capture.
-    let o = cordon(&["run", p(&fw), "--pcap", p(&fw)]);
+    let o = run(&fw, &["--pcap", p(&fw)]);
     assert_error(&o, "not a pcap or pcapng capture");
     // --pcap and --data-in exclude each other.
-    let o = cordon(&["run", p(&fw), "--pcap", p(&pcap), "--data-in", p(&pcap)]);
+    let o = run(&fw, &["--pcap", p(&pcap), "--data-in", p(&pcap)]);
     assert_exit(&o, 2);
 }
 
@@ -632,19 +593,19 @@ fn run_object_with_context_in_and_out() {
     ctx[8..12].copy_from_slice(&7u32.to_le_bytes()); // mark 7 on the way in
     std::fs::write(&ctx_in, &ctx).unwrap();
     let ctx_out = dir.path().join("ctx_out.bin");
-    let o = cordon(&[
-        "run",
-        p(&bpf("tc_mark.o")),
-        "--prog",
-        "tc_mark",
-        "--data-in",
-        p(&pkt),
-        "--ctx-in",
-        p(&ctx_in),
-        "--ctx-out",
-        p(&ctx_out),
-        "--json",
-    ]);
+    let tc_mark = |extra: &[&str]| {
+        let mut a = vec![
+            "--prog",
+            "tc_mark",
+            "--data-in",
+            p(&pkt),
+            "--ctx-in",
+            p(&ctx_in),
+        ];
+        a.extend_from_slice(extra);
+        run(&bpf("tc_mark.o"), &a)
+    };
+    let o = tc_mark(&["--ctx-out", p(&ctx_out), "--json"]);
     assert_exit(&o, 0);
     assert_eq!(json(&o)["action"], "TC_ACT_OK");
     let out = std::fs::read(&ctx_out).unwrap();
@@ -655,17 +616,7 @@ fn run_object_with_context_in_and_out() {
     // Linux refuses a non-zero len in ctx_in; so does Cordon.
     ctx[0..4].copy_from_slice(&5u32.to_le_bytes());
     std::fs::write(&ctx_in, &ctx).unwrap();
-    let o = cordon(&[
-        "run",
-        p(&bpf("tc_mark.o")),
-        "--prog",
-        "tc_mark",
-        "--data-in",
-        p(&pkt),
-        "--ctx-in",
-        p(&ctx_in),
-    ]);
-    assert_exit(&o, 2);
+    assert_exit(&tc_mark(&[]), 2);
 }
 
 /// A pcapng block (little-endian).
@@ -701,15 +652,11 @@ fn run_over_a_pcapng_capture() {
     let dir = tmp();
     let path = dir.path().join("c.pcapng");
     std::fs::write(&path, &f).unwrap();
-    let o = cordon(&[
-        "run",
-        p(&bpf("xdp_firewall.o")),
-        "--pcap",
-        p(&path),
-        "--map-update",
-        BLOCK_66,
-        "--json",
-    ]);
+    let fw = bpf("xdp_firewall.o");
+    let o = run(
+        &fw,
+        &["--pcap", p(&path), "--map-update", BLOCK_66, "--json"],
+    );
     assert_exit(&o, 0);
     let v = json(&o);
     assert_eq!(v["packets"], 3);
@@ -717,7 +664,7 @@ fn run_over_a_pcapng_capture() {
     assert_eq!(v["results"]["XDP_PASS"], 1);
     // Truncated in the middle of a block: a clear error naming the offset.
     std::fs::write(&path, &f[..f.len() - 10]).unwrap();
-    let o = cordon(&["run", p(&bpf("xdp_firewall.o")), "--pcap", p(&path)]);
+    let o = run(&fw, &["--pcap", p(&path)]);
     assert_error(&o, "capture truncated at byte");
 }
 
