@@ -60,9 +60,26 @@ fn packets() -> Vec<Vec<u8>> {
     vec![zero, unicast, bcast, mcast]
 }
 
+const TC: ProgType = ProgType::SchedCls;
+const XDP: ProgType = ProgType::Xdp;
+const SOCKET: ProgType = ProgType::SocketFilter;
+
+/// The kernel's id of a program type.
+fn ktype(t: ProgType) -> KType {
+    KType(t.kernel_id())
+}
+
+/// [`compare`] for each program type of `types`, `what` prefixed by its name.
+fn compare_on(types: &[ProgType], insns: &[Insn], what: &str) {
+    for &t in types {
+        compare(t, insns.to_vec(), &format!("{t:?} {what}"));
+    }
+}
+
 /// Runs `insns` in Linux and in Cordon (4 modes) on every packet; compares
 /// retval and data_out.
-fn compare(ktype: KType, ctype: ProgType, insns: Vec<Insn>, what: &str) {
+fn compare(ctype: ProgType, insns: Vec<Insn>, what: &str) {
+    let ktype = ktype(ctype);
     for pkt in packets() {
         let k = require!(test_run(ktype, &insns, &[], &pkt, None, 1));
         for backend in [Backend::Interpreter, Backend::Jit] {
@@ -100,35 +117,18 @@ fn skb_fields_match_linux() {
         0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40, 44, 48, 68, 72, 84, 164,
     ];
     for off in tc {
-        let insns = vec![i(0x61, 0, 1, off, 0), EXIT];
-        compare(
-            KType::SCHED_CLS,
-            ProgType::SchedCls,
-            insns.clone(),
-            &format!("tc __sk_buff+{off}"),
+        // tc_classid (72) is not readable by socket filters.
+        let types: &[ProgType] = if off == 72 { &[TC] } else { &[TC, SOCKET] };
+        compare_on(
+            types,
+            &[i(0x61, 0, 1, off, 0), EXIT],
+            &format!("__sk_buff+{off}"),
         );
-        if off != 72 {
-            compare(
-                KType::SOCKET_FILTER,
-                ProgType::SocketFilter,
-                insns,
-                &format!("socket __sk_buff+{off}"),
-            );
-        }
     }
     // Narrow loads of the protocol field.
-    compare(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        vec![i(0x71, 0, 1, 16, 0), EXIT],
-        "protocol u8",
-    );
-    compare(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        vec![i(0x69, 0, 1, 16, 0), EXIT],
-        "protocol u16",
-    );
+    for (code, what) in [(0x71, "protocol u8"), (0x69, "protocol u16")] {
+        compare(TC, vec![i(code, 0, 1, 16, 0), EXIT], what);
+    }
 }
 
 #[test]
@@ -141,12 +141,7 @@ fn packet_pointers_match_linux() {
         i(0x1f, 0, 2, 0, 0),
         EXIT,
     ];
-    compare(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        tc,
-        "tc data_end - data",
-    );
+    compare(TC, tc, "tc data_end - data");
     let xdp = vec![
         i(0x61, 2, 1, 0, 0),
         i(0x61, 3, 1, 4, 0),
@@ -157,17 +152,11 @@ fn packet_pointers_match_linux() {
         i(0x0f, 0, 2, 0, 0),
         EXIT,
     ];
-    compare(
-        KType::XDP,
-        ProgType::Xdp,
-        xdp,
-        "xdp data_end - data + data - meta",
-    );
+    compare(XDP, xdp, "xdp data_end - data + data - meta");
     // egress_ifindex (20) needs BPF_XDP_DEVMAP in Linux.
     for off in [12, 16] {
         compare(
-            KType::XDP,
-            ProgType::Xdp,
+            XDP,
             vec![i(0x61, 0, 1, off, 0), EXIT],
             &format!("xdp_md+{off}"),
         );
@@ -191,12 +180,7 @@ fn xdp_adjust_helpers_match_linux() {
         (54, -40),
     ] {
         let insns = vec![i(0xb7, 2, 0, 0, delta), i(0x85, 0, 0, 0, helper), EXIT];
-        compare(
-            KType::XDP,
-            ProgType::Xdp,
-            insns,
-            &format!("helper {helper}({delta})"),
-        );
+        compare(XDP, insns, &format!("helper {helper}({delta})"));
     }
 }
 
@@ -233,17 +217,10 @@ fn csum_diff_matches_linux() {
             i(0x85, 0, 0, 0, 28),
             EXIT,
         ]);
-        compare(
-            KType::SCHED_CLS,
-            ProgType::SchedCls,
-            insns.clone(),
+        compare_on(
+            &[TC, XDP],
+            &insns,
             &format!("csum_diff {from} {to} {seed:#x}"),
-        );
-        compare(
-            KType::XDP,
-            ProgType::Xdp,
-            insns,
-            &format!("xdp csum_diff {from} {to}"),
         );
     }
 }
@@ -280,8 +257,7 @@ fn skb_checksum_helpers_match_linux() {
     ];
     for (helper, args) in cases {
         compare(
-            KType::SCHED_CLS,
-            ProgType::SchedCls,
+            TC,
             call5(helper, args),
             &format!("helper {helper} {args:x?}"),
         );
@@ -309,12 +285,7 @@ fn skb_bytes_and_redirect_match_linux() {
             i(0x85, 0, 0, 0, 9),
             EXIT,
         ];
-        compare(
-            KType::SCHED_CLS,
-            ProgType::SchedCls,
-            insns,
-            &format!("store_bytes {off} {len} {flags}"),
-        );
+        compare(TC, insns, &format!("store_bytes {off} {len} {flags}"));
     }
     // skb_load_bytes(ctx, off, r10 - 8, len): r0 = result + loaded byte.
     for (off, len) in [(0, 8), (56, 8), (57, 8), (59, 1), (-1, 4)] {
@@ -329,18 +300,7 @@ fn skb_bytes_and_redirect_match_linux() {
             i(0x0f, 0, 1, 0, 0),
             EXIT,
         ];
-        compare(
-            KType::SCHED_CLS,
-            ProgType::SchedCls,
-            insns.clone(),
-            &format!("load_bytes {off} {len}"),
-        );
-        compare(
-            KType::SOCKET_FILTER,
-            ProgType::SocketFilter,
-            insns,
-            &format!("socket load_bytes {off} {len}"),
-        );
+        compare_on(&[TC, SOCKET], &insns, &format!("load_bytes {off} {len}"));
     }
     for flags in [0, 1, 2] {
         let insns = vec![
@@ -349,31 +309,13 @@ fn skb_bytes_and_redirect_match_linux() {
             i(0x85, 0, 0, 0, 23),
             EXIT,
         ];
-        compare(
-            KType::SCHED_CLS,
-            ProgType::SchedCls,
-            insns.clone(),
-            &format!("tc redirect flags {flags}"),
-        );
-        compare(
-            KType::XDP,
-            ProgType::Xdp,
-            insns,
-            &format!("xdp redirect flags {flags}"),
-        );
+        compare_on(&[TC, XDP], &insns, &format!("redirect flags {flags}"));
     }
 }
 
 /// Like `compare`, with a `ctx_in`; also compares `ctx_out` (or the error).
-fn compare_ctx(
-    ktype: KType,
-    ctype: ProgType,
-    insns: Vec<Insn>,
-    pkt: &[u8],
-    ctx: &[u8],
-    what: &str,
-) {
-    let k = test_run(ktype, &insns, &[], pkt, Some(ctx), 1);
+fn compare_ctx(ctype: ProgType, insns: &[Insn], pkt: &[u8], ctx: &[u8], what: &str) {
+    let k = test_run(ktype(ctype), insns, &[], pkt, Some(ctx), 1);
     if let Err(e) = &k
         && e.skip().is_some()
     {
@@ -385,7 +327,7 @@ fn compare_ctx(
             backend,
             ..Config::default()
         });
-        let o = rt.load_parsed(object(ctype, insns.clone())).unwrap();
+        let o = rt.load_parsed(object(ctype, insns.to_vec())).unwrap();
         let p = o.program("p").unwrap();
         let r = match ctype {
             ProgType::Xdp => p.run_xdp_with(pkt, Some(ctx)),
@@ -430,50 +372,21 @@ fn ctx_in_matches_linux() {
     field(&mut ctx, 32, 3);
     field(&mut ctx, 48, 900);
     field(&mut ctx, 36, 7);
-    compare_ctx(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        insns.clone(),
-        &pkt,
-        &ctx,
-        "skb ctx_in",
-    );
+    let plain = ctx.clone();
     field(&mut ctx, 160, 100);
-    compare_ctx(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        insns.clone(),
-        &pkt,
-        &ctx,
-        "skb wire_len",
-    );
+    let wire_len = ctx.clone();
     field(&mut ctx, 160, 10);
-    compare_ctx(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        insns.clone(),
-        &pkt,
-        &ctx,
-        "skb wire_len < len",
-    );
     let mut bad = vec![0u8; 192];
     field(&mut bad, 0, 64);
-    compare_ctx(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        insns.clone(),
-        &pkt,
-        &bad,
-        "skb len set",
-    );
-    compare_ctx(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        insns,
-        &pkt,
-        &ctx[..52],
-        "short skb ctx",
-    );
+    for (c, what) in [
+        (&plain[..], "skb ctx_in"),
+        (&wire_len[..], "skb wire_len"),
+        (&ctx[..], "skb wire_len < len"),
+        (&bad[..], "skb len set"),
+        (&ctx[..52], "short skb ctx"),
+    ] {
+        compare_ctx(TC, &insns, &pkt, c, what);
+    }
 
     // xdp: r0 = (data - data_meta) * 1000 + (data_end - data) + rx_queue_index.
     let insns = vec![
@@ -499,28 +412,18 @@ fn ctx_in_matches_linux() {
         (md([0, 64, 0, 0, 1, 0]), "xdp rx queue without device"),
         (md([0, 65, 0, 0, 0, 0]), "xdp data_end too big"),
     ] {
-        compare_ctx(KType::XDP, ProgType::Xdp, insns.clone(), &pkt, &ctx, what);
+        compare_ctx(XDP, &insns, &pkt, &ctx, what);
     }
 }
 
 #[test]
 fn small_skb_helpers_match_linux() {
     // skb_pull_data(ctx, len)
-    for len in [0, 14, 64, 65, 1000] {
-        compare(
-            KType::SCHED_CLS,
-            ProgType::SchedCls,
-            vec![i(0xb7, 2, 0, 0, len), i(0x85, 0, 0, 0, 39), EXIT],
-            &format!("pull_data {len}"),
-        );
+    // skb_pull_data(ctx, len) (39), then csum_update(ctx, 5) (40).
+    for (helper, arg) in [(39, 0), (39, 14), (39, 64), (39, 65), (39, 1000), (40, 5)] {
+        let insns = vec![i(0xb7, 2, 0, 0, arg), i(0x85, 0, 0, 0, helper), EXIT];
+        compare(TC, insns, &format!("helper {helper}({arg})"));
     }
-    // csum_update
-    compare(
-        KType::SCHED_CLS,
-        ProgType::SchedCls,
-        vec![i(0xb7, 2, 0, 0, 5), i(0x85, 0, 0, 0, 40), EXIT],
-        "csum_update",
-    );
     // set_hash(ctx, 77) then r0 = skb->hash; set_hash_invalid then r0 += skb->hash
     let insns = vec![
         i(0xbf, 6, 1, 0, 0),
@@ -533,5 +436,5 @@ fn small_skb_helpers_match_linux() {
         i(0x0f, 0, 7, 0, 0),
         EXIT,
     ];
-    compare(KType::SCHED_CLS, ProgType::SchedCls, insns, "set_hash");
+    compare(TC, insns, "set_hash");
 }
