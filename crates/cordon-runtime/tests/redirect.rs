@@ -624,14 +624,17 @@ fn call_with_map(map_type: u32, value: u32, helper: i32) -> Object {
 
 #[test]
 fn verifier_rejects_what_linux_rejects() {
-    // Programs cannot update or delete redirect map entries.
+    // Programs cannot update or delete redirect map entries; devmaps are
+    // read-only for programs (BPF_F_RDONLY_PROG), which Linux checks first.
     for t in [DEVMAP, DEVMAP_HASH, CPUMAP, XSKMAP] {
         for (helper, name) in [(2, "bpf_map_update_elem#2"), (3, "bpf_map_delete_elem#3")] {
             let e = verify_error(call_with_map(t, 4, helper));
-            assert!(
-                e.contains(&format!("cannot pass map_type {t} into func {name}")),
-                "{t}: {e}"
-            );
+            let want = if t == DEVMAP || t == DEVMAP_HASH {
+                "write into map forbidden".to_string()
+            } else {
+                format!("cannot pass map_type {t} into func {name}")
+            };
+            assert!(e.contains(&want), "{t}: {e}");
         }
     }
     // cpumap entries cannot be looked up from programs.
@@ -674,4 +677,92 @@ fn redirect_map_from_tc_is_rejected() {
     o.programs[0].prog_type = ProgType::SchedCls;
     let e = verify_error(o);
     assert!(e.contains("redirect_map"), "{e}");
+}
+
+// ----- the same verdicts as Linux ---------------------------------------------------
+
+/// Every compatibility rule above, loaded into the running kernel too: Linux
+/// and Cordon must accept the same programs, and reject the map/function
+/// combinations with the same message.
+#[test]
+fn verifier_verdicts_match_linux() {
+    use cordon_linux::{Map as KMap, MapSpec as KSpec, MapType as KMapType, ProgType as KType};
+    cordon_linux::require!(cordon_linux::available());
+    let cases: Vec<(&str, Object)> = vec![
+        ("devmap lookup", lookup_prog(DEVMAP, 8, false)),
+        ("devmap_hash lookup", lookup_prog(DEVMAP_HASH, 4, false)),
+        ("xskmap lookup", lookup_prog(XSKMAP, 4, false)),
+        ("devmap lookup + write", lookup_prog(DEVMAP, 8, true)),
+        (
+            "devmap_hash lookup + write",
+            lookup_prog(DEVMAP_HASH, 4, true),
+        ),
+        ("xskmap lookup + write", lookup_prog(XSKMAP, 4, true)),
+        ("cpumap lookup", call_with_map(CPUMAP, 4, 1)),
+        ("devmap update", call_with_map(DEVMAP, 4, 2)),
+        ("devmap_hash delete", call_with_map(DEVMAP_HASH, 4, 3)),
+        ("devmap_hash update", call_with_map(DEVMAP_HASH, 4, 2)),
+        ("cpumap update", call_with_map(CPUMAP, 4, 2)),
+        ("cpumap delete", call_with_map(CPUMAP, 4, 3)),
+        ("xskmap update", call_with_map(XSKMAP, 4, 2)),
+        ("xskmap delete", call_with_map(XSKMAP, 4, 3)),
+        (
+            "redirect_map array",
+            redirect_prog(spec("m", ARRAY, 4, 4), 0, 0),
+        ),
+        (
+            "redirect_map devmap",
+            redirect_prog(spec("m", DEVMAP, 4, 4), 0, 2),
+        ),
+        (
+            "redirect_map devmap_hash",
+            redirect_prog(spec("m", DEVMAP_HASH, 8, 4), 0, 0),
+        ),
+        (
+            "redirect_map cpumap",
+            redirect_prog(spec("m", CPUMAP, 4, 2), 0, 0),
+        ),
+        (
+            "redirect_map xskmap",
+            redirect_prog(spec("m", XSKMAP, 4, 4), 0, 0),
+        ),
+    ];
+    let rt = runtime(MODES[0]);
+    for (what, o) in cases {
+        let m = &o.maps[0];
+        let kmap = cordon_linux::require!(KMap::create(&KSpec::new(
+            KMapType(m.map_type),
+            m.key_size,
+            m.value_size,
+            m.max_entries
+        )));
+        let insns = o.programs[0].insns.clone();
+        let linux = cordon_linux::require!(cordon_linux::verdict(
+            KType(ProgType::Xdp.kernel_id()),
+            &insns,
+            &[&kmap]
+        ));
+        let loaded = rt.load_parsed(o).unwrap();
+        let cordon = loaded.program("p");
+        assert_eq!(
+            cordon.is_ok(),
+            linux.accepted,
+            "{what}: Linux {}, Cordon {:?}\n{}",
+            if linux.accepted { "accepts" } else { "rejects" },
+            cordon.as_ref().err().map(|e| e.to_string()),
+            linux.log
+        );
+        if let Err(LoadError::Verify { message, .. }) = &cordon
+            && (message.contains("cannot pass map_type")
+                || message.ends_with("write into map forbidden"))
+        {
+            assert!(
+                linux
+                    .log
+                    .contains(message.split(": ").last().unwrap_or(message)),
+                "{what}: Cordon says {message:?}, Linux:\n{}",
+                linux.log
+            );
+        }
+    }
 }

@@ -252,13 +252,18 @@ pub fn map_allows_func(map_type: u32, func: u32) -> bool {
     }
 }
 
-/// Map types whose values programs may only read whatever the map flags say:
-/// devmap / devmap_hash (Linux adds `BPF_F_RDONLY_PROG` at creation since a
-/// lookup points straight at the entry) and xskmap (Linux returns a
-/// read-only socket pointer; Cordon a read-only 4-byte socket id).
-pub fn map_values_rdonly(map_type: u32) -> bool {
+/// Map types Linux always creates with `BPF_F_RDONLY_PROG`: devmap and
+/// devmap_hash (`dev_map_init_map`: a lookup points straight at the entry).
+pub fn map_forces_rdonly_prog(map_type: u32) -> bool {
     use redirect_maps::*;
-    matches!(map_type, DEVMAP | DEVMAP_HASH | XSKMAP)
+    matches!(map_type, DEVMAP | DEVMAP_HASH)
+}
+
+/// Map types whose values programs may only read whatever the map flags say:
+/// those of [`map_forces_rdonly_prog`] and xskmap (Linux returns a read-only
+/// socket pointer; Cordon a read-only 4-byte socket id).
+pub fn map_values_rdonly(map_type: u32) -> bool {
+    map_forces_rdonly_prog(map_type) || map_type == redirect_maps::XSKMAP
 }
 
 /// Names of the built-in kfuncs.

@@ -123,6 +123,18 @@ impl Engine<'_> {
         };
         let f = proto.id;
         let t = m.map_type;
+        // record_func_map: helpers that write a read-only (for programs) map.
+        if (m.rdonly_prog || crate::proto::map_forces_rdonly_prog(t.linux_id()))
+            && matches!(
+                f,
+                helper::MAP_DELETE_ELEM
+                    | helper::MAP_UPDATE_ELEM
+                    | helper::MAP_PUSH_ELEM
+                    | helper::MAP_POP_ELEM
+            )
+        {
+            return Err("write into map forbidden".into());
+        }
         let ok_for_func = match f {
             helper::MAP_LOOKUP_ELEM => !matches!(
                 t,
