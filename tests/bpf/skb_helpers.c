@@ -181,6 +181,36 @@ int hash(struct __sk_buff *skb)
 	return ok;
 }
 
+/* bpf_skb_adjust_room with parameters from the last 8 packet bytes:
+ * len_diff (s16 BE), mode, flags bits 0-6, inner L2 length, -, -, decap bits
+ * (bit 0: DECAP_L3_IPV4, bit 1: DECAP_L3_IPV6, bit 7: an undefined flag).
+ * The same call is repeated (an encapsulated skb refuses a second encap),
+ * then change_tail to the current length and to 40 bytes shows the
+ * encapsulation and the transport header an L4 encap sets. */
+SEC("tc")
+int room(struct __sk_buff *skb)
+{
+	__u8 p[8];
+	__s32 diff;
+	__u64 flags;
+	long r1, r2, r3, r4;
+
+	if (bpf_skb_load_bytes(skb, skb->len - 8, p, 8))
+		return 1000;
+	diff = (__s16)(p[0] << 8 | p[1]);
+	flags = (p[3] & 0x7f) | (__u64)(p[7] & 3) << 7 |
+		(__u64)(p[7] >> 7) << 9 | (__u64)p[4] << 56;
+	r1 = bpf_skb_adjust_room(skb, diff, p[2], flags);
+	put(0, (__u64)skb->len << 32 | skb->protocol);
+	r2 = bpf_skb_adjust_room(skb, diff, p[2], flags);
+	put(1, (__u64)skb->len << 32 | skb->protocol);
+	r3 = bpf_skb_change_tail(skb, skb->len, 0);
+	r4 = bpf_skb_change_tail(skb, 40, 0);
+	put(2, skb->len);
+	return (r1 & 0xffff) | (r2 & 0xff) << 16 | (r3 & 0xf) << 24 |
+	       (r4 & 0xf) << 28;
+}
+
 /* The test-run skb has a socket: a non-zero cookie, the same on every call. */
 SEC("tc")
 int cookie(struct __sk_buff *skb)

@@ -573,6 +573,7 @@ impl CompiledProgram {
             base,
             base + (FRAME_SIZE - SHARED_INFO_SIZE) as u64,
             if l2 { ETH_HLEN as i64 } else { 0 },
+            (start - base) as i64,
         );
         // SAFETY: `s` outlives the run.
         let extra = [unsafe { Region::from_raw(ctx_addr, SK_BUFF_SIZE as u64, true) }];

@@ -209,6 +209,12 @@ fn skb_protos(r: &mut cordon_verifier::Registry) {
         &[PtrToCtx, Anything, Anything],
         CHANGES_PKT_DATA,
     ));
+    r.add_helper(tc(
+        ids::SKB_ADJUST_ROOM,
+        "skb_adjust_room",
+        &[PtrToCtx, Anything, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
     r.add_helper(
         p(
             ids::GET_SOCKET_COOKIE,

@@ -18,6 +18,11 @@ use cordon_exec::{Abort, HelperResult, RunContext};
 use super::{HelperImpl, h, neg};
 use crate::ctx::{ETH_HLEN, SkbCtx, sk_buff};
 use crate::maps::errno::{EINVAL, ENOMEM};
+
+/// Linux's internal `ENOTSUPP`.
+const ENOTSUPP: i32 = 524;
+const EFAULT: i32 = 14;
+const EALREADY: i32 = 114;
 use crate::state::{CtxKind, with_inv};
 
 /// Helper ids implemented here.
@@ -28,10 +33,13 @@ pub mod ids {
     pub const SKB_CHANGE_TAIL: u32 = 38;
     pub const SKB_CHANGE_HEAD: u32 = 43;
     pub const GET_SOCKET_COOKIE: u32 = 46;
+    pub const SKB_ADJUST_ROOM: u32 = 50;
 }
 
 /// `BPF_SKB_MAX_LEN` (`SKB_MAX_ALLOC`: 16 KiB minus the shared info).
 pub const SKB_MAX_LEN: u64 = 16384 - 320;
+/// `skb->transport_header` when no transport header is set.
+const TRANSPORT_UNSET: u16 = 0xffff;
 /// `VLAN_HLEN`.
 const VLAN_HLEN: u64 = 4;
 /// Headroom a relocated packet gets in front of it (`NET_SKB_PAD`).
@@ -50,6 +58,16 @@ pub struct SkbState {
     hi: u64,
     /// `skb_network_offset`: the network header relative to `data`.
     net_off: i64,
+    /// Linux's `skb_headroom`: where `data` is in the kernel's buffer. The
+    /// header offsets below are relative to that buffer's head, as Linux
+    /// keeps them, because `pskb_expand_head` shifts them all, the unset
+    /// transport header (`0xffff`) included: after the head grows that
+    /// header counts as set, which `bpf_skb_change_tail` sees.
+    headroom: i64,
+    /// `skb->transport_header` (u16 from the head; `0xffff`: not set).
+    transport: u16,
+    /// `skb->encapsulation` (set by `bpf_skb_adjust_room` with encap flags).
+    encapsulation: bool,
     /// `skb->l4_hash || skb->sw_hash`: `skb->hash` is valid.
     hash_valid: bool,
     /// The socket's cookie once generated (0: not yet).
@@ -127,13 +145,37 @@ impl Drop for PacketBuf {
 impl SkbState {
     /// State of a fresh test-run skb in the buffer `[lo, hi)` with the network
     /// header `net_off` bytes after `data`.
-    pub(crate) fn new(lo: u64, hi: u64, net_off: i64) -> SkbState {
+    pub(crate) fn new(lo: u64, hi: u64, net_off: i64, headroom: i64) -> SkbState {
         SkbState {
             lo,
             hi,
             net_off,
+            headroom,
+            transport: TRANSPORT_UNSET,
             ..SkbState::default()
         }
+    }
+
+    /// `skb_cow_head(skb, need)`: when the headroom is short Linux expands
+    /// the head by the shortfall rounded up to `NET_SKB_PAD`, shifting every
+    /// header offset.
+    fn cow_head(&mut self, need: u64) {
+        let need = need as i64;
+        if need > self.headroom {
+            let nhead = (need - self.headroom + 63) & !63;
+            self.headroom += nhead;
+            self.transport = self.transport.wrapping_add(nhead as u16);
+        }
+    }
+
+    /// `skb_transport_offset` if the transport header is set.
+    fn trans_off(&self) -> Option<i64> {
+        (self.transport != TRANSPORT_UNSET).then(|| self.transport as i64 - self.headroom)
+    }
+
+    /// Whether the transport header sits where the network header is.
+    fn trans_same(&self) -> bool {
+        self.transport as i64 == self.headroom + self.net_off
     }
 
     /// `skb_clear_hash`.
@@ -155,6 +197,7 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
         (ids::SKB_CHANGE_TAIL, h(change_tail)),
         (ids::SKB_CHANGE_HEAD, h(change_head)),
         (ids::GET_SOCKET_COOKIE, h(get_socket_cookie)),
+        (ids::SKB_ADJUST_ROOM, h(adjust_room)),
     ]
 }
 
@@ -269,6 +312,8 @@ fn vlan_push(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
         if !reserve(ctx, s, st, VLAN_HLEN, 0) {
             return Ok(neg(ENOMEM));
         }
+        st.cow_head(VLAN_HLEN);
+        st.headroom -= VLAN_HLEN as i64;
         let old_proto = u16::from_be(s.get_u32(sk_buff::VLAN_PROTO) as u16);
         let old_tci = s.get_u32(sk_buff::VLAN_TCI) as u16;
         let data = s.data - VLAN_HLEN;
@@ -308,6 +353,7 @@ fn vlan_pop_payload(s: &mut SkbCtx, st: &mut SkbState) -> Result<u16, i32> {
     set_protocol(s, proto);
     let (data, end) = (s.data + VLAN_HLEN, s.data_end);
     set_packet(s, data, end);
+    st.headroom += VLAN_HLEN as i64;
     st.net_off -= VLAN_HLEN as i64;
     if st.net_off < ETH_HLEN as i64 {
         st.net_off = ETH_HLEN as i64;
@@ -350,9 +396,19 @@ fn vlan_pop(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
 fn change_tail(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     let (s, st) = skb_and_state(ctx, a[0])?;
     let (new_len, flags) = (a[1] as u32 as u64, a[2]);
-    let min_len = st.net_off.max(0) as u64;
+    // __bpf_skb_min_len: the network offset, replaced by the transport
+    // offset when one is set; offsets at or below data do not count.
+    let mut min_len = st.net_off.max(0) as u64;
+    if let Some(t) = st.trans_off()
+        && t > 0
+    {
+        min_len = t as u64;
+    }
     if flags != 0 || new_len > SKB_MAX_LEN || new_len < min_len {
         return Ok(neg(EINVAL));
+    }
+    if st.encapsulation {
+        return Ok(neg(ENOTSUPP));
     }
     let old = len(s);
     if new_len > old {
@@ -391,6 +447,8 @@ fn change_head(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     let (data, end) = (s.data - room, s.data_end);
     bytes(data, room).fill(0);
     set_packet(s, data, end);
+    st.cow_head(room);
+    st.headroom -= room as i64;
     st.net_off += room as i64;
     Ok(0)
 }
@@ -487,4 +545,211 @@ fn flow_hash(s: &SkbCtx, st: &SkbState) -> u32 {
         0 => 1,
         h => h,
     }
+}
+
+/// `bpf_skb_adjust_room` flags and modes.
+mod adj {
+    pub const FIXED_GSO: u64 = 1 << 0;
+    pub const ENCAP_L3_IPV4: u64 = 1 << 1;
+    pub const ENCAP_L3_IPV6: u64 = 1 << 2;
+    pub const ENCAP_L4_GRE: u64 = 1 << 3;
+    pub const ENCAP_L4_UDP: u64 = 1 << 4;
+    pub const NO_CSUM_RESET: u64 = 1 << 5;
+    pub const ENCAP_L2_ETH: u64 = 1 << 6;
+    pub const DECAP_L3_IPV4: u64 = 1 << 7;
+    pub const DECAP_L3_IPV6: u64 = 1 << 8;
+    pub const ENCAP_L2_SHIFT: u64 = 56;
+    pub const ENCAP_L3_MASK: u64 = ENCAP_L3_IPV4 | ENCAP_L3_IPV6;
+    pub const DECAP_L3_MASK: u64 = DECAP_L3_IPV4 | DECAP_L3_IPV6;
+    pub const MASK: u64 = FIXED_GSO
+        | ENCAP_L3_MASK
+        | ENCAP_L4_GRE
+        | ENCAP_L4_UDP
+        | ENCAP_L2_ETH
+        | (0xff << ENCAP_L2_SHIFT)
+        | DECAP_L3_MASK;
+    pub const MODE_NET: u32 = 0;
+    pub const MODE_MAC: u32 = 1;
+}
+
+const ETH_P_IP: u16 = 0x0800;
+const ETH_P_IPV6: u16 = 0x86dd;
+
+/// `bpf_skb_net_base_len`: the fixed IP header length of the protocol.
+fn net_base_len(proto: u16) -> u64 {
+    match proto {
+        ETH_P_IP => 20,
+        ETH_P_IPV6 => 40,
+        _ => 0,
+    }
+}
+
+/// `bpf_skb_adjust_room(skb, len_diff, mode, flags)`: inserts zeroed room
+/// (or removes bytes) after the MAC header (`BPF_ADJ_ROOM_MAC`) or after the
+/// fixed IP header (`BPF_ADJ_ROOM_NET`); encapsulation flags mark the skb
+/// encapsulated and may switch `protocol` to the new outer header's.
+fn adjust_room(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let (s, st) = skb_and_state(ctx, a[0])?;
+    let (diff, mode, flags) = (a[1] as i32, a[2] as u32, a[3]);
+    let shrink = diff < 0;
+    let diff_abs = diff.unsigned_abs() as u64;
+    let proto = protocol(s);
+    if flags & !(adj::MASK | adj::NO_CSUM_RESET) != 0 {
+        return Ok(neg(EINVAL));
+    }
+    if diff_abs > 0xfff {
+        return Ok(neg(EFAULT));
+    }
+    if proto != ETH_P_IP && proto != ETH_P_IPV6 {
+        return Ok(neg(ENOTSUPP));
+    }
+    // skb_mac_header_len: the MAC header starts at data for tc programs.
+    let mut off = st.net_off;
+    match mode {
+        adj::MODE_NET => off += net_base_len(proto) as i64,
+        adj::MODE_MAC => {}
+        _ => return Ok(neg(ENOTSUPP)),
+    }
+    let mut len_min = net_base_len(proto);
+    if flags & adj::DECAP_L3_MASK != 0 {
+        if !shrink {
+            return Ok(neg(EINVAL));
+        }
+        len_min = match flags & adj::DECAP_L3_MASK {
+            adj::DECAP_L3_IPV4 => 20,
+            adj::DECAP_L3_IPV6 => 40,
+            _ => return Ok(neg(EINVAL)),
+        };
+    }
+    let skb_len = len(s) as u32;
+    let len_cur = skb_len.wrapping_sub(st.net_off as u32) as u64;
+    let gso = s.get_u32(sk_buff::GSO_SIZE) != 0;
+    if (shrink && (diff_abs >= len_cur || len_cur - diff_abs < len_min))
+        || (!shrink && skb_len as u64 + diff_abs > SKB_MAX_LEN && !gso)
+    {
+        return Ok(neg(ENOTSUPP));
+    }
+    let ret = if shrink {
+        net_shrink(ctx, s, st, off, diff_abs, flags)
+    } else {
+        net_grow(ctx, s, st, off, diff_abs, flags)
+    };
+    Ok(match ret {
+        Ok(()) => 0,
+        Err(e) => neg(e),
+    })
+}
+
+/// Test-run skbs carry no GSO type, so a GSO skb (`gso_size` from ctx_in)
+/// is neither TCP nor UDP-L4 GSO: Linux refuses to resize it.
+fn refuse_gso(s: &SkbCtx) -> Result<(), i32> {
+    if s.get_u32(sk_buff::GSO_SIZE) != 0 {
+        return Err(ENOTSUPP);
+    }
+    Ok(())
+}
+
+fn net_grow(
+    ctx: &mut RunContext<'_>,
+    s: &mut SkbCtx,
+    st: &mut SkbState,
+    off: i64,
+    len: u64,
+    flags: u64,
+) -> Result<(), i32> {
+    refuse_gso(s)?;
+    st.cow_head(len);
+    let encap = flags & adj::ENCAP_L3_MASK != 0;
+    let inner_mac_len = (flags >> adj::ENCAP_L2_SHIFT) & 0xff;
+    let mac_len = st.net_off;
+    if encap {
+        if flags & adj::ENCAP_L3_MASK == adj::ENCAP_L3_MASK {
+            return Err(EINVAL);
+        }
+        if flags & adj::ENCAP_L4_GRE != 0 && flags & adj::ENCAP_L4_UDP != 0 {
+            return Err(EINVAL);
+        }
+        if flags & adj::ENCAP_L2_ETH != 0 && inner_mac_len < ETH_HLEN as u64 {
+            return Err(EINVAL);
+        }
+        if st.encapsulation {
+            return Err(EALREADY);
+        }
+        if inner_mac_len > len {
+            return Err(EINVAL);
+        }
+    }
+    // bpf_skb_generic_push: the first `off` bytes move to the new front,
+    // `len` zeroed bytes follow them.
+    // (A packet shorter than `off` moves the bytes behind its end too, as
+    // Linux's memmove does.)
+    let off = off.max(0) as u64;
+    if !reserve(ctx, s, st, len, off.saturating_sub(self::len(s))) {
+        return Err(ENOMEM);
+    }
+    let (data, end) = (s.data - len, s.data_end);
+    bytes(data, off + len).copy_within(len as usize..(len + off) as usize, 0);
+    bytes(data + off, len).fill(0);
+    set_packet(s, data, end);
+    // mac and network headers move with the data; the transport header
+    // follows the network header only where they coincide.
+    let same = st.trans_same();
+    st.headroom -= len as i64;
+    if same {
+        st.transport = (st.headroom + st.net_off) as u16;
+    }
+    if encap {
+        st.encapsulation = true;
+        st.net_off = mac_len;
+        if flags & (adj::ENCAP_L4_GRE | adj::ENCAP_L4_UDP) != 0 {
+            let nh_len = if flags & adj::ENCAP_L3_IPV6 != 0 {
+                40
+            } else {
+                20
+            };
+            st.transport = (st.headroom + mac_len + nh_len) as u16;
+        }
+        let proto = protocol(s);
+        if proto == ETH_P_IP && flags & adj::ENCAP_L3_IPV6 != 0 {
+            set_protocol(s, ETH_P_IPV6);
+        } else if proto == ETH_P_IPV6 && flags & adj::ENCAP_L3_IPV4 != 0 {
+            set_protocol(s, ETH_P_IP);
+        }
+    }
+    Ok(())
+}
+
+fn net_shrink(
+    ctx: &mut RunContext<'_>,
+    s: &mut SkbCtx,
+    st: &mut SkbState,
+    off: i64,
+    len: u64,
+    flags: u64,
+) -> Result<(), i32> {
+    if flags & !(adj::FIXED_GSO | adj::DECAP_L3_MASK | adj::NO_CSUM_RESET) != 0 {
+        return Err(EINVAL);
+    }
+    refuse_gso(s)?;
+    // bpf_skb_generic_pop: pskb_may_pull(off + len), then the first `off`
+    // bytes move forward over the removed ones.
+    let off = off.max(0) as u64;
+    if off + len > self::len(s) {
+        return Err(ENOMEM);
+    }
+    reserve(ctx, s, st, 0, 0);
+    let (data, end) = (s.data, s.data_end);
+    bytes(data, off + len).copy_within(0..off as usize, len as usize);
+    set_packet(s, data + len, end);
+    let same = st.trans_same();
+    st.headroom += len as i64;
+    if same {
+        st.transport = (st.headroom + st.net_off) as u16;
+    }
+    if flags & adj::DECAP_L3_IPV4 != 0 {
+        set_protocol(s, ETH_P_IP);
+    } else if flags & adj::DECAP_L3_IPV6 != 0 {
+        set_protocol(s, ETH_P_IPV6);
+    }
+    Ok(())
 }

@@ -132,6 +132,66 @@ pub fn skb_cases() -> Vec<Case> {
     ] {
         cases.push(single("head", format!("{n}"), with_arg(0x0800, n, 60)));
     }
+    // adjust_room: parameters in the last 8 bytes (see skb_helpers.c).
+    const GSO: u8 = 1;
+    const V4: u8 = 1 << 1;
+    const V6: u8 = 1 << 2;
+    const GRE: u8 = 1 << 3;
+    const UDP: u8 = 1 << 4;
+    const L2: u8 = 1 << 6;
+    let room = |base: Vec<u8>, diff: i16, mode: u8, flags: u8, inner: u8, decap: u8| {
+        let mut f = base;
+        let d = diff.to_be_bytes();
+        f.extend_from_slice(&[d[0], d[1], mode, flags, inner, 0, 0, decap]);
+        f
+    };
+    let v4 = || ipv4([10, 0, 0, 1], 17, &udp(7, 9, b"0123456789abcdef"));
+    let v6 = || ipv6([3; 16], 6, &tcp(7, 9, b"0123456789"));
+    let rooms: Vec<(&str, Vec<u8>)> = vec![
+        ("mac_grow", room(v4(), 8, 1, 0, 0, 0)),
+        ("net_grow", room(v4(), 8, 0, 0, 0, 0)),
+        ("net_grow_v6", room(v6(), 16, 0, 0, 0, 0)),
+        ("net_shrink", room(v4(), -8, 0, 0, 0, 0)),
+        ("mac_shrink", room(v4(), -8, 1, 0, 0, 0)),
+        ("shrink_too_far", room(v4(), -40, 0, 0, 0, 0)),
+        ("shrink_all", room(v4(), -200, 1, 0, 0, 0)),
+        ("fixed_gso", room(v4(), 4, 1, GSO, 0, 0)),
+        ("ipip", room(v4(), 20, 1, V4, 0, 0)),
+        ("udp_encap", room(v4(), 28, 1, V4 | UDP, 0, 0)),
+        ("gre_eth", room(v4(), 38, 1, V4 | GRE | L2, 14, 0)),
+        ("v6_in_v4", room(v4(), 40, 1, V6, 0, 0)),
+        ("v4_in_v6", room(v6(), 20, 1, V4, 0, 0)),
+        ("v6_udp", room(v6(), 48, 1, V6 | UDP, 0, 0)),
+        ("eth_without_l3", room(v4(), 20, 1, L2, 10, 0)),
+        ("eth_short_inner", room(v4(), 20, 1, V4 | L2, 10, 0)),
+        ("both_l3", room(v4(), 10, 1, V4 | V6, 0, 0)),
+        ("gre_and_udp", room(v4(), 10, 1, V4 | GRE | UDP, 0, 0)),
+        ("inner_too_long", room(v4(), 4, 1, V4, 8, 0)),
+        ("encap_shrink", room(v4(), -8, 1, V4, 0, 0)),
+        ("decap_v4", room(v6(), -20, 1, 0, 0, 1)),
+        ("decap_v6", room(v4(), -4, 1, 0, 0, 2)),
+        ("decap_grow", room(v4(), 8, 1, 0, 0, 1)),
+        ("decap_both", room(v4(), -8, 1, 0, 0, 3)),
+        ("undefined_flag", room(v4(), 8, 1, 0, 0, 0x80)),
+        ("diff_4095", room(v4(), 0xfff, 1, 0, 0, 0)),
+        ("diff_4096", room(v4(), 0x1000, 1, 0, 0, 0)),
+        ("diff_minus_4096", room(v4(), -0x1000, 1, 0, 0, 0)),
+        ("mode_2", room(v4(), 8, 2, 0, 0, 0)),
+        ("arp", room(with_arg(0x0806, 1, 60), 8, 1, 0, 0, 0)),
+        ("csum_flag", room(v4(), 8, 0, 1 << 5, 0, 0)),
+    ];
+    for (name, pkt) in rooms {
+        cases.push(single("room", name.into(), pkt));
+    }
+    // Growing past the headroom makes Linux expand the head, which shifts
+    // the unset transport header into a set one: change_tail's minimum moves.
+    for diff in [24i16, 32, 33, 63, 65, 100, 200, 1000, 2000] {
+        cases.push(single(
+            "room",
+            format!("headroom_{diff}"),
+            room(v4(), diff, 1, 0, 0, 0),
+        ));
+    }
     // Hash: every property holds on IPv4/IPv6/TCP/UDP/ARP/VLAN frames.
     cases.push(
         Case::new(
