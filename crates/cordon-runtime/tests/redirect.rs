@@ -150,6 +150,14 @@ fn creation_follows_linux_attribute_checks() {
     Map::create(&MapDef::new(MapType::XskMap, 4, 4, 4), 2).unwrap();
     let e = Map::create(&MapDef::new(MapType::XskMap, 4, 8, 4), 2).unwrap_err();
     assert!(e.to_string().contains("must be 4 (a socket)"), "{e}");
+    // Huge maps are refused with an error, not an abort.
+    for t in [MapType::DevMap, MapType::DevMapHash, MapType::XskMap] {
+        let e = Map::create(&MapDef::new(t, 4, 4, 1 << 31), 2).unwrap_err();
+        assert!(matches!(e, MapError::OutOfMemory { .. }), "{t} {e}");
+        assert_eq!(e.errno(), errno::ENOMEM);
+    }
+    let e = Map::create(&MapDef::new(MapType::DevMapHash, 4, 4, u32::MAX), 2).unwrap_err();
+    assert!(matches!(e, MapError::InvalidAttr { .. }), "{e}");
     // cpumap: at most NR_CPUS entries, only BPF_F_NUMA_NODE.
     let e = Map::create(&MapDef::new(MapType::CpuMap, 4, 4, 8193), 2).unwrap_err();
     assert_eq!(e.errno(), errno::E2BIG, "{e}");
@@ -764,5 +772,71 @@ fn verifier_verdicts_match_linux() {
                 linux.log
             );
         }
+    }
+}
+
+/// The host rewrites and deletes devmap_hash entries while programs redirect
+/// through the map on other threads: every run sees either a miss or one of
+/// the ifindexes written for the key, never anything else.
+#[test]
+fn host_updates_race_with_redirecting_programs() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        let rt = runtime((backend, true));
+        let o = rt
+            .load_parsed(redirect_prog(
+                spec("m", DEVMAP_HASH, 4, 8),
+                3,
+                XDP_PASS as i32,
+            ))
+            .unwrap();
+        let m = o.map_handle("m").unwrap();
+        let p = Arc::new(o.program("p").unwrap());
+        let stop = Arc::new(AtomicBool::new(false));
+        let runners: Vec<_> = (0..2)
+            .map(|_| {
+                let (p, stop) = (Arc::clone(&p), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut hits = 0u32;
+                    while !stop.load(Ordering::Relaxed) {
+                        let r = p.run_xdp(&[0; 64]).unwrap();
+                        match (r.retval, r.redirect) {
+                            (XDP_PASS, None) => {}
+                            (
+                                XDP_REDIRECT,
+                                Some(Redirect::Map {
+                                    key: 3,
+                                    target: RedirectTarget::Device { ifindex },
+                                    ..
+                                }),
+                            ) => {
+                                assert!((100..110).contains(&ifindex), "{ifindex}");
+                                hits += 1;
+                            }
+                            other => panic!("{other:?}"),
+                        }
+                    }
+                    hits
+                })
+            })
+            .collect();
+        for round in 0..3000u32 {
+            // Other keys fill the map so replacements reuse slots.
+            m.update_value(&key(round % 7 + 8), &key(5), BPF_ANY).ok();
+            m.update_value(&key(3), &key(100 + round % 10), BPF_ANY)
+                .unwrap();
+            if round % 3 == 0 {
+                m.delete_value(&key(3)).unwrap();
+            }
+            if round % 5 == 0 {
+                m.delete_value(&key(round % 7 + 8)).ok();
+            }
+        }
+        stop.store(true, Ordering::Relaxed);
+        for r in runners {
+            r.join().unwrap();
+        }
+        assert!(m.len().unwrap() <= 8);
     }
 }

@@ -54,13 +54,24 @@ impl Slots {
         if bytes > MAX_SLOT_BYTES {
             return Err(oom("above Cordon's 1 GiB limit for a redirect map"));
         }
-        let mut v: Vec<Slot> = Vec::new();
-        v.try_reserve_exact(n as usize)
-            .map_err(|e| oom(&e.to_string()))?;
-        v.resize_with(n as usize, Slot::default);
-        Ok(Slots {
-            slots: v.into_boxed_slice(),
-        })
+        if n == 0 {
+            return Ok(Slots {
+                slots: Box::new([]),
+            });
+        }
+        let layout =
+            std::alloc::Layout::array::<Slot>(n as usize).map_err(|e| oom(&e.to_string()))?;
+        // Zeroed memory is a valid `[Slot]` (every entry absent) and stays
+        // uncommitted until an entry is written.
+        // SAFETY: non-zero size (n > 0).
+        let p = unsafe { std::alloc::alloc_zeroed(layout) } as *mut Slot;
+        if p.is_null() {
+            return Err(oom("the allocator refused"));
+        }
+        // SAFETY: `p` is a fresh allocation of `n` zero-initialised slots with
+        // the layout `Box<[Slot]>` frees with.
+        let slots = unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n as usize)) };
+        Ok(Slots { slots })
     }
 
     pub(crate) fn len(&self) -> u32 {
@@ -255,8 +266,21 @@ pub(crate) fn delete_index(t: MapType, slots: &Slots, key: u32) -> Result<(), Ma
 struct HashState {
     /// Bucket index -> entries (key, slot), newest first (`hlist_add_head`).
     buckets: BTreeMap<u32, Vec<(u32, u32)>>,
-    /// Free slot indexes.
+    /// Recycled slot indexes.
     free: Vec<u32>,
+    /// Slots `fresh..` were never used.
+    fresh: u32,
+}
+
+impl HashState {
+    fn take_slot(&mut self, max: u32) -> Option<u32> {
+        self.free.pop().or_else(|| {
+            (self.fresh < max).then(|| {
+                self.fresh += 1;
+                self.fresh - 1
+            })
+        })
+    }
 }
 
 /// `BPF_MAP_TYPE_DEVMAP_HASH`: devices by arbitrary `u32` key, at most
@@ -275,16 +299,12 @@ impl DevMapHash {
         Ok(DevMapHash {
             slots: Slots::new(def.max_entries, &def.name)?,
             mask: n_buckets - 1,
-            state: RwLock::new(HashState {
-                buckets: BTreeMap::new(),
-                free: (0..def.max_entries).rev().collect(),
-            }),
+            state: RwLock::new(HashState::default()),
             devices: Devices::default(),
         })
     }
 
-    fn slot_of(&self, key: u32) -> Option<u32> {
-        let st = self.state.read();
+    fn slot_in(&self, st: &HashState, key: u32) -> Option<u32> {
         st.buckets
             .get(&(key & self.mask))?
             .iter()
@@ -292,13 +312,20 @@ impl DevMapHash {
             .map(|(_, s)| *s)
     }
 
+    fn slot_of(&self, key: u32) -> Option<u32> {
+        self.slot_in(&self.state.read(), key)
+    }
+
     fn lookup_ptr(&self, key: u32) -> *mut u8 {
         self.slot_of(key)
             .map_or(ptr::null_mut(), |s| self.slots.ptr(s))
     }
 
+    /// The value of `key`, read under the lock so that it is this key's even
+    /// while the host recycles slots.
     fn get(&self, key: u32) -> Option<u64> {
-        self.slot_of(key).and_then(|s| self.slots.get(s))
+        let st = self.state.read();
+        self.slot_in(&st, key).and_then(|s| self.slots.get(s))
     }
 
     /// `__dev_map_hash_update_elem`: ifindex 0 is EINVAL; `BPF_EXIST` on an
@@ -334,7 +361,7 @@ impl DevMapHash {
                 // The replaced entry's memory may still be read by a running
                 // program (as Linux's RCU-delayed free): take a fresh slot when
                 // one is free, else reuse the old one in place.
-                match st.free.pop() {
+                match st.take_slot(self.slots.len()) {
                     Some(s) => {
                         self.slots.clear(old_slot);
                         st.free.push(old_slot);
@@ -343,7 +370,7 @@ impl DevMapHash {
                     None => old_slot,
                 }
             }
-            None => st.free.pop().ok_or(MapError::Full)?,
+            None => st.take_slot(self.slots.len()).ok_or(MapError::Full)?,
         };
         self.slots.set(slot, pack(ifindex, 0));
         st.buckets.entry(b).or_default().insert(0, (key, slot));
