@@ -24,13 +24,15 @@ const HASH_RECALC: i32 = 34;
 const CHANGE_TAIL: i32 = 38;
 const CHANGE_HEAD: i32 = 43;
 const SOCKET_COOKIE: i32 = 46;
-const ALL: [i32; 6] = [
+const ADJUST_ROOM: i32 = 50;
+const ALL: [i32; 7] = [
     VLAN_PUSH,
     VLAN_POP,
     HASH_RECALC,
     CHANGE_TAIL,
     CHANGE_HEAD,
     SOCKET_COOKIE,
+    ADJUST_ROOM,
 ];
 
 fn object(section: &str, prog_type: ProgType, insns: Vec<Insn>) -> Object {
@@ -118,9 +120,9 @@ fn tagged(len: usize) -> Vec<u8> {
     f
 }
 
-/// `call id` with r1 = ctx and r2, r3 as given.
+/// `call id` with r1 = ctx, r2 and r3 as given, r4 = 0.
 fn call(id: i32, r2: i64, r3: i64) -> String {
-    format!("r2 = {r2}\nr3 = {r3}\ncall {id}\nexit")
+    format!("r2 = {r2}\nr3 = {r3}\nr4 = 0\ncall {id}\nexit")
 }
 
 fn linux_type(t: ProgType) -> KType {
@@ -167,7 +169,7 @@ fn prototypes_accept_and_reject_like_linux() {
             "helper {id} with r1 = fp-8"
         );
         // Uninitialised arguments are refused where the helper takes them.
-        if matches!(id, VLAN_PUSH | CHANGE_TAIL | CHANGE_HEAD) {
+        if matches!(id, VLAN_PUSH | CHANGE_TAIL | CHANGE_HEAD | ADJUST_ROOM) {
             let uninit = format!("r2 = 0\ncall {id}\nexit");
             assert!(
                 matches!(
@@ -188,6 +190,7 @@ fn reshaping_helpers_invalidate_packet_pointers() {
         (VLAN_POP, true),
         (CHANGE_TAIL, true),
         (CHANGE_HEAD, true),
+        (ADJUST_ROOM, true),
         (HASH_RECALC, false),
         (SOCKET_COOKIE, false),
     ] {
@@ -203,6 +206,7 @@ if r0 > r8 goto out
 r1 = r6
 r2 = 60
 r3 = 0
+r4 = 0
 call {id}
 r0 = *(u8 *)(r7 +0)
 out:
@@ -420,5 +424,68 @@ exit";
         let h = |f: &[u8]| p.run_skb(f).unwrap().retval;
         assert_eq!(h(&frame(60)), h(&reply), "{mode:?}");
         assert_ne!(h(&frame(60)), h(&other), "{mode:?}");
+    }
+}
+
+/// `bpf_skb_adjust_room(ctx, diff, mode, flags)` twice, then
+/// `change_tail(len)`: the three results and the length.
+fn room_twice(diff: i32, mode: u32, flags: u64) -> String {
+    format!(
+        "
+r6 = r1
+r2 = {diff}
+r3 = {mode}
+r4 = {flags} ll
+call 50
+r7 = r0
+r1 = r6
+r2 = {diff}
+r3 = {mode}
+r4 = {flags} ll
+call 50
+r8 = r0
+r1 = r6
+r2 = *(u32 *)(r6 +0)
+r3 = 0
+call 38
+r0 &= 0xfff
+r7 &= 0xfff
+r7 <<= 12
+r0 |= r7
+r8 &= 0xfff
+r8 <<= 24
+r0 |= r8
+exit"
+    )
+}
+
+#[test]
+fn adjust_room_matches_linux() {
+    let v6 = {
+        let mut f = frame(80);
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f
+    };
+    let pkts = [frame(60), frame(1500), v6, short(60)];
+    const V4: u64 = 1 << 1;
+    const V6: u64 = 1 << 2;
+    const UDP: u64 = 1 << 4;
+    for (diff, mode, flags) in [
+        (8, 1, 0),
+        (8, 0, 0),
+        (-8, 0, 0),
+        (-20, 1, 0),
+        (100, 1, 0),
+        (4095, 1, 0),
+        (4096, 1, 0),
+        (28, 1, V4 | UDP),
+        (40, 1, V6),
+        (20, 1, V4 | V6),
+        (8, 2, 0),
+        (-8, 1, 1 << 7),
+        (8, 1, 1 << 9),
+    ] {
+        compare_with_linux(&room_twice(diff, mode, flags), &pkts);
     }
 }
