@@ -57,10 +57,21 @@ fn cordon_contents(m: &Map) -> Contents {
 }
 
 /// Runs `ops` operations on keys below `space`; panics on the first
-/// difference. Returns how many keys were evicted on the Linux side
+/// difference. With `spread`, each operation runs on a pseudo-random CPU
+/// (the thread is re-pinned and Cordon's CPU slot follows), which exercises
+/// the other CPUs' local lists, stealing and frees of nodes pending on
+/// another CPU. Returns how many keys were evicted on the Linux side
 /// (successful inserts minus deletes minus the final size), to show the
 /// run actually exercised eviction.
-fn compare(t: MapType, flags: u32, max: u32, seed: u64, ops: usize, space: u32) -> Option<i64> {
+fn compare(
+    t: MapType,
+    flags: u32,
+    max: u32,
+    seed: u64,
+    ops: usize,
+    space: u32,
+    spread: bool,
+) -> Option<i64> {
     cordon_linux::available().ok()?;
     cordon_linux::pin_to_cpu(0).ok()?;
     set_current_cpu(0);
@@ -73,6 +84,11 @@ fn compare(t: MapType, flags: u32, max: u32, seed: u64, ops: usize, space: u32) 
     let (mut inserts, mut deletes) = (0i64, 0i64);
     for i in 0..ops {
         let r = rng.next();
+        if spread {
+            let cpu = (r >> 8) as usize % ncpus;
+            cordon_linux::pin_to_cpu(cpu).ok()?;
+            set_current_cpu(cpu as u32);
+        }
         let key = (r % space).to_ne_bytes();
         let what = format!("{t:?} flags {flags} max {max} seed {seed} op {i}");
         let (k_res, c_res) = match (r >> 20) % 8 {
@@ -139,7 +155,7 @@ fn lru_host_operations_match_linux() {
     for (t, flags) in variants() {
         for (max, space) in [(128, 300), (64, 80), (37, 100), (5, 12), (1000, 1500)] {
             for seed in 1..=3 {
-                match compare(t, flags, max, seed, 1500, space) {
+                match compare(t, flags, max, seed, 1500, space, false) {
                     Some(e) => evicted += e,
                     None => {
                         cordon_linux::report_skip("bpf() or CPU pinning unavailable");
@@ -169,6 +185,7 @@ fn lru_refill_batch_sizes_match_linux() {
                 max as u64,
                 4 * max as usize + 64,
                 max + max / 2 + 2,
+                false,
             )
             .is_none()
             {
@@ -177,4 +194,29 @@ fn lru_refill_batch_sizes_match_linux() {
             }
         }
     }
+}
+
+#[test]
+fn lru_host_operations_on_several_cpus_match_linux() {
+    require!(cordon_linux::available());
+    let ncpus = require!(cordon_linux::possible_cpus());
+    if ncpus < 2 {
+        cordon_linux::report_skip("one possible CPU: nothing to spread over");
+        return;
+    }
+    let mut evicted = 0;
+    for (t, flags) in variants() {
+        for (max, space) in [(128, 300), (16, 40), (5, 12), (300, 700)] {
+            for seed in 1..=3 {
+                match compare(t, flags, max, seed, 2000, space, true) {
+                    Some(e) => evicted += e,
+                    None => {
+                        cordon_linux::report_skip("bpf() or CPU pinning unavailable");
+                        return;
+                    }
+                }
+            }
+        }
+    }
+    assert!(evicted > 1000, "only {evicted} evictions");
 }
