@@ -351,6 +351,15 @@ fn parse_dump(text: &str) -> Result<crate::PerCpuEntries, String> {
             return Err(format!("entry {i}: {err}"));
         }
         let key = hex_bytes(e.get("key").ok_or(format!("entry {i} has no key"))?, "key")?;
+        // Array-like maps whose slots can be empty (devmap, cpumap, xskmap)
+        // list every index; an empty one fails its lookup with ENOENT.
+        if e.get("value")
+            .and_then(|v| v.get("error"))
+            .and_then(Value::as_str)
+            == Some("No such file or directory")
+        {
+            continue;
+        }
         let values = if let Some(v) = e.get("value") {
             vec![hex_bytes(v, "value")?]
         } else if let Some(vs) = e.get("values").and_then(Value::as_array) {
@@ -828,6 +837,11 @@ mod tests {
         assert!(parse_dump("{}").is_err());
         assert!(parse_dump(r#"[{"key":["zz"],"value":[]}]"#).is_err());
         assert!(parse_dump(r#"[{"key":[],"error":"x"}]"#).is_err());
+        // Empty devmap/cpumap slots are skipped; other lookup errors are not.
+        let holes = r#"[{"key":["0x00"],"value":{"error":"No such file or directory"}},{"key":["0x01"],"value":["0x07"]}]"#;
+        assert_eq!(parse_dump(holes).unwrap(), vec![(vec![1], vec![vec![7]])]);
+        let xsk = r#"[{"key":["0x00"],"value":{"error":"Operation not supported"}}]"#;
+        assert!(parse_dump(xsk).is_err());
     }
 
     #[test]

@@ -64,5 +64,5 @@ pub fn redirect_map_cases() -> Vec<Case> {
             192u32.to_ne_bytes().to_vec(),
         ),
     ];
-    vec![c]
+    vec![c.maps(&["tx_dev", "tx_hash", "cpus"])]
 }
