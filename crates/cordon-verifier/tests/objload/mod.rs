@@ -31,22 +31,30 @@ pub fn load(obj: &Object, p: &ProgramSpec) -> Option<(Program, VerifyEnv)> {
     // Maps (object maps, then inner prototypes), global function signatures,
     // exception callback and line info: the adapter cordon-runtime uses too.
     let env = VerifyEnv::new(t).with_log_level(1).with_object(obj, p);
-    let mut insns: Vec<Insn> = p.insns.clone();
+    let insns = with_kfunc_ids(obj, p, |i, name| match env.registry.kfunc_id(name) {
+        Some(id) if id != 0 => Ok(id),
+        _ => Err(format!("insn {i}: kfunc {name} is not in the registry")),
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
+    Some((Program::new(insns).ok()?, env))
+}
+
+/// The program's instructions with each kfunc call's index into the
+/// object's kfunc names replaced by `id(insn index, name)` (the first error
+/// of `id` is returned).
+fn with_kfunc_ids(
+    obj: &Object,
+    p: &ProgramSpec,
+    mut id: impl FnMut(usize, &str) -> Result<u32, String>,
+) -> Result<Vec<Insn>, String> {
+    let mut insns = p.insns.clone();
     for (i, insn) in insns.iter_mut().enumerate() {
         if insn.code == 0x85 && insn.src == 2 {
-            let name = obj
-                .kfuncs
-                .get(insn.imm as usize)
-                .cloned()
-                .unwrap_or_default();
-            insn.imm = env.registry.kfunc_id(&name).unwrap_or(0) as i32;
-            assert!(
-                insn.imm != 0,
-                "insn {i}: kfunc {name} is not in the registry"
-            );
+            let name = obj.kfuncs.get(insn.imm as usize).map_or("", String::as_str);
+            insn.imm = id(i, name)? as i32;
         }
     }
-    Some((Program::new(insns).ok()?, env))
+    Ok(insns)
 }
 
 /// Load one program of an object into Linux the way Cordon's loader produced
@@ -105,20 +113,11 @@ pub fn linux_verdict(
         maps.push(create(m, inner.as_ref())?);
     }
     let vmlinux = vmlinux();
-    let mut insns = p.insns.clone();
-    for insn in insns.iter_mut() {
-        if insn.code == 0x85 && insn.src == 2 {
-            let name = obj
-                .kfuncs
-                .get(insn.imm as usize)
-                .cloned()
-                .unwrap_or_default();
-            let id = vmlinux
-                .and_then(|v| v.find_func(&name))
-                .ok_or_else(|| format!("kfunc {name} is not in vmlinux (Cordon test kfunc)"))?;
-            insn.imm = id as i32;
-        }
-    }
+    let insns = with_kfunc_ids(obj, p, |_, name| {
+        vmlinux
+            .and_then(|v| v.find_func(name))
+            .ok_or_else(|| format!("kfunc {name} is not in vmlinux (Cordon test kfunc)"))
+    })?;
     let map_refs: Vec<&Map> = maps.iter().collect();
     let func_info: Vec<FuncInfo> = p
         .func_info
