@@ -840,3 +840,91 @@ fn host_updates_race_with_redirecting_programs() {
         assert!(m.len().unwrap() <= 8);
     }
 }
+
+/// `bpf_redirect(ifindex, flags)` then, when `second` is given, another
+/// call (`None` ifindex: `bpf_redirect_map(&maps[0], 0, 0)`).
+fn two_redirects(t: ProgType, first: (i32, i32), second: Option<(Option<i32>, i32)>) -> Object {
+    let mut v = vec![
+        i(0xb7, 1, 0, 0, first.0),
+        i(0xb7, 2, 0, 0, first.1),
+        i(0x85, 0, 0, 0, 23),
+    ];
+    match second {
+        Some((Some(ifindex), flags)) => v.extend([
+            i(0xb7, 1, 0, 0, ifindex),
+            i(0xb7, 2, 0, 0, flags),
+            i(0x85, 0, 0, 0, 23),
+        ]),
+        Some((None, flags)) => {
+            v.extend(lddw_map(1, 0));
+            v.extend([
+                i(0xb7, 2, 0, 0, 0),
+                i(0xb7, 3, 0, 0, flags),
+                i(0x85, 0, 0, 0, 51),
+            ]);
+        }
+        None => {}
+    }
+    v.push(EXIT);
+    object(t, v, vec![spec("m", DEVMAP, 4, 2)])
+}
+
+#[test]
+fn bpf_redirect_is_recorded_with_its_flags() {
+    const TC_ACT_SHOT: u32 = 2;
+    const TC_ACT_REDIRECT: u32 = 7;
+    for mode in MODES {
+        let rt = runtime(mode);
+        let run = |o: Object, xdp: bool| {
+            let o = rt.load_parsed(o).unwrap();
+            o.map_handle("m")
+                .unwrap()
+                .update_value(&key(0), &key(9), BPF_ANY)
+                .unwrap();
+            let p = o.program("p").unwrap();
+            let r = if xdp {
+                p.run_xdp(&[0; 64])
+            } else {
+                p.run_skb(&[0; 64])
+            };
+            let r = r.unwrap();
+            (r.retval, r.redirect)
+        };
+        let ifindex = |ifindex, flags| Some(Redirect::Ifindex { ifindex, flags });
+        let xdp = |a, b| run(two_redirects(ProgType::Xdp, a, b), true);
+        let tc = |a, b| run(two_redirects(ProgType::SchedCls, a, b), false);
+        assert_eq!(xdp((5, 0), None), (XDP_REDIRECT, ifindex(5, 0)), "{mode:?}");
+        assert_eq!(xdp((5, 1), None), (XDP_ABORTED, None));
+        // A refused call leaves the earlier decision (Linux's bpf_redirect_info).
+        assert_eq!(
+            xdp((5, 0), Some((Some(6), 1))),
+            (XDP_ABORTED, ifindex(5, 0))
+        );
+        // The last successful call wins, whichever helper made it.
+        assert_eq!(
+            xdp((5, 0), Some((Some(6), 0))),
+            (XDP_REDIRECT, ifindex(6, 0))
+        );
+        let (ret, rec) = xdp((5, 0), Some((None, 0)));
+        assert_eq!(ret, XDP_REDIRECT);
+        assert!(
+            matches!(
+                rec,
+                Some(Redirect::Map {
+                    target: RedirectTarget::Device { ifindex: 9 },
+                    ..
+                })
+            ),
+            "{rec:?}"
+        );
+        // tc: BPF_F_INGRESS is recorded; other flags are TC_ACT_SHOT.
+        assert_eq!(
+            tc((3, 1), None),
+            (TC_ACT_REDIRECT, ifindex(3, 1)),
+            "{mode:?}"
+        );
+        assert_eq!(tc((3, 0), None), (TC_ACT_REDIRECT, ifindex(3, 0)));
+        assert_eq!(tc((3, 0x10), None), (TC_ACT_SHOT, None));
+        assert_eq!(tc((3, 1), Some((Some(4), 2))), (TC_ACT_SHOT, ifindex(3, 1)));
+    }
+}

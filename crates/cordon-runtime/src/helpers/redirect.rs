@@ -35,7 +35,7 @@ const XDP_MD_INGRESS_IFINDEX: usize = 3;
 
 /// `bpf_redirect` (XDP: `bpf_xdp_redirect`, flags must be 0; tc: only
 /// `BPF_F_INGRESS`). Bad flags return `XDP_ABORTED` / `TC_ACT_SHOT` and
-/// clear the record.
+/// leave the record as it was (Linux does not touch `bpf_redirect_info`).
 fn redirect(_ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     with_inv(|inv| {
         let xdp = inv.kind == CtxKind::Xdp;
@@ -45,7 +45,6 @@ fn redirect(_ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
             a[1] & !BPF_F_INGRESS != 0
         };
         if bad_flags {
-            inv.redirect = None;
             return Ok(if xdp { XDP_ABORTED } else { TC_ACT_SHOT });
         }
         inv.redirect = Some(Redirect::Ifindex {
