@@ -179,8 +179,11 @@ fn xdp_adjust_helpers_match_linux() {
         (54, -6),
         (54, -40),
     ] {
-        let insns = vec![i(0xb7, 2, 0, 0, delta), i(0x85, 0, 0, 0, helper), EXIT];
-        compare(XDP, insns, &format!("helper {helper}({delta})"));
+        compare(
+            XDP,
+            call2(helper, delta),
+            &format!("helper {helper}({delta})"),
+        );
     }
 }
 
@@ -223,6 +226,11 @@ fn csum_diff_matches_linux() {
             &format!("csum_diff {from} {to} {seed:#x}"),
         );
     }
+}
+
+/// `r0 = helper(ctx, arg)`.
+fn call2(helper: i32, arg: i32) -> Vec<Insn> {
+    vec![i(0xb7, 2, 0, 0, arg), i(0x85, 0, 0, 0, helper), EXIT]
 }
 
 /// `r0 = helper(ctx, r2..r5)` with constant arguments.
@@ -418,11 +426,9 @@ fn ctx_in_matches_linux() {
 
 #[test]
 fn small_skb_helpers_match_linux() {
-    // skb_pull_data(ctx, len)
     // skb_pull_data(ctx, len) (39), then csum_update(ctx, 5) (40).
     for (helper, arg) in [(39, 0), (39, 14), (39, 64), (39, 65), (39, 1000), (40, 5)] {
-        let insns = vec![i(0xb7, 2, 0, 0, arg), i(0x85, 0, 0, 0, helper), EXIT];
-        compare(TC, insns, &format!("helper {helper}({arg})"));
+        compare(TC, call2(helper, arg), &format!("helper {helper}({arg})"));
     }
     // set_hash(ctx, 77) then r0 = skb->hash; set_hash_invalid then r0 += skb->hash
     let insns = vec![
