@@ -327,7 +327,8 @@ fn cpumap_host_updates() {
         MapError::Exists
     );
     let e = m.update_value(&key(0), &val(1, 3), BPF_ANY).unwrap_err();
-    assert_eq!(e.errno(), errno::EINVAL, "{e}");
+    assert_eq!(e.errno(), errno::ENOMEM, "{e}");
+    assert!(e.to_string().contains("bpf_prog.fd 3"), "{e}");
     // qsize 0 is a delete in Linux (cpu_map_update_elem), not an error.
     m.update_value(&key(1), &val(0, 0), BPF_ANY).unwrap();
     assert_eq!(m.lookup_value(&key(1)).unwrap_err(), MapError::NotFound);
@@ -926,5 +927,141 @@ fn bpf_redirect_is_recorded_with_its_flags() {
         assert_eq!(tc((3, 0), None), (TC_ACT_REDIRECT, ifindex(3, 0)));
         assert_eq!(tc((3, 0x10), None), (TC_ACT_SHOT, None));
         assert_eq!(tc((3, 1), Some((Some(4), 2))), (TC_ACT_SHOT, ifindex(3, 1)));
+    }
+}
+
+// ----- host operations against the running kernel --------------------------------
+
+#[derive(Clone, Copy, Debug)]
+enum Op {
+    Update(u32, u32, u32, u64),
+    Lookup(u32),
+    Delete(u32),
+}
+
+/// Runs `ops` on a new map of each side; every outcome (errno, value, the
+/// final key order) must be the same. Cordon's device list is lo (1) only.
+fn same_host_results_as_linux(t: MapType, value_size: u32, max: u32, ops: &[Op]) {
+    use cordon_linux::{Map as KMap, MapSpec as KSpec, MapType as KMapType};
+    let ncpus = cordon_linux::require!(cordon_linux::possible_cpus());
+    let k = cordon_linux::require!(KMap::create(&KSpec::new(
+        KMapType(t.id()),
+        4,
+        value_size,
+        max
+    )));
+    let c = Map::create(&MapDef::new(t, 4, value_size, max), ncpus as u32).unwrap();
+    if matches!(t, MapType::DevMap | MapType::DevMapHash) {
+        c.set_devices(Some(vec![1])).unwrap();
+    }
+    let value = |a: u32, b: u32| val(a, b)[..value_size as usize].to_vec();
+    let errno = |e: Option<i32>| format!("errno {}", e.unwrap_or(-1));
+    for op in ops {
+        let (linux, cordon) = match *op {
+            Op::Update(key_, a, b, flags) => (
+                k.update(&key(key_), &value(a, b), flags)
+                    .map_or_else(|e| errno(e.errno()), |()| "ok".into()),
+                c.update_value(&key(key_), &value(a, b), flags)
+                    .map_or_else(|e| errno(Some(e.errno())), |()| "ok".into()),
+            ),
+            Op::Lookup(key_) => (
+                match k.lookup(&key(key_)) {
+                    Ok(Some(v)) => format!("{v:?}"),
+                    Ok(None) => errno(Some(errno::ENOENT)),
+                    Err(e) => errno(e.errno()),
+                },
+                c.lookup_value(&key(key_))
+                    .map_or_else(|e| errno(Some(e.errno())), |v| format!("{v:?}")),
+            ),
+            Op::Delete(key_) => (
+                match k.delete(&key(key_)) {
+                    Ok(true) => "ok".into(),
+                    Ok(false) => errno(Some(errno::ENOENT)),
+                    Err(e) => errno(e.errno()),
+                },
+                c.delete_value(&key(key_))
+                    .map_or_else(|e| errno(Some(e.errno())), |()| "ok".into()),
+            ),
+        };
+        assert_eq!(cordon, linux, "{t} {op:?}");
+    }
+    let lkeys = cordon_linux::require!(k.keys());
+    let ckeys: Vec<Vec<u8>> = c.keys().collect();
+    assert_eq!(ckeys, lkeys, "{t}: key order");
+}
+
+#[test]
+fn host_operations_match_linux() {
+    use Op::*;
+    const FD_NOT_OPEN: u32 = 100_000;
+    cordon_linux::require!(cordon_linux::available());
+    let (any, noexist, exist) = (BPF_ANY, BPF_NOEXIST, BPF_EXIST);
+    let dev = [
+        Update(1, 1, 0, any),
+        Lookup(1),
+        Update(2, 1, FD_NOT_OPEN, any),
+        Update(2, 999_999, 0, any),
+        Update(2, 1, u32::MAX, exist),
+        Update(1, 0, 0, any),
+        Lookup(1),
+        Lookup(2),
+        Update(1, 0, FD_NOT_OPEN, any),
+        Update(4, 1, 0, any),
+        Update(0, 1, 0, noexist),
+        Update(0, 1, 0, 3),
+        Delete(3),
+        Delete(4),
+        Lookup(4),
+        Update(3, 1, 0, any),
+    ];
+    same_host_results_as_linux(MapType::DevMap, 8, 4, &dev);
+    same_host_results_as_linux(MapType::DevMap, 4, 4, &dev);
+    let hash = [
+        Update(1, 0, 0, any),
+        Update(1, 1, 0, exist),
+        Update(5, 1, 0, noexist),
+        Update(5, 1, 0, noexist),
+        Update(2, 1, 0, any),
+        Update(9, 1, 0, any),
+        Update(3, 1, 0, any),
+        Update(1, 1, 0, any),
+        Update(7, 999_999, 0, any),
+        Update(7, 1, FD_NOT_OPEN, any),
+        Lookup(5),
+        Lookup(4),
+        Delete(4),
+        Delete(9),
+        Update(13, 1, 0, any),
+        Update(8, 1, 0, 4),
+    ];
+    same_host_results_as_linux(MapType::DevMapHash, 8, 4, &hash);
+    let cpu = [
+        Update(0, 64, 0, any),
+        Lookup(0),
+        Update(0, 0, 0, any),
+        Lookup(0),
+        Update(1, 16385, 0, any),
+        Update(1, 16384, 0, any),
+        Update(1, 1, 0, noexist),
+        Update(3, 64, 0, any),
+        Update(4, 64, 0, any),
+        Update(0, 8, FD_NOT_OPEN, any),
+        Delete(1),
+        Delete(4),
+        Update(0, 7, 0, exist),
+    ];
+    same_host_results_as_linux(MapType::CpuMap, 8, 4, &cpu);
+    same_host_results_as_linux(MapType::CpuMap, 4, 4, &cpu);
+    same_host_results_as_linux(MapType::XskMap, 4, 4, &[Lookup(0), Delete(0), Delete(4)]);
+    // The cpumap size limit is the kernel's NR_CPUS.
+    for max in [64, 256, 257, 4096, 8192, 8193] {
+        let spec = cordon_linux::MapSpec::new(cordon_linux::MapType(16), 4, 4, max);
+        let linux = cordon_linux::Map::create(&spec).map_err(|e| e.errno());
+        let cordon = Map::create(&MapDef::new(MapType::CpuMap, 4, 4, max), 2);
+        assert_eq!(
+            cordon.as_ref().map(|_| ()).map_err(|e| Some(e.errno())),
+            linux.as_ref().map(|_| ()).map_err(|e| *e),
+            "cpumap max_entries {max}"
+        );
     }
 }

@@ -7,20 +7,32 @@
 //! count): an entry for a CPU at or above it is refused with ENODEV, as
 //! Linux refuses a CPU that is not possible. As in Linux, `qsize` 0 deletes
 //! the entry and `qsize` above 16384 is EOVERFLOW. Programs attached to
-//! entries (`bpf_prog.fd` > 0) are not supported (EINVAL).
+//! entries (`bpf_prog.fd` > 0) are not supported (ENOMEM, as Linux reports
+//! any failure to set up an entry).
 
 use super::devmap::{Slots, check_no_prog, delete_index, pack, u32_at};
 use super::{BPF_EXIST, BPF_NOEXIST, MapDef, MapError, MapType};
 
-/// `NR_CPUS` of x86-64 distribution kernels (`CONFIG_NR_CPUS=8192`): the
-/// largest `max_entries` of a cpumap.
-pub(crate) const NR_CPUS: u32 = 8192;
+/// `NR_CPUS`, the largest `max_entries` of a cpumap: the host kernel's
+/// (`/sys/devices/system/cpu/kernel_max` + 1) when it can be read, else 8192
+/// (`CONFIG_NR_CPUS` of x86-64 distribution kernels).
+pub(crate) fn nr_cpus() -> u32 {
+    static N: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *N.get_or_init(|| {
+        std::fs::read_to_string("/sys/devices/system/cpu/kernel_max")
+            .ok()
+            .and_then(|s| s.trim().parse::<u32>().ok())
+            .and_then(|m| m.checked_add(1))
+            .unwrap_or(8192)
+    })
+}
 
 /// Largest queue size Linux accepts ("sanity limit on qsize").
 pub(crate) const MAX_QSIZE: u32 = 16384;
 
 const EOVERFLOW: i32 = 75;
 const ENODEV: i32 = 19;
+const ENOMEM: i32 = 12;
 
 pub(crate) struct CpuMap {
     slots: Slots,
@@ -74,7 +86,7 @@ impl CpuMap {
             self.slots.clear(key);
             return Ok(());
         }
-        check_no_prog(t, value)?;
+        check_no_prog(t, value, ENOMEM)?;
         self.slots.set(key, pack(qsize, 0));
         Ok(())
     }

@@ -187,12 +187,14 @@ impl Devices {
 fn check_dev_value(t: MapType, devices: &Devices, value: &[u8]) -> Result<u32, MapError> {
     let ifindex = u32_at(value, 0);
     devices.check(t, ifindex)?;
-    check_no_prog(t, value)?;
+    check_no_prog(t, value, EINVAL)?;
     Ok(ifindex)
 }
 
 /// Cordon cannot attach devmap/cpumap programs: `bpf_prog.fd` must be <= 0.
-pub(crate) fn check_no_prog(t: MapType, value: &[u8]) -> Result<(), MapError> {
+/// `errno` is what Linux returns when the program cannot be attached (devmap
+/// EINVAL; cpumap ENOMEM, its answer to any entry setup failure).
+pub(crate) fn check_no_prog(t: MapType, value: &[u8], errno: i32) -> Result<(), MapError> {
     let fd = u32_at(value, 4) as i32;
     if value.len() >= 8 && fd > 0 {
         return Err(MapError::InvalidValue {
@@ -200,7 +202,7 @@ pub(crate) fn check_no_prog(t: MapType, value: &[u8]) -> Result<(), MapError> {
             field: "bpf_prog.fd",
             value: fd as u64,
             reason: "Cordon cannot attach programs to redirect map entries",
-            errno: EINVAL,
+            errno,
         });
     }
     Ok(())
@@ -232,7 +234,7 @@ impl DevMap {
             return Err(MapError::Exists);
         }
         if u32_at(value, 0) == 0 {
-            check_no_prog(t, value)?;
+            check_no_prog(t, value, EINVAL)?;
             self.slots.clear(key);
             return Ok(());
         }
@@ -636,12 +638,12 @@ pub(crate) fn check_def(t: MapType, def: &MapDef) -> Result<(), MapError> {
             "the bucket count (next power of two) overflows",
         ));
     }
-    if t == MapType::CpuMap && def.max_entries > super::cpumap::NR_CPUS {
+    if t == MapType::CpuMap && def.max_entries > super::cpumap::nr_cpus() {
         return Err(MapError::AttrTooBig {
             map_type: t,
             field: "max_entries",
             value: def.max_entries as u64,
-            limit: super::cpumap::NR_CPUS as u64,
+            limit: super::cpumap::nr_cpus() as u64,
         });
     }
     Ok(())
