@@ -19,11 +19,16 @@ fn cordon(args: &[&str]) -> Output {
         .expect("spawn cordon")
 }
 
-/// `cordon run OBJECT ARGS...`
-fn run(object: &Path, args: &[&str]) -> Output {
-    let mut a = vec!["run", p(object)];
+/// `cordon COMMAND FILE ARGS...`
+fn on(command: &str, file: &Path, args: &[&str]) -> Output {
+    let mut a = vec![command, p(file)];
     a.extend_from_slice(args);
     cordon(&a)
+}
+
+/// `cordon run FILE ARGS...`
+fn run(file: &Path, args: &[&str]) -> Output {
+    on("run", file, args)
 }
 
 fn stdout(o: &Output) -> String {
@@ -218,32 +223,27 @@ fn verify_exit_codes() {
     );
     assert!(stderr(&o).is_empty(), "{}", stderr(&o));
     // Level 1 on success: Linux keeps only the summary line.
-    let o = cordon(&[
+    let o = on(
         "verify",
-        p(&bpf("subprogs.o")),
-        "--prog",
-        "prog_b",
-        "--log-level",
-        "1",
-    ]);
+        &bpf("subprogs.o"),
+        &["--prog", "prog_b", "--log-level", "1"],
+    );
     assert_exit(&o, 0);
     assert!(stdout(&o).contains("prog_b: accepted"));
     assert!(!stdout(&o).contains("prog_a"));
     // Unprivileged: pointer subtraction is refused, so the firewall is rejected.
-    let o = cordon(&[
+    let fw = bpf("xdp_firewall.o");
+    let o = on(
         "verify",
-        p(&bpf("xdp_firewall.o")),
-        "--profile",
-        "unprivileged",
-        "--log-level",
-        "1",
-    ]);
+        &fw,
+        &["--profile", "unprivileged", "--log-level", "1"],
+    );
     assert_exit(&o, 1);
     assert_eq!(stdout(&o), "xdp_firewall: rejected\n");
     let e = stderr(&o);
     assert!(e.contains("pointer -= pointer prohibited"), "{e}");
     assert!(e.contains("xdp_firewall.c:113"), "{e}");
-    let o = cordon(&["verify", p(&bpf("xdp_firewall.o")), "--log-level", "9"]);
+    let o = on("verify", &fw, &["--log-level", "9"]);
     assert_exit(&o, 2);
 }
 
