@@ -2,9 +2,11 @@
 /*
  * tc helpers that reshape the skb or read its state: VLAN push/pop,
  * change_tail, change_head, get_hash_recalc / set_hash / set_hash_invalid,
- * get_socket_cookie. One program per scenario; the parameters come from the
- * packet (a big-endian u16 at offset 14, `arg()`), the observations go to
- * the array `res` (compared with Linux) and into the return value.
+ * get_socket_cookie, adjust_room, change_type, load_bytes_relative and the
+ * task helpers (pid/tgid, uid/gid, comm). One program per scenario; the
+ * parameters come from the packet (a big-endian u16 at offset 14, `arg()`),
+ * the observations go to the array `res` (compared with Linux) and into the
+ * return value.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -209,6 +211,74 @@ int room(struct __sk_buff *skb)
 	put(2, skb->len);
 	return (r1 & 0xffff) | (r2 & 0xff) << 16 | (r3 & 0xf) << 24 |
 	       (r4 & 0xf) << 28;
+}
+
+/* The calling task (test_run runs in it): pid/tgid, uid/gid, comm. */
+static __always_inline void task(void)
+{
+	__u64 comm[2] = {};
+
+	put(0, bpf_get_current_pid_tgid());
+	put(1, bpf_get_current_uid_gid());
+	bpf_get_current_comm(comm, sizeof(comm));
+	put(2, comm[0]);
+	put(3, comm[1]);
+	/* A 5-byte buffer gets 4 name bytes and a NUL. */
+	comm[0] = ~0ULL;
+	bpf_get_current_comm(comm, 5);
+	put(4, comm[0]);
+}
+
+/* bpf_skb_load_bytes_relative from the MAC and network headers (the
+ * parameter: offset), its refusals, and bpf_skb_change_type. */
+static __always_inline long relative(struct __sk_buff *skb, __u32 off)
+{
+	__u8 m[4], n[4];
+	long a = bpf_skb_load_bytes_relative(skb, off, m, 4, BPF_HDR_START_MAC);
+	long b = bpf_skb_load_bytes_relative(skb, off, n, 4, BPF_HDR_START_NET);
+	long c = bpf_skb_load_bytes_relative(skb, 0, n + 2, 2, 2);
+	long d = bpf_skb_load_bytes_relative(skb, 0x10000, m + 2, 2, 0);
+
+	put(5, (__u64)m[0] << 56 | (__u64)m[1] << 48 | (__u64)m[2] << 40 |
+		       (__u64)m[3] << 32 | n[0] << 24 | n[1] << 16 | n[2] << 8 |
+		       n[3]);
+	return (a & 0xff) | (b & 0xff) << 8 | (c & 0xff) << 16 | (d & 0xff) << 24;
+}
+
+SEC("tc")
+int misc(struct __sk_buff *skb)
+{
+	long r = relative(skb, arg(skb) & 0xff);
+	long t1 = bpf_skb_change_type(skb, 3);
+	__u32 p1 = skb->pkt_type;
+	long t2 = bpf_skb_change_type(skb, 4);
+	long t3 = bpf_skb_change_type(skb, 0);
+
+	task();
+	put(6, (__u64)p1 << 32 | skb->pkt_type);
+	put(7, (t1 & 0xff) << 16 | (t2 & 0xff) << 8 | (t3 & 0xff));
+	return r;
+}
+
+SEC("socket")
+int misc_sock(struct __sk_buff *skb)
+{
+	__u8 off = 0;
+	long r;
+
+	/* Parameter: the byte after the network header's first. */
+	bpf_skb_load_bytes(skb, 1, &off, 1);
+	r = relative(skb, off);
+
+	task();
+	return r;
+}
+
+SEC("xdp")
+int task_xdp(struct xdp_md *ctx)
+{
+	task();
+	return 2;
 }
 
 /* The test-run skb has a socket: a non-zero cookie, the same on every call. */

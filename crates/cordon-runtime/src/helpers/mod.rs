@@ -215,6 +215,44 @@ fn skb_protos(r: &mut cordon_verifier::Registry) {
         &[PtrToCtx, Anything, Anything, Anything],
         CHANGES_PKT_DATA,
     ));
+    r.add_helper(tc(
+        ids::SKB_CHANGE_TYPE,
+        "skb_change_type",
+        &[PtrToCtx, Anything],
+        0,
+    ));
+    r.add_helper(
+        p(
+            ids::SKB_LOAD_BYTES_RELATIVE,
+            "skb_load_bytes_relative",
+            &[PtrToCtx, Anything, PtrToUninitMem, ConstSize, Anything],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::SKB),
+    );
+    // bpf_base_func_proto (privileged programs of every type).
+    r.add_helper(p(
+        ids::GET_CURRENT_PID_TGID,
+        "get_current_pid_tgid",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(p(
+        ids::GET_CURRENT_UID_GID,
+        "get_current_uid_gid",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(p(
+        ids::GET_CURRENT_COMM,
+        "get_current_comm",
+        &[PtrToUninitMem, ConstSize],
+        RetType::Integer,
+        0,
+    ));
     r.add_helper(
         p(
             ids::GET_SOCKET_COOKIE,

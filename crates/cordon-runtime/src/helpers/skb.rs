@@ -34,6 +34,11 @@ pub mod ids {
     pub const SKB_CHANGE_HEAD: u32 = 43;
     pub const GET_SOCKET_COOKIE: u32 = 46;
     pub const SKB_ADJUST_ROOM: u32 = 50;
+    pub const SKB_CHANGE_TYPE: u32 = 32;
+    pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
+    pub const GET_CURRENT_PID_TGID: u32 = 14;
+    pub const GET_CURRENT_UID_GID: u32 = 15;
+    pub const GET_CURRENT_COMM: u32 = 16;
 }
 
 /// `BPF_SKB_MAX_LEN` (`SKB_MAX_ALLOC`: 16 KiB minus the shared info).
@@ -66,6 +71,9 @@ pub struct SkbState {
     headroom: i64,
     /// `skb->transport_header` (u16 from the head; `0xffff`: not set).
     transport: u16,
+    /// The MAC header relative to `data` (socket filters see the packet from
+    /// the network header, 14 bytes after it).
+    mac_off: i64,
     /// `skb->encapsulation` (set by `bpf_skb_adjust_room` with encap flags).
     encapsulation: bool,
     /// `skb->l4_hash || skb->sw_hash`: `skb->hash` is valid.
@@ -151,6 +159,8 @@ impl SkbState {
             hi,
             net_off,
             headroom,
+            // Only socket filters start with data at the network header.
+            mac_off: if net_off == 0 { -(ETH_HLEN as i64) } else { 0 },
             transport: TRANSPORT_UNSET,
             ..SkbState::default()
         }
@@ -198,6 +208,11 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
         (ids::SKB_CHANGE_HEAD, h(change_head)),
         (ids::GET_SOCKET_COOKIE, h(get_socket_cookie)),
         (ids::SKB_ADJUST_ROOM, h(adjust_room)),
+        (ids::SKB_CHANGE_TYPE, h(change_type)),
+        (ids::SKB_LOAD_BYTES_RELATIVE, h(load_bytes_relative)),
+        (ids::GET_CURRENT_PID_TGID, h(|_, _| Ok(current_pid_tgid()))),
+        (ids::GET_CURRENT_UID_GID, h(|_, _| Ok(current_uid_gid()))),
+        (ids::GET_CURRENT_COMM, h(current_comm)),
     ]
 }
 
@@ -752,4 +767,83 @@ fn net_shrink(
         set_protocol(s, ETH_P_IPV6);
     }
     Ok(())
+}
+
+/// `bpf_skb_change_type(skb, pkt_type)`: only between `PACKET_HOST` (0) and
+/// `PACKET_OTHERHOST` (3), from and to.
+fn change_type(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let (s, _) = skb_and_state(ctx, a[0])?;
+    const PACKET_OTHERHOST: u32 = 3;
+    let to = a[1] as u32;
+    if s.get_u32(sk_buff::PKT_TYPE) > PACKET_OTHERHOST || to > PACKET_OTHERHOST {
+        return Ok(neg(EINVAL));
+    }
+    s.set_u32(sk_buff::PKT_TYPE, to);
+    Ok(0)
+}
+
+/// `bpf_skb_load_bytes_relative(skb, offset, to, len, start_header)`: bytes
+/// from the MAC (0) or network (1) header up to the packet's end; `to` is
+/// zeroed and `-EFAULT` returned otherwise.
+fn load_bytes_relative(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let (s, st) = skb_and_state(ctx, a[0])?;
+    let (off, to, n, hdr) = (a[1] as u32 as u64, a[2], a[3] as u32 as u64, a[4] as u32);
+    super::check_mem(ctx, to, n, true)?;
+    let start = match hdr {
+        0 => Some(s.data as i64 + st.mac_off),
+        1 => Some(s.data as i64 + st.net_off),
+        _ => None,
+    };
+    let src = start
+        .filter(|_| off <= 0xffff)
+        .map(|st| st + off as i64)
+        .filter(|&p| p + n as i64 <= s.data_end as i64);
+    match src {
+        Some(p) => {
+            // SAFETY: [p, p + n) lies in the packet buffer (the MAC header
+            // and the packet, up to data_end); `to` is verified or checked.
+            unsafe { std::ptr::copy(p as *const u8, to as *mut u8, n as usize) };
+            Ok(0)
+        }
+        None => {
+            // SAFETY: `to` is verified or checked for `n` bytes.
+            unsafe { std::ptr::write_bytes(to as *mut u8, 0, n as usize) };
+            Ok(neg(EFAULT))
+        }
+    }
+}
+
+/// `bpf_get_current_pid_tgid`: the calling thread of the host process
+/// (Linux's test_run runs in the calling task): `tgid << 32 | pid`.
+fn current_pid_tgid() -> u64 {
+    // SAFETY: plain system calls without arguments.
+    let (tgid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    (tgid as u32 as u64) << 32 | tid as u32 as u64
+}
+
+/// `bpf_get_current_uid_gid`: `gid << 32 | uid` of the host process.
+fn current_uid_gid() -> u64 {
+    // SAFETY: plain system calls without arguments.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    (gid as u64) << 32 | uid as u64
+}
+
+/// `bpf_get_current_comm(buf, size)`: the calling thread's name, cut to
+/// `size - 1` bytes, NUL-terminated and zero-padded (`strscpy_pad`).
+fn current_comm(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let (buf, size) = (a[0], a[1] as u32 as u64);
+    super::check_mem(ctx, buf, size, true)?;
+    if size == 0 {
+        return Ok(neg(EINVAL));
+    }
+    let mut comm = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes into the buffer.
+    unsafe { libc::prctl(libc::PR_GET_NAME, comm.as_mut_ptr()) };
+    let name_len = comm.iter().position(|&b| b == 0).unwrap_or(15);
+    let n = name_len.min(size as usize - 1);
+    // SAFETY: `buf` is verified or checked for `size` bytes.
+    let out = unsafe { std::slice::from_raw_parts_mut(buf as *mut u8, size as usize) };
+    out[..n].copy_from_slice(&comm[..n]);
+    out[n..].fill(0);
+    Ok(0)
 }

@@ -192,6 +192,24 @@ pub fn skb_cases() -> Vec<Case> {
             room(v4(), diff, 1, 0, 0, 0),
         ));
     }
+    // load_bytes_relative (offset = arg), change_type, the task helpers.
+    for off in [0u16, 2, 10, 12, 14, 40, 42, 43, 56, 200] {
+        cases.push(single("misc", format!("{off}"), with_arg(0x0800, off, 60)));
+    }
+    for (i, off) in [0u8, 4, 22, 26, 27, 90].into_iter().enumerate() {
+        let mut f = ipv4([10, 0, 0, 1], 17, &udp(1, 2, b"0123456789"));
+        f[15] = off;
+        let mut c = Case::new("skb_helpers.o", "misc_sock", vec![f])
+            .maps(&["res"])
+            .ctx();
+        c.name = format!("skb_helpers.o/misc_sock/{i}");
+        cases.push(c);
+    }
+    cases.push(
+        Case::new("skb_helpers.o", "task_xdp", vec![with_arg(0x0800, 0, 60)])
+            .expect(|_, _| 2)
+            .maps(&["res"]),
+    );
     // Hash: every property holds on IPv4/IPv6/TCP/UDP/ARP/VLAN frames.
     cases.push(
         Case::new(
