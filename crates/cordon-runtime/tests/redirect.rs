@@ -1065,3 +1065,26 @@ fn host_operations_match_linux() {
         );
     }
 }
+
+/// A devmap can be the inner map of a map of maps (Linux allows it): the
+/// template from an object lacks the BPF_F_RDONLY_PROG devmaps get at
+/// creation, which must not make them incompatible.
+#[test]
+fn devmaps_as_inner_maps() {
+    let inner = MapDef::new(MapType::DevMap, 4, 4, 4);
+    let outer = Map::create(
+        &MapDef::new(MapType::ArrayOfMaps, 4, 4, 2).with_inner(inner.clone()),
+        2,
+    )
+    .unwrap();
+    let dev = Map::create(&inner, 2).unwrap();
+    outer.update_inner_map(&key(0), &dev, BPF_ANY).unwrap();
+    let other = Map::create(&MapDef::new(MapType::DevMap, 4, 8, 4), 2).unwrap();
+    let e = outer
+        .update_inner_map(&key(1), &other, BPF_ANY)
+        .unwrap_err();
+    assert!(matches!(e, MapError::IncompatibleInnerMap { .. }), "{e}");
+    let hash = Map::create(&MapDef::new(MapType::DevMapHash, 4, 4, 4), 2).unwrap();
+    let e = outer.update_inner_map(&key(1), &hash, BPF_ANY).unwrap_err();
+    assert!(matches!(e, MapError::IncompatibleInnerMap { .. }), "{e}");
+}

@@ -348,7 +348,13 @@ pub(crate) fn check_inner_compatible(tmpl: &MapDef, inner: &MapDef) -> Result<()
             inner.value_size as u64,
         );
     }
-    if tmpl.flags != inner.flags {
+    // Devmaps always get BPF_F_RDONLY_PROG at creation (dev_map_init_map);
+    // a template from an object does not carry it yet.
+    let flags = |d: &MapDef| match d.kind() {
+        Ok(MapType::DevMap | MapType::DevMapHash) => d.flags | BPF_F_RDONLY_PROG,
+        _ => d.flags,
+    };
+    if flags(tmpl) != flags(inner) {
         return diff("map_flags", tmpl.flags as u64, inner.flags as u64);
     }
     if tmpl.spin_lock_off != inner.spin_lock_off {
