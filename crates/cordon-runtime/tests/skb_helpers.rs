@@ -489,3 +489,98 @@ fn adjust_room_matches_linux() {
         compare_with_linux(&room_twice(diff, mode, flags), &pkts);
     }
 }
+
+#[test]
+fn change_type_load_bytes_relative_and_task_helpers_are_typed_like_linux() {
+    let mode = (Backend::Interpreter, true);
+    let probe = assemble_linux("r0 = 0\nexit").unwrap();
+    let linux_up = ProgLoad::new(KType::SCHED_CLS, &probe).load().is_ok();
+    let stack_buf = "r3 = r10\nr3 += -8\nr4 = 8\nr5 = 0\nr2 = 0\n";
+    // (program, allowed in [tc, socket, xdp])
+    let cases: Vec<(String, [bool; 3])> = vec![
+        ("r2 = 3\ncall 32\nexit".into(), [true, false, false]),
+        (format!("{stack_buf}call 68\nexit"), [true, true, false]),
+        ("call 14\nexit".into(), [true, true, true]),
+        ("call 15\nexit".into(), [true, true, true]),
+        (
+            "r1 = r10\nr1 += -16\nr2 = 16\ncall 16\nexit".into(),
+            [true, true, true],
+        ),
+    ];
+    for (asm, allowed) in &cases {
+        let asm = asm.as_str();
+        for (t, ok) in [ProgType::SchedCls, ProgType::SocketFilter, ProgType::Xdp]
+            .into_iter()
+            .zip(*allowed)
+        {
+            let ours = load_as(mode, t, asm);
+            assert_eq!(ours.is_ok(), ok, "{t:?}:\n{asm}\n{ours:?}");
+            if linux_up {
+                let insns = assemble_linux(asm).unwrap();
+                let k = ProgLoad::new(linux_type(t), &insns).load();
+                assert_eq!(k.is_ok(), ok, "Linux {t:?}:\n{asm}");
+            }
+        }
+    }
+    // Refused arguments: a zero or unknown comm size, a comm buffer that is
+    // not memory, a relative load into a buffer smaller than the size.
+    for asm in [
+        "r1 = r10\nr1 += -16\nr2 = 0\ncall 16\nexit",
+        "r1 = r10\nr1 += -16\nr2 = *(u32 *)(r10 -4)\ncall 16\nexit",
+        "r1 = 0\nr2 = 16\ncall 16\nexit",
+        "r2 = 0\nr3 = r10\nr3 += -8\nr4 = 16\nr5 = 0\ncall 68\nexit",
+    ] {
+        assert!(
+            matches!(
+                load_as(mode, ProgType::SchedCls, asm),
+                Err(LoadError::Verify { .. })
+            ),
+            "{asm}"
+        );
+    }
+}
+
+#[test]
+fn task_helpers_report_the_calling_thread() {
+    // r0 = pid_tgid, comm in fp-16 compared by the host.
+    let asm = "
+r1 = r10
+r1 += -16
+r2 = 16
+call 16
+call 14
+exit";
+    // SAFETY: plain system calls.
+    let (pid, tid) = unsafe { (libc::getpid(), libc::gettid()) };
+    let mut name = [0u8; 16];
+    // SAFETY: PR_GET_NAME writes at most 16 bytes.
+    unsafe { libc::prctl(libc::PR_GET_NAME, name.as_mut_ptr()) };
+    for mode in MODES {
+        let p = load(mode, asm);
+        let r = p.run_skb(&frame(60)).unwrap();
+        assert_eq!(r.r0, (pid as u64) << 32 | tid as u64, "{mode:?}");
+        let p = load(mode, "call 15\nexit");
+        // SAFETY: plain system calls.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        assert_eq!(
+            p.run_skb(&frame(60)).unwrap().r0,
+            (gid as u64) << 32 | uid as u64
+        );
+    }
+    // Checked mode: a comm buffer outside the program's memory faults.
+    for backend in [Backend::Interpreter, Backend::Jit] {
+        let p = load((backend, false), "r1 = 4096\nr2 = 16\ncall 16\nexit");
+        assert!(
+            matches!(p.run_skb(&frame(60)), Err(RunError::Exec { .. })),
+            "{backend:?}"
+        );
+        let p = load(
+            (backend, false),
+            "r2 = 0\nr3 = 4096\nr4 = 8\nr5 = 0\ncall 68\nexit",
+        );
+        assert!(
+            matches!(p.run_skb(&frame(60)), Err(RunError::Exec { .. })),
+            "{backend:?}"
+        );
+    }
+}
