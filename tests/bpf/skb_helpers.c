@@ -2,7 +2,8 @@
 /*
  * tc helpers that reshape the skb or read its state: VLAN push/pop,
  * change_tail, change_head, get_hash_recalc / set_hash / set_hash_invalid,
- * get_socket_cookie, adjust_room, change_type, load_bytes_relative and the
+ * get_socket_cookie, adjust_room, change_proto, change_type,
+ * load_bytes_relative and the
  * task helpers (pid/tgid, uid/gid, comm). One program per scenario; the
  * parameters come from the packet (a big-endian u16 at offset 14, `arg()`),
  * the observations go to the array `res` (compared with Linux) and into the
@@ -211,6 +212,27 @@ int room(struct __sk_buff *skb)
 	put(2, skb->len);
 	return (r1 & 0xffff) | (r2 & 0xff) << 16 | (r3 & 0xf) << 24 |
 	       (r4 & 0xf) << 28;
+}
+
+/* bpf_skb_change_proto to the protocol in the packet's last 2 bytes (a
+ * flag in the byte before): 20 bytes inserted or removed after the MAC
+ * header, the hash cleared; then the bytes after the MAC header. */
+SEC("tc")
+int proto(struct __sk_buff *skb)
+{
+	__u8 p[3] = {};
+	__u8 h[4] = {};
+	long r;
+
+	if (bpf_skb_load_bytes(skb, skb->len - 3, p, 3))
+		return 1000;
+	bpf_set_hash(skb, 77);
+	r = bpf_skb_change_proto(skb, bpf_htons(p[1] << 8 | p[2]), p[0]);
+	bpf_skb_load_bytes(skb, 12, h, 4);
+	put(0, (__u64)skb->len << 32 | skb->protocol);
+	put(1, skb->hash);
+	put(2, (__u64)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]);
+	return r;
 }
 
 /* The calling task (test_run runs in it): pid/tgid, uid/gid, comm. */

@@ -25,7 +25,8 @@ const CHANGE_TAIL: i32 = 38;
 const CHANGE_HEAD: i32 = 43;
 const SOCKET_COOKIE: i32 = 46;
 const ADJUST_ROOM: i32 = 50;
-const ALL: [i32; 7] = [
+const CHANGE_PROTO: i32 = 31;
+const ALL: [i32; 8] = [
     VLAN_PUSH,
     VLAN_POP,
     HASH_RECALC,
@@ -33,6 +34,7 @@ const ALL: [i32; 7] = [
     CHANGE_HEAD,
     SOCKET_COOKIE,
     ADJUST_ROOM,
+    CHANGE_PROTO,
 ];
 
 fn object(section: &str, prog_type: ProgType, insns: Vec<Insn>) -> Object {
@@ -169,7 +171,10 @@ fn prototypes_accept_and_reject_like_linux() {
             "helper {id} with r1 = fp-8"
         );
         // Uninitialised arguments are refused where the helper takes them.
-        if matches!(id, VLAN_PUSH | CHANGE_TAIL | CHANGE_HEAD | ADJUST_ROOM) {
+        if matches!(
+            id,
+            VLAN_PUSH | CHANGE_TAIL | CHANGE_HEAD | ADJUST_ROOM | CHANGE_PROTO
+        ) {
             let uninit = format!("r2 = 0\ncall {id}\nexit");
             assert!(
                 matches!(
@@ -191,6 +196,7 @@ fn reshaping_helpers_invalidate_packet_pointers() {
         (CHANGE_TAIL, true),
         (CHANGE_HEAD, true),
         (ADJUST_ROOM, true),
+        (CHANGE_PROTO, true),
         (HASH_RECALC, false),
         (SOCKET_COOKIE, false),
     ] {
@@ -582,5 +588,67 @@ exit";
             matches!(p.run_skb(&frame(60)), Err(RunError::Exec { .. })),
             "{backend:?}"
         );
+    }
+}
+
+/// `bpf_skb_change_proto(ctx, htons(proto), flags)`; returns the result and
+/// `skb->len`, `skb->protocol`, `skb->hash` folded together.
+fn change_proto(proto: u16, flags: u64) -> String {
+    let be = proto.to_be();
+    format!(
+        "
+r6 = r1
+call 34
+r1 = r6
+r2 = {be}
+r3 = {flags} ll
+call 31
+r0 &= 0xfff
+r1 = *(u32 *)(r6 +0)
+r1 <<= 12
+r0 |= r1
+r1 = *(u32 *)(r6 +16)
+r1 <<= 32
+r0 |= r1
+r1 = *(u32 *)(r6 +68)
+if r1 == 0 goto out
+r0 |= 0x40000000
+out:
+exit"
+    )
+}
+
+#[test]
+fn change_proto_matches_linux() {
+    let v6 = {
+        let mut f = frame(80);
+        f[12..14].copy_from_slice(&[0x86, 0xdd]);
+        f[14] = 0x60;
+        f
+    };
+    // (Linux's test_run refuses IPv4/IPv6 frames without a whole IP header.)
+    let mut v6_short = v6.clone();
+    v6_short.truncate(54);
+    let pkts = [frame(60), frame(34), v6, v6_short, short(60)];
+    for (proto, flags) in [(0x86dd, 0), (0x0800, 0), (0x0806, 0), (0x86dd, 1)] {
+        compare_with_linux(&change_proto(proto, flags), &pkts);
+    }
+    // With GSO (gso_size and gso_segs in ctx_in): both are kept.
+    let insns = assemble_linux(&change_proto(0x86dd, 0)).unwrap();
+    let kprog = cordon_linux::require!(ProgLoad::new(KType::SCHED_CLS, &insns).load());
+    let mut ctx = [0u8; 192];
+    ctx[164..168].copy_from_slice(&7u32.to_ne_bytes()); // gso_segs
+    ctx[176..180].copy_from_slice(&1400u32.to_ne_bytes()); // gso_size
+    let pkt = frame(200);
+    let k = kprog
+        .test_run(&TestRun::new(&pkt).with_ctx(&ctx))
+        .expect("Linux run");
+    for mode in MODES {
+        let r = load(mode, &change_proto(0x86dd, 0))
+            .run_skb_with(&pkt, Some(&ctx))
+            .unwrap();
+        assert_eq!(r.retval, k.retval, "{mode:?}");
+        assert_eq!(r.packet, k.data_out, "{mode:?}");
+        assert_eq!(r.ctx_out, k.ctx_out, "{mode:?}");
     }
 }

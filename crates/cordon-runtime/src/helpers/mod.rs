@@ -216,6 +216,12 @@ fn skb_protos(r: &mut cordon_verifier::Registry) {
         CHANGES_PKT_DATA,
     ));
     r.add_helper(tc(
+        ids::SKB_CHANGE_PROTO,
+        "skb_change_proto",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(
         ids::SKB_CHANGE_TYPE,
         "skb_change_type",
         &[PtrToCtx, Anything],

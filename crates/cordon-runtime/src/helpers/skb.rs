@@ -35,6 +35,7 @@ pub mod ids {
     pub const GET_SOCKET_COOKIE: u32 = 46;
     pub const SKB_ADJUST_ROOM: u32 = 50;
     pub const SKB_CHANGE_TYPE: u32 = 32;
+    pub const SKB_CHANGE_PROTO: u32 = 31;
     pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
     pub const GET_CURRENT_PID_TGID: u32 = 14;
     pub const GET_CURRENT_UID_GID: u32 = 15;
@@ -209,6 +210,7 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
         (ids::GET_SOCKET_COOKIE, h(get_socket_cookie)),
         (ids::SKB_ADJUST_ROOM, h(adjust_room)),
         (ids::SKB_CHANGE_TYPE, h(change_type)),
+        (ids::SKB_CHANGE_PROTO, h(change_proto)),
         (ids::SKB_LOAD_BYTES_RELATIVE, h(load_bytes_relative)),
         (ids::GET_CURRENT_PID_TGID, h(|_, _| Ok(current_pid_tgid()))),
         (ids::GET_CURRENT_UID_GID, h(|_, _| Ok(current_uid_gid()))),
@@ -694,25 +696,7 @@ fn net_grow(
             return Err(EINVAL);
         }
     }
-    // bpf_skb_generic_push: the first `off` bytes move to the new front,
-    // `len` zeroed bytes follow them.
-    // (A packet shorter than `off` moves the bytes behind its end too, as
-    // Linux's memmove does.)
-    let off = off.max(0) as u64;
-    if !reserve(ctx, s, st, len, off.saturating_sub(self::len(s))) {
-        return Err(ENOMEM);
-    }
-    let (data, end) = (s.data - len, s.data_end);
-    bytes(data, off + len).copy_within(len as usize..(len + off) as usize, 0);
-    bytes(data + off, len).fill(0);
-    set_packet(s, data, end);
-    // mac and network headers move with the data; the transport header
-    // follows the network header only where they coincide.
-    let same = st.trans_same();
-    st.headroom -= len as i64;
-    if same {
-        st.transport = (st.headroom + st.net_off) as u16;
-    }
+    hdr_push(ctx, s, st, off, len)?;
     if encap {
         st.encapsulation = true;
         st.net_off = mac_len;
@@ -746,21 +730,7 @@ fn net_shrink(
         return Err(EINVAL);
     }
     refuse_gso(s)?;
-    // bpf_skb_generic_pop: pskb_may_pull(off + len), then the first `off`
-    // bytes move forward over the removed ones.
-    let off = off.max(0) as u64;
-    if off + len > self::len(s) {
-        return Err(ENOMEM);
-    }
-    reserve(ctx, s, st, 0, 0);
-    let (data, end) = (s.data, s.data_end);
-    bytes(data, off + len).copy_within(0..off as usize, len as usize);
-    set_packet(s, data + len, end);
-    let same = st.trans_same();
-    st.headroom += len as i64;
-    if same {
-        st.transport = (st.headroom + st.net_off) as u16;
-    }
+    hdr_pop(ctx, s, st, off, len)?;
     if flags & adj::DECAP_L3_IPV4 != 0 {
         set_protocol(s, ETH_P_IP);
     } else if flags & adj::DECAP_L3_IPV6 != 0 {
@@ -846,4 +816,90 @@ fn current_comm(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     out[..n].copy_from_slice(&comm[..n]);
     out[n..].fill(0);
     Ok(0)
+}
+
+/// `bpf_skb_net_hdr_push`: `len` zeroed bytes inserted `off` bytes after
+/// `data` (the first `off` bytes move to the new front; the caller did
+/// `skb_cow_head`). A packet shorter than `off` moves the bytes behind its
+/// end too, as Linux's memmove does.
+fn hdr_push(
+    ctx: &mut RunContext<'_>,
+    s: &mut SkbCtx,
+    st: &mut SkbState,
+    off: i64,
+    len: u64,
+) -> Result<(), i32> {
+    let off = off.max(0) as u64;
+    if !reserve(ctx, s, st, len, off.saturating_sub(self::len(s))) {
+        return Err(ENOMEM);
+    }
+    let (data, end) = (s.data - len, s.data_end);
+    bytes(data, off + len).copy_within(len as usize..(len + off) as usize, 0);
+    bytes(data + off, len).fill(0);
+    set_packet(s, data, end);
+    // mac and network headers move with the data; the transport header
+    // follows the network header only where they coincide.
+    let same = st.trans_same();
+    st.headroom -= len as i64;
+    if same {
+        st.transport = (st.headroom + st.net_off) as u16;
+    }
+    Ok(())
+}
+
+/// `bpf_skb_net_hdr_pop`: `len` bytes removed `off` bytes after `data`
+/// (`pskb_may_pull(off + len)` first: `-ENOMEM` past the packet).
+fn hdr_pop(
+    ctx: &mut RunContext<'_>,
+    s: &mut SkbCtx,
+    st: &mut SkbState,
+    off: i64,
+    len: u64,
+) -> Result<(), i32> {
+    let off = off.max(0) as u64;
+    if off + len > self::len(s) {
+        return Err(ENOMEM);
+    }
+    reserve(ctx, s, st, 0, 0);
+    let (data, end) = (s.data, s.data_end);
+    bytes(data, off + len).copy_within(0..off as usize, len as usize);
+    set_packet(s, data + len, end);
+    let same = st.trans_same();
+    st.headroom += len as i64;
+    if same {
+        st.transport = (st.headroom + st.net_off) as u16;
+    }
+    Ok(())
+}
+
+/// `bpf_skb_change_proto(skb, proto, flags)`: IPv4 to IPv6 inserts 20
+/// zeroed bytes after the MAC header, IPv6 to IPv4 removes 20; the program
+/// rewrites the header itself. The hash is cleared.
+fn change_proto(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let (s, st) = skb_and_state(ctx, a[0])?;
+    let (to, flags) = (u16::from_be(a[1] as u16), a[2]);
+    if flags != 0 {
+        return Ok(neg(EINVAL));
+    }
+    const LEN_DIFF: u64 = 40 - 20;
+    let off = st.net_off;
+    let r = match (protocol(s), to) {
+        (ETH_P_IP, ETH_P_IPV6) => {
+            st.cow_head(LEN_DIFF);
+            hdr_push(ctx, s, st, off, LEN_DIFF).map(|()| ETH_P_IPV6)
+        }
+        (ETH_P_IPV6, ETH_P_IP) => hdr_pop(ctx, s, st, off, LEN_DIFF).map(|()| ETH_P_IP),
+        _ => Err(ENOTSUPP),
+    };
+    match r {
+        Ok(p) => {
+            // GSO skbs keep gso_size and gso_segs (Linux stopped adjusting
+            // the MSS here; test-run skbs have no GSO type to convert).
+            set_protocol(s, p);
+            s.set_u32(sk_buff::HASH, 0);
+            st.hash_valid = false;
+            Ok(0)
+        }
+        Err(e) => Ok(neg(e)),
+    }
 }

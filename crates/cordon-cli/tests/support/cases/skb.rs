@@ -192,6 +192,23 @@ pub fn skb_cases() -> Vec<Case> {
             room(v4(), diff, 1, 0, 0, 0),
         ));
     }
+    // change_proto: to the protocol in the last 2 bytes, flags before them.
+    let with_tail = |mut f: Vec<u8>, flags: u8, proto: u16| {
+        f.push(flags);
+        f.extend_from_slice(&proto.to_be_bytes());
+        f
+    };
+    let protos: Vec<(&str, Vec<u8>)> = vec![
+        ("v4_to_v6", with_tail(v4(), 0, 0x86dd)),
+        ("v6_to_v4", with_tail(v6(), 0, 0x0800)),
+        ("v4_to_v4", with_tail(v4(), 0, 0x0800)),
+        ("v6_to_arp", with_tail(v6(), 0, 0x0806)),
+        ("arp_to_v6", with_tail(with_arg(0x0806, 1, 60), 0, 0x86dd)),
+        ("flags", with_tail(v4(), 1, 0x86dd)),
+    ];
+    for (name, pkt) in protos {
+        cases.push(single("proto", name.into(), pkt));
+    }
     // load_bytes_relative (offset = arg), change_type, the task helpers.
     for off in [0u16, 2, 10, 12, 14, 40, 42, 43, 56, 200] {
         cases.push(single("misc", format!("{off}"), with_arg(0x0800, off, 60)));
