@@ -3,7 +3,7 @@
  * tc helpers that reshape the skb or read its state: VLAN push/pop,
  * change_tail, change_head, get_hash_recalc / set_hash / set_hash_invalid,
  * get_socket_cookie, adjust_room, change_proto, change_type,
- * load_bytes_relative and the
+ * load_bytes_relative, the cgroup ids and the
  * task helpers (pid/tgid, uid/gid, comm). One program per scenario; the
  * parameters come from the packet (a big-endian u16 at offset 14, `arg()`),
  * the observations go to the array `res` (compared with Linux) and into the
@@ -233,6 +233,19 @@ int proto(struct __sk_buff *skb)
 	put(1, skb->hash);
 	put(2, (__u64)h[0] << 24 | h[1] << 16 | h[2] << 8 | h[3]);
 	return r;
+}
+
+/* The test-run socket's cgroup (the calling task's, cgroup v2) and its
+ * ancestors at levels -1..2 (0 past the cgroup's own level). */
+SEC("tc")
+int cgroup(struct __sk_buff *skb)
+{
+	put(0, bpf_skb_cgroup_id(skb));
+	put(1, bpf_skb_ancestor_cgroup_id(skb, 0));
+	put(2, bpf_skb_ancestor_cgroup_id(skb, 1));
+	put(3, bpf_skb_ancestor_cgroup_id(skb, 2));
+	put(4, bpf_skb_ancestor_cgroup_id(skb, -1));
+	return bpf_skb_cgroup_id(skb) != 0;
 }
 
 /* The calling task (test_run runs in it): pid/tgid, uid/gid, comm. */

@@ -26,7 +26,9 @@ const CHANGE_HEAD: i32 = 43;
 const SOCKET_COOKIE: i32 = 46;
 const ADJUST_ROOM: i32 = 50;
 const CHANGE_PROTO: i32 = 31;
-const ALL: [i32; 8] = [
+const CGROUP_ID: i32 = 79;
+const ANCESTOR_CGROUP_ID: i32 = 83;
+const ALL: [i32; 10] = [
     VLAN_PUSH,
     VLAN_POP,
     HASH_RECALC,
@@ -35,6 +37,8 @@ const ALL: [i32; 8] = [
     SOCKET_COOKIE,
     ADJUST_ROOM,
     CHANGE_PROTO,
+    CGROUP_ID,
+    ANCESTOR_CGROUP_ID,
 ];
 
 fn object(section: &str, prog_type: ProgType, insns: Vec<Insn>) -> Object {
@@ -199,6 +203,8 @@ fn reshaping_helpers_invalidate_packet_pointers() {
         (CHANGE_PROTO, true),
         (HASH_RECALC, false),
         (SOCKET_COOKIE, false),
+        (CGROUP_ID, false),
+        (ANCESTOR_CGROUP_ID, false),
     ] {
         // r7 = data (checked against data_end), the helper, then *r7.
         let asm = format!(

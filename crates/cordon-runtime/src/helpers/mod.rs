@@ -221,6 +221,13 @@ fn skb_protos(r: &mut cordon_verifier::Registry) {
         &[PtrToCtx, Anything, Anything],
         CHANGES_PKT_DATA,
     ));
+    r.add_helper(tc(ids::SKB_CGROUP_ID, "skb_cgroup_id", &[PtrToCtx], 0));
+    r.add_helper(tc(
+        ids::SKB_ANCESTOR_CGROUP_ID,
+        "skb_ancestor_cgroup_id",
+        &[PtrToCtx, Anything],
+        0,
+    ));
     r.add_helper(tc(
         ids::SKB_CHANGE_TYPE,
         "skb_change_type",

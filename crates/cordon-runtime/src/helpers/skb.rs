@@ -36,6 +36,8 @@ pub mod ids {
     pub const SKB_ADJUST_ROOM: u32 = 50;
     pub const SKB_CHANGE_TYPE: u32 = 32;
     pub const SKB_CHANGE_PROTO: u32 = 31;
+    pub const SKB_CGROUP_ID: u32 = 79;
+    pub const SKB_ANCESTOR_CGROUP_ID: u32 = 83;
     pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
     pub const GET_CURRENT_PID_TGID: u32 = 14;
     pub const GET_CURRENT_UID_GID: u32 = 15;
@@ -211,6 +213,8 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
         (ids::SKB_ADJUST_ROOM, h(adjust_room)),
         (ids::SKB_CHANGE_TYPE, h(change_type)),
         (ids::SKB_CHANGE_PROTO, h(change_proto)),
+        (ids::SKB_CGROUP_ID, h(skb_cgroup_id)),
+        (ids::SKB_ANCESTOR_CGROUP_ID, h(skb_ancestor_cgroup_id)),
         (ids::SKB_LOAD_BYTES_RELATIVE, h(load_bytes_relative)),
         (ids::GET_CURRENT_PID_TGID, h(|_, _| Ok(current_pid_tgid()))),
         (ids::GET_CURRENT_UID_GID, h(|_, _| Ok(current_uid_gid()))),
@@ -902,4 +906,65 @@ fn change_proto(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
         }
         Err(e) => Ok(neg(e)),
     }
+}
+
+/// The ids of the calling process's cgroup-v2 cgroup and its ancestors,
+/// root first: the test-run skb's socket belongs to the calling task's
+/// default-hierarchy cgroup, whose id is the inode number of its directory
+/// in a cgroup2 mount. Without a cgroup2 mount only the root (id 1) is known.
+fn cgroup_ancestry() -> Vec<u64> {
+    use std::os::unix::fs::MetadataExt;
+    let path = std::fs::read_to_string("/proc/self/cgroup")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find_map(|l| l.strip_prefix("0::").map(str::to_string))
+        });
+    let mount = std::fs::read_to_string("/proc/self/mountinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                let (left, right) = l.split_once(" - ")?;
+                right
+                    .starts_with("cgroup2 ")
+                    .then(|| left.split(' ').nth(4).map(str::to_string))
+                    .flatten()
+            })
+        });
+    let (Some(path), Some(mount)) = (path, mount) else {
+        return vec![1];
+    };
+    let mut ids = Vec::new();
+    let mut dir = std::path::PathBuf::from(mount);
+    let parts: Vec<&str> = path.split('/').filter(|p| !p.is_empty()).collect();
+    for i in 0..=parts.len() {
+        if i > 0 {
+            dir.push(parts[i - 1]);
+        }
+        match std::fs::metadata(&dir) {
+            Ok(m) => ids.push(m.ino()),
+            Err(_) => break,
+        }
+    }
+    if ids.is_empty() {
+        ids.push(1);
+    }
+    ids
+}
+
+/// `bpf_skb_cgroup_id(skb)`: the cgroup (v2) id of the skb's socket.
+fn skb_cgroup_id(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    skb_and_state(ctx, a[0])?;
+    Ok(cgroup_ancestry().last().copied().unwrap_or(1))
+}
+
+/// `bpf_skb_ancestor_cgroup_id(skb, level)`: the id of the socket cgroup's
+/// ancestor at `level` (0: the root), 0 beyond the cgroup's own level.
+fn skb_ancestor_cgroup_id(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    skb_and_state(ctx, a[0])?;
+    let level = a[1] as i32;
+    if level < 0 {
+        return Ok(0);
+    }
+    Ok(cgroup_ancestry().get(level as usize).copied().unwrap_or(0))
 }

@@ -209,6 +209,12 @@ pub fn skb_cases() -> Vec<Case> {
     for (name, pkt) in protos {
         cases.push(single("proto", name.into(), pkt));
     }
+    cases.push(
+        Case::new("skb_helpers.o", "cgroup", vec![with_arg(0x0800, 0, 60)])
+            .expect(|_, _| 1)
+            .maps(&["res"])
+            .ctx(),
+    );
     // load_bytes_relative (offset = arg), change_type, the task helpers.
     for off in [0u16, 2, 10, 12, 14, 40, 42, 43, 56, 200] {
         cases.push(single("misc", format!("{off}"), with_arg(0x0800, off, 60)));
