@@ -658,3 +658,44 @@ fn change_proto_matches_linux() {
         assert_eq!(r.ctx_out, k.ctx_out, "{mode:?}");
     }
 }
+
+#[test]
+fn tiny_packets_after_head_expansion_match_linux() {
+    // change_head(66) expands Linux's head, which makes the unset transport
+    // header count as set 1 byte after data: change_tail(1) is then allowed
+    // and a VLAN insertion moves MAC bytes past the 1-byte packet's end.
+    for room in [65, 66, 70, 128] {
+        let asm = format!(
+            "
+r6 = r1
+r2 = {room}
+r3 = 0
+call 43
+r1 = r6
+r2 = 1
+r3 = 0
+call 38
+r7 = r0
+r1 = r6
+r2 = 0x81
+r3 = 5
+call 18
+r1 = r6
+r2 = 0x81
+r3 = 6
+call 18
+r0 = *(u32 *)(r6 +0)
+r0 <<= 8
+r7 &= 0xff
+r0 |= r7
+exit"
+        );
+        compare_with_linux(&asm, &[frame(60), frame(200)]);
+        // change_tail(1): refused below the network header (room 65: the
+        // transport offset is 0, which does not count) or the transport
+        // header (room 70: 5, room 128: 63), accepted for 66 (offset 1).
+        let r = load(MODES[1], &asm).run_skb(&frame(60)).unwrap();
+        let expected = if room == 66 { 0 } else { 0xea };
+        assert_eq!(r.retval & 0xff, expected, "room {room}");
+    }
+}

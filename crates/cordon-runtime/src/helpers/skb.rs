@@ -330,7 +330,10 @@ fn vlan_push(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
     }
     let tci = a[2] as u16;
     if s.get_u32(sk_buff::VLAN_PRESENT) != 0 {
-        if !reserve(ctx, s, st, VLAN_HLEN, 0) {
+        // The MAC addresses move even if the packet is shorter than them
+        // (Linux reads and writes past its tail): keep 12 bytes after data.
+        let short = 12u64.saturating_sub(len(s));
+        if !reserve(ctx, s, st, VLAN_HLEN, short) {
             return Ok(neg(ENOMEM));
         }
         st.cow_head(VLAN_HLEN);
