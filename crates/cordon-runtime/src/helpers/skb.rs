@@ -1,13 +1,20 @@
 //! `__sk_buff` helpers that reshape the packet or read skb state the way
 //! Linux's `BPF_PROG_TEST_RUN` skb sees it: VLAN push/pop (hardware-accelerated
 //! tag first, as `skb_vlan_push` / `skb_vlan_pop`), `bpf_skb_change_tail`,
-//! `bpf_skb_change_head`, `bpf_get_hash_recalc` and `bpf_get_socket_cookie`.
+//! `bpf_skb_change_head`, `bpf_skb_adjust_room`, `bpf_skb_change_proto`,
+//! `bpf_skb_change_type`, `bpf_skb_load_bytes_relative`,
+//! `bpf_get_hash_recalc`, `bpf_get_socket_cookie`, the socket's cgroup ids,
+//! and the calling task's pid/tgid, uid/gid and comm.
 //!
 //! The packet lives in the run's frame; a helper that needs more head- or
 //! tailroom than the frame has moves it into a larger buffer owned by the
 //! invocation (Linux's `pskb_expand_head`). Every buffer the packet ever lived
 //! in stays allocated until the run ends, so stale pointers of checked-mode
 //! programs never dangle.
+//!
+//! Known limit: `LD_ABS` / `LD_IND` read the packet the run started with
+//! (the engines fix their input region per run); after a reshaping helper
+//! Linux reads the new packet.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
