@@ -12,9 +12,9 @@
 //! in stays allocated until the run ends, so stale pointers of checked-mode
 //! programs never dangle.
 //!
-//! Known limit: `LD_ABS` / `LD_IND` read the packet the run started with
-//! (the engines fix their input region per run); after a reshaping helper
-//! Linux reads the new packet.
+//! Known limit: `LD_ABS` / `LD_IND` keep the packet window the run started
+//! with (its address and length: the engines fix their input region per
+//! run); after a reshaping helper Linux reads the new packet.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
