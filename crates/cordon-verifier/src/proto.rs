@@ -220,6 +220,23 @@ pub mod helper {
     pub const RINGBUF_DISCARD: u32 = 133;
     pub const RINGBUF_QUERY: u32 = 134;
     pub const LOOP: u32 = 181;
+    pub const GET_CURRENT_PID_TGID: u32 = 14;
+    pub const GET_CURRENT_UID_GID: u32 = 15;
+    pub const GET_CURRENT_COMM: u32 = 16;
+    pub const SKB_VLAN_PUSH: u32 = 18;
+    pub const SKB_VLAN_POP: u32 = 19;
+    pub const SKB_CHANGE_PROTO: u32 = 31;
+    pub const SKB_CHANGE_TYPE: u32 = 32;
+    pub const GET_HASH_RECALC: u32 = 34;
+    pub const SET_HASH_INVALID: u32 = 41;
+    pub const SET_HASH: u32 = 48;
+    pub const SKB_CHANGE_TAIL: u32 = 38;
+    pub const SKB_CHANGE_HEAD: u32 = 43;
+    pub const GET_SOCKET_COOKIE: u32 = 46;
+    pub const SKB_ADJUST_ROOM: u32 = 50;
+    pub const SKB_LOAD_BYTES_RELATIVE: u32 = 68;
+    pub const SKB_CGROUP_ID: u32 = 79;
+    pub const SKB_ANCESTOR_CGROUP_ID: u32 = 83;
 }
 
 /// Linux map type ids of the XDP redirect maps.
@@ -285,6 +302,118 @@ pub struct Registry {
     helpers: HashMap<u32, HelperProto>,
     kfuncs: Vec<KfuncProto>,
     obj_types: Vec<ObjType>,
+}
+
+/// Skb helpers of Linux's `tc_cls_act_func_proto` (`get_socket_cookie` and
+/// `skb_load_bytes_relative` also `sk_filter_func_proto`) and the task
+/// helpers of `bpf_base_func_proto` (implemented by cordon-runtime).
+fn skb_and_task_protos(r: &mut Registry) {
+    use ArgType::*;
+    use flags::CHANGES_PKT_DATA;
+    use helper as ids;
+    let p = HelperProto::new;
+    let tc = |id, name, args: &[ArgType], flags| {
+        p(id, name, args, RetType::Integer, flags).only(progs::SCHED_CLS)
+    };
+    r.add_helper(tc(
+        ids::SKB_VLAN_PUSH,
+        "skb_vlan_push",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(
+        ids::SKB_VLAN_POP,
+        "skb_vlan_pop",
+        &[PtrToCtx],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(ids::GET_HASH_RECALC, "get_hash_recalc", &[PtrToCtx], 0));
+    r.add_helper(tc(
+        ids::SET_HASH_INVALID,
+        "set_hash_invalid",
+        &[PtrToCtx],
+        0,
+    ));
+    r.add_helper(tc(ids::SET_HASH, "set_hash", &[PtrToCtx, Anything], 0));
+    r.add_helper(tc(
+        ids::SKB_CHANGE_TAIL,
+        "skb_change_tail",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(
+        ids::SKB_CHANGE_HEAD,
+        "skb_change_head",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(
+        ids::SKB_ADJUST_ROOM,
+        "skb_adjust_room",
+        &[PtrToCtx, Anything, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(
+        ids::SKB_CHANGE_PROTO,
+        "skb_change_proto",
+        &[PtrToCtx, Anything, Anything],
+        CHANGES_PKT_DATA,
+    ));
+    r.add_helper(tc(ids::SKB_CGROUP_ID, "skb_cgroup_id", &[PtrToCtx], 0));
+    r.add_helper(tc(
+        ids::SKB_ANCESTOR_CGROUP_ID,
+        "skb_ancestor_cgroup_id",
+        &[PtrToCtx, Anything],
+        0,
+    ));
+    r.add_helper(tc(
+        ids::SKB_CHANGE_TYPE,
+        "skb_change_type",
+        &[PtrToCtx, Anything],
+        0,
+    ));
+    r.add_helper(
+        p(
+            ids::SKB_LOAD_BYTES_RELATIVE,
+            "skb_load_bytes_relative",
+            &[PtrToCtx, Anything, PtrToUninitMem, ConstSize, Anything],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::SKB),
+    );
+    // bpf_base_func_proto (privileged programs of every type).
+    r.add_helper(p(
+        ids::GET_CURRENT_PID_TGID,
+        "get_current_pid_tgid",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(p(
+        ids::GET_CURRENT_UID_GID,
+        "get_current_uid_gid",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(p(
+        ids::GET_CURRENT_COMM,
+        "get_current_comm",
+        &[PtrToUninitMem, ConstSize],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(
+        p(
+            ids::GET_SOCKET_COOKIE,
+            "get_socket_cookie",
+            &[PtrToCtx],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::SKB),
+    );
 }
 
 impl Registry {
@@ -535,6 +664,7 @@ impl Registry {
             )
             .only(progs::XDP),
         );
+        skb_and_task_protos(&mut r);
 
         let obj = r.add_obj_type(ObjType {
             name: kfunc::TEST_OBJ.to_string(),

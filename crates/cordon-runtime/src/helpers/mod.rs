@@ -143,27 +143,6 @@ pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
     );
     r.add_helper(
         p(
-            e::SET_HASH_INVALID,
-            "set_hash_invalid",
-            &[PtrToCtx],
-            RetType::Void,
-            0,
-        )
-        .only(progs::SCHED_CLS),
-    );
-    r.add_helper(
-        p(
-            e::SET_HASH,
-            "set_hash",
-            &[PtrToCtx, Anything],
-            RetType::Integer,
-            0,
-        )
-        .only(progs::SCHED_CLS),
-    );
-    skb_protos(r);
-    r.add_helper(
-        p(
             e::XDP_GET_BUFF_LEN,
             "xdp_get_buff_len",
             &[PtrToCtx],
@@ -171,110 +150,6 @@ pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
             0,
         )
         .only(progs::XDP),
-    );
-}
-
-/// Prototypes of the helpers in [`skb`] (Linux's `tc_cls_act_func_proto`;
-/// `get_socket_cookie` also `sk_filter_func_proto`).
-fn skb_protos(r: &mut cordon_verifier::Registry) {
-    use ArgType::*;
-    use proto::{flags::CHANGES_PKT_DATA, progs};
-    use skb::ids;
-    let p = HelperProto::new;
-    let tc = |id, name, args: &[ArgType], flags| {
-        p(id, name, args, RetType::Integer, flags).only(progs::SCHED_CLS)
-    };
-    r.add_helper(tc(
-        ids::SKB_VLAN_PUSH,
-        "skb_vlan_push",
-        &[PtrToCtx, Anything, Anything],
-        CHANGES_PKT_DATA,
-    ));
-    r.add_helper(tc(
-        ids::SKB_VLAN_POP,
-        "skb_vlan_pop",
-        &[PtrToCtx],
-        CHANGES_PKT_DATA,
-    ));
-    r.add_helper(tc(ids::GET_HASH_RECALC, "get_hash_recalc", &[PtrToCtx], 0));
-    r.add_helper(tc(
-        ids::SKB_CHANGE_TAIL,
-        "skb_change_tail",
-        &[PtrToCtx, Anything, Anything],
-        CHANGES_PKT_DATA,
-    ));
-    r.add_helper(tc(
-        ids::SKB_CHANGE_HEAD,
-        "skb_change_head",
-        &[PtrToCtx, Anything, Anything],
-        CHANGES_PKT_DATA,
-    ));
-    r.add_helper(tc(
-        ids::SKB_ADJUST_ROOM,
-        "skb_adjust_room",
-        &[PtrToCtx, Anything, Anything, Anything],
-        CHANGES_PKT_DATA,
-    ));
-    r.add_helper(tc(
-        ids::SKB_CHANGE_PROTO,
-        "skb_change_proto",
-        &[PtrToCtx, Anything, Anything],
-        CHANGES_PKT_DATA,
-    ));
-    r.add_helper(tc(ids::SKB_CGROUP_ID, "skb_cgroup_id", &[PtrToCtx], 0));
-    r.add_helper(tc(
-        ids::SKB_ANCESTOR_CGROUP_ID,
-        "skb_ancestor_cgroup_id",
-        &[PtrToCtx, Anything],
-        0,
-    ));
-    r.add_helper(tc(
-        ids::SKB_CHANGE_TYPE,
-        "skb_change_type",
-        &[PtrToCtx, Anything],
-        0,
-    ));
-    r.add_helper(
-        p(
-            ids::SKB_LOAD_BYTES_RELATIVE,
-            "skb_load_bytes_relative",
-            &[PtrToCtx, Anything, PtrToUninitMem, ConstSize, Anything],
-            RetType::Integer,
-            0,
-        )
-        .only(progs::SKB),
-    );
-    // bpf_base_func_proto (privileged programs of every type).
-    r.add_helper(p(
-        ids::GET_CURRENT_PID_TGID,
-        "get_current_pid_tgid",
-        &[],
-        RetType::Integer,
-        0,
-    ));
-    r.add_helper(p(
-        ids::GET_CURRENT_UID_GID,
-        "get_current_uid_gid",
-        &[],
-        RetType::Integer,
-        0,
-    ));
-    r.add_helper(p(
-        ids::GET_CURRENT_COMM,
-        "get_current_comm",
-        &[PtrToUninitMem, ConstSize],
-        RetType::Integer,
-        0,
-    ));
-    r.add_helper(
-        p(
-            ids::GET_SOCKET_COOKIE,
-            "get_socket_cookie",
-            &[PtrToCtx],
-            RetType::Integer,
-            0,
-        )
-        .only(progs::SKB),
     );
 }
 
