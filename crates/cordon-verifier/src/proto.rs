@@ -220,6 +220,7 @@ pub mod helper {
     pub const RINGBUF_DISCARD: u32 = 133;
     pub const RINGBUF_QUERY: u32 = 134;
     pub const LOOP: u32 = 181;
+    pub const FOR_EACH_MAP_ELEM: u32 = 164;
     pub const GET_CURRENT_PID_TGID: u32 = 14;
     pub const GET_CURRENT_UID_GID: u32 = 15;
     pub const GET_CURRENT_COMM: u32 = 16;
@@ -267,6 +268,13 @@ pub fn map_allows_func(map_type: u32, func: u32) -> bool {
         CPUMAP => func == helper::REDIRECT_MAP,
         _ => true,
     }
+}
+
+/// Map types with a `map_for_each_callback` (`bpf_for_each_map_elem`): array,
+/// hash, percpu_hash, percpu_array, lru_hash, lru_percpu_hash (Linux also has
+/// the local-storage maps, which Cordon does not create).
+pub fn map_has_for_each(map_type: u32) -> bool {
+    matches!(map_type, 1 | 2 | 5 | 6 | 9 | 10)
 }
 
 /// Map types Linux always creates with `BPF_F_RDONLY_PROG`: devmap and
@@ -512,6 +520,13 @@ impl Registry {
             h::LOOP,
             "loop",
             &[Anything, CallbackFn, PtrToStackOrNull, Anything],
+            Integer,
+            CALLS_CALLBACK,
+        ));
+        r.add_helper(p(
+            h::FOR_EACH_MAP_ELEM,
+            "for_each_map_elem",
+            &[ConstMapPtr, CallbackFn, PtrToStackOrNull, Anything],
             Integer,
             CALLS_CALLBACK,
         ));

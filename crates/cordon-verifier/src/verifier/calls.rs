@@ -627,7 +627,7 @@ impl Engine<'_> {
             }
         }
         if let Some(cb) = meta.callback {
-            return self.enter_callback(pc, cb);
+            return self.enter_callback(pc, cb, proto.id, meta.map);
         }
         self.clobber_caller_saved();
         let r0 = match proto.ret {
@@ -745,7 +745,29 @@ impl Engine<'_> {
         Ok(Flow::Next(pc + 1))
     }
 
-    fn enter_callback(&mut self, pc: usize, cb: usize) -> Res<Flow> {
+    /// A helper that calls `cb` synchronously: `bpf_loop` (r1 = index, r2 =
+    /// ctx) or `bpf_for_each_map_elem` (Linux's `set_map_elem_callback_state`:
+    /// r1 = map, r2 = key, r3 = value, r4 = ctx).
+    fn enter_callback(
+        &mut self,
+        pc: usize,
+        cb: usize,
+        helper_id: u32,
+        map: Option<u32>,
+    ) -> Res<Flow> {
+        let for_each = helper_id == helper::FOR_EACH_MAP_ELEM;
+        if for_each {
+            let m = map.ok_or("internal: map argument missing")?;
+            let t = self
+                .env
+                .maps
+                .get(m as usize)
+                .map(|i| i.map_type.linux_id())
+                .ok_or("internal: unknown map")?;
+            if !crate::proto::map_has_for_each(t) {
+                return Err("callback function not allowed for map".into());
+            }
+        }
         let depth = self.st.frames.len();
         if depth >= self.env.limits.max_call_frames {
             return Err(format!(
@@ -764,8 +786,21 @@ impl Engine<'_> {
         self.trace_mark(F_CALLBACK_ENTRY, None);
         let ctx_arg = *self.st.reg(3);
         let mut f = Frame::new(cb, pc, depth as u8, FrameKind::Callback);
-        f.regs[1] = Reg::unknown();
-        f.regs[2] = ctx_arg;
+        if let (true, Some(m)) = (for_each, map) {
+            let mut map_ptr = Reg::ptr(RegType::ConstMapPtr);
+            map_ptr.map = m;
+            let mut key = Reg::ptr(RegType::MapKey);
+            key.map = m;
+            let mut value = Reg::ptr(RegType::MapValue);
+            value.map = m;
+            f.regs[1] = map_ptr;
+            f.regs[2] = key;
+            f.regs[3] = value;
+            f.regs[4] = ctx_arg;
+        } else {
+            f.regs[1] = Reg::unknown();
+            f.regs[2] = ctx_arg;
+        }
         self.st.frames.push(f);
         self.st.in_callback += 1;
         Ok(Flow::Next(self.cfg.subprogs[cb].start))
