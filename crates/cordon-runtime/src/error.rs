@@ -79,6 +79,19 @@ pub enum RunError {
         len: usize,
     },
     #[error(
+        "program '{program}': {protocol} packet of {len} bytes is too short: Linux's test_run needs at least {min} bytes for {kind} programs (the 14-byte Ethernet header and a {header}-byte {protocol} header) and fails with EINVAL"
+    )]
+    NetworkHeaderTooShort {
+        program: String,
+        kind: &'static str,
+        /// `IPv4` or `IPv6` (the Ethernet type of the frame).
+        protocol: &'static str,
+        len: usize,
+        min: usize,
+        /// The network header length Linux requires (20 or 40 bytes).
+        header: usize,
+    },
+    #[error(
         "program '{program}': packet of {len} bytes is longer than the {max} bytes Linux's test_run puts in the linear area of {kind} programs"
     )]
     PacketTooLong {

@@ -503,6 +503,7 @@ impl CompiledProgram {
     ) -> Result<RunResult, RunError> {
         self.expect(self.kind.is_skb(), "run_xdp/run_raw")?;
         check_len(&self.name, "skb", packet.len(), SKB_MAX_DATA)?;
+        check_net_header(&self.name, packet)?;
         let uapi_in = match ctx_in {
             Some(c) => Some(
                 skb_ctx_in(c).map_err(|(errno, message)| RunError::BadContext {
@@ -664,6 +665,30 @@ fn check_len(program: &str, kind: &'static str, len: usize, max: usize) -> Resul
             kind,
             len,
             max,
+        });
+    }
+    Ok(())
+}
+
+/// Linux's `bpf_prog_test_run_skb` refuses (EINVAL) an IPv4 or IPv6 frame
+/// whose linear data after the Ethernet header is shorter than the IP
+/// header (`struct iphdr`, 20 bytes; `struct ipv6hdr`, 40 bytes). Only the
+/// Ethernet type decides (a VLAN-tagged frame is not checked), for every
+/// skb program type.
+fn check_net_header(program: &str, packet: &[u8]) -> Result<(), RunError> {
+    let (protocol, header) = match eth_type_trans(packet).1 {
+        0x0800 => ("IPv4", 20),
+        0x86dd => ("IPv6", 40),
+        _ => return Ok(()),
+    };
+    if packet.len() - ETH_HLEN < header {
+        return Err(RunError::NetworkHeaderTooShort {
+            program: program.to_string(),
+            kind: "skb",
+            protocol,
+            len: packet.len(),
+            min: ETH_HLEN + header,
+            header,
         });
     }
     Ok(())
