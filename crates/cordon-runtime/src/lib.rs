@@ -61,7 +61,7 @@ mod state;
 
 pub use error::{LoadError, RunError};
 pub use extmaps::{ExtMap, ExtMapDef};
-pub use loader::{Backend, Config, LoadedObject, ObjMap, Runtime};
+pub use loader::{Backend, Config, LoadedObject, ObjMap, Runtime, possible_cpus};
 pub use maps::{Map, MapDef, MapError, MapHandle, MapType};
 pub use program::{CompiledProgram, MAX_TAIL_CALLS, ProgKind, RunResult, set_cpu};
 pub use state::{Redirect, RedirectTarget};

@@ -48,6 +48,7 @@ pub struct Config {
     /// Instruction budget of checked (unverified) runs.
     pub instruction_budget: u64,
     /// Number of CPU slots of per-CPU maps (`bpf_get_smp_processor_id` range).
+    /// Defaults to [`possible_cpus`], the count Linux sizes per-CPU maps by.
     pub cpus: u32,
     /// Verifier log level on success (Linux bits; failures always log level 1).
     pub log_level: u32,
@@ -64,11 +65,48 @@ impl Default for Config {
             stack: StackStrategy::default(),
             shadow_stack_size: 256 * 1024,
             instruction_budget: cordon_exec::DEFAULT_INSTRUCTION_BUDGET,
-            cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
+            cpus: possible_cpus(),
             log_level: 0,
             jit: JitConfig::default(),
         }
     }
+}
+
+/// The number of possible CPUs of this machine, as Linux counts them for
+/// per-CPU maps (`num_possible_cpus()`): one past the highest CPU listed in
+/// `/sys/devices/system/cpu/possible`. Falls back to
+/// [`std::thread::available_parallelism`] (then 1) where that file is missing
+/// or unreadable, or lists a CPU past Linux's largest `NR_CPUS` (8192).
+pub fn possible_cpus() -> u32 {
+    static CPUS: OnceLock<u32> = OnceLock::new();
+    *CPUS.get_or_init(|| {
+        std::fs::read_to_string("/sys/devices/system/cpu/possible")
+            .ok()
+            .and_then(|text| parse_cpu_list(&text))
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get().min(8192) as u32)
+            })
+    })
+}
+
+/// One past the highest CPU of a kernel CPU list (`0-3,5,7-8` -> 9); `None`
+/// for malformed lists, descending ranges and CPUs of 8192 or more.
+fn parse_cpu_list(text: &str) -> Option<u32> {
+    let mut max: Option<u32> = None;
+    for part in text.trim().split(',') {
+        let last = match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<u32>().ok()?, b.parse::<u32>().ok()?);
+                if a > b {
+                    return None;
+                }
+                b
+            }
+            None => part.parse::<u32>().ok()?,
+        };
+        max = Some(max.map_or(last, |m| m.max(last)));
+    }
+    max.filter(|&m| m < 8192).map(|m| m + 1)
 }
 
 /// Everything programs of one load share: configuration, prototype registry,
@@ -838,4 +876,56 @@ fn verify_env(env: &Env, obj: &Object, p: &ProgramSpec, kind: ProgKind) -> Verif
     venv.registry = Arc::clone(&env.registry);
     venv.throw_releases_resources = false;
     venv.with_object(obj, p)
+}
+
+#[cfg(test)]
+mod cpu_tests {
+    use super::{Config, parse_cpu_list, possible_cpus};
+
+    #[test]
+    fn cpu_lists_parse_like_the_kernel_prints_them() {
+        assert_eq!(parse_cpu_list("0-1\n"), Some(2));
+        assert_eq!(parse_cpu_list("0\n"), Some(1));
+        assert_eq!(parse_cpu_list("0-3,5,7-8"), Some(9));
+        assert_eq!(parse_cpu_list("0-8191"), Some(8192));
+    }
+
+    #[test]
+    fn malformed_cpu_lists_are_refused() {
+        for bad in [
+            "",
+            "\n",
+            "x",
+            "0-",
+            "-3",
+            "3-1",
+            "0,,2",
+            "0-8192",
+            "4294967295",
+            "1 2",
+        ] {
+            assert_eq!(parse_cpu_list(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn default_cpus_are_the_possible_cpus() {
+        let n = possible_cpus();
+        assert!((1..=8192).contains(&n));
+        assert_eq!(Config::default().cpus, n);
+        if let Ok(text) = std::fs::read_to_string("/sys/devices/system/cpu/possible") {
+            assert_eq!(Some(n), parse_cpu_list(&text));
+        }
+        // The count cordon-linux reads for Linux's per-CPU map values.
+        if let Ok(k) = cordon_linux::possible_cpus() {
+            assert_eq!(n as usize, k);
+        }
+    }
+
+    #[test]
+    fn default_per_cpu_maps_have_a_slot_per_possible_cpu() {
+        let def = crate::MapDef::new(crate::MapType::PercpuArray, 4, 8, 1);
+        let m = crate::Map::create(&def, Config::default().cpus).unwrap();
+        assert_eq!(m.ncpus(), possible_cpus());
+    }
 }
