@@ -56,6 +56,7 @@ builds=(
 	"lru_evict.o      lru_evict.c      -g -mcpu=v3"
 	"xdp_frags.o      xdp_frags.c      -g -mcpu=v3"
 	"skb_helpers.o    skb_helpers.c    -g -mcpu=v3"
+	"for_each_map.o   for_each_map.c   -g -mcpu=v3"
 )
 
 cd "$here"

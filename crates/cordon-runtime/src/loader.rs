@@ -208,6 +208,11 @@ impl Runtime {
         helpers.register(internal::STOP, "bpf_throw(exception callback)", |_, a| {
             crate::state::stop_invocation(a[0])
         });
+        helpers.register(
+            internal::FOR_EACH_NEXT,
+            "bpf_for_each_map_elem(next)",
+            helpers::for_each::cursor_next,
+        );
         helpers.register(internal::BAD_CALLBACK, "bpf_loop", |_, _| {
             Err(cordon_exec::Abort::Fault(
                 "the callback argument is not a function of this program".into(),
@@ -529,7 +534,9 @@ const CALL: u8 = 0x85;
 
 /// Helpers implemented by rewriting their call sites (see `patch`).
 fn patched_helper(id: u32) -> bool {
-    id == proto::helper::TAIL_CALL || id == proto::helper::LOOP
+    id == proto::helper::TAIL_CALL
+        || id == proto::helper::LOOP
+        || id == proto::helper::FOR_EACH_MAP_ELEM
 }
 
 /// Compiles program `idx` of `object`.
@@ -756,17 +763,28 @@ fn compile(
         }
         if i.code == CALL && i.src == 0 && i.imm == proto::helper::TAIL_CALL as i32 {
             patches.insert(pc, patch::tail_call_seq());
-        } else if i.code == CALL && i.src == 0 && i.imm == proto::helper::LOOP as i32 {
+        } else if i.code == CALL
+            && i.src == 0
+            && (i.imm == proto::helper::LOOP as i32
+                || i.imm == proto::helper::FOR_EACH_MAP_ELEM as i32)
+        {
             let f = func_of(pc);
             let depth = frames.get(&f).copied().unwrap_or(512);
             let save = depth.div_ceil(8) * 8;
             if !extended.contains(&f) {
-                frames.insert(f, save + 32);
+                frames.insert(f, save + patch::CALLBACK_FRAME_EXTRA);
                 extended.insert(f);
             }
-            let save = i16::try_from(frames[&f] - 32)
-                .map_err(|_| bad(pc, "frame too large for bpf_loop".into()))?;
-            patches.insert(pc, patch::loop_seq(&cb_list, save));
+            let save = i16::try_from(frames[&f] - patch::CALLBACK_FRAME_EXTRA)
+                .map_err(|_| bad(pc, "frame too large for a callback helper".into()))?;
+            patches.insert(
+                pc,
+                if i.imm == proto::helper::LOOP as i32 {
+                    patch::loop_seq(&cb_list, save)
+                } else {
+                    patch::for_each_seq(&cb_list, save)
+                },
+            );
         } else if i.code == CALL
             && i.src == 2
             && Some(i.imm as u32) == throw_id

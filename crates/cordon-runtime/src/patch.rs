@@ -9,6 +9,8 @@
 //! * `bpf_loop`: inlined into an instruction loop that calls the callback
 //!   subprogram (Linux's `inline_bpf_loop`), with r6–r9 saved in 32 extra
 //!   bytes of the caller's frame;
+//! * `bpf_for_each_map_elem`: inlined the same way, the elements coming from
+//!   the runtime's cursor helper (see [`crate::helpers::for_each`]);
 //! * `bpf_throw` in a program with an exception callback: call the callback
 //!   with the cookie, then end the program with its return value.
 
@@ -229,6 +231,66 @@ pub(crate) fn loop_seq(callbacks: &[usize], save: i16) -> Vec<PInsn> {
     out
 }
 
+/// Bytes a function calling `bpf_loop` or `bpf_for_each_map_elem` gets below
+/// its verified frame: r6–r9 saved at `save + 8..=save + 32`, the
+/// for-each cursor at `save + 56` (see [`crate::helpers::for_each`]).
+pub(crate) const CALLBACK_FRAME_EXTRA: u32 = 64;
+
+/// `bpf_for_each_map_elem(map, callback, ctx, flags)` inlined as a loop over
+/// the [`internal::FOR_EACH_NEXT`] cursor: `callbacks` as for
+/// [`loop_seq`]; `save` the frame offset below which
+/// [`CALLBACK_FRAME_EXTRA`] bytes are free.
+pub(crate) fn for_each_seq(callbacks: &[usize], save: i16) -> Vec<PInsn> {
+    let mut s = Seq::new();
+    let (lp, done, bad_flags, end) = (s.label(), s.label(), s.label(), s.label());
+    let calls: Vec<usize> = callbacks.iter().map(|_| s.label()).collect();
+    let after = s.label();
+    let cursor = -(save + 56);
+    s.jump(0x55, 4, 0, 0, bad_flags); // if r4 != 0
+    for (k, reg) in (6u8..=9).enumerate() {
+        s.raw(0x7b, 10, reg, -(save + 8 * (k as i16 + 1)), 0); // *(u64 *)(r10 - ..) = rN
+    }
+    s.raw(0xbf, 6, 1, 0, 0); // r6 = r1 (map)
+    s.raw(0xbf, 7, 2, 0, 0); // r7 = r2 (callback)
+    s.raw(0xbf, 8, 3, 0, 0); // r8 = r3 (callback_ctx)
+    s.raw(0xb7, 9, 0, 0, 0); // r9 = 0 (calls)
+    s.raw(0x7a, 10, 0, cursor, 0); // *(u64 *)(r10 + cursor) = 0
+    s.bind(lp);
+    s.raw(0xbf, 1, 6, 0, 0); // r1 = r6
+    s.raw(0xbf, 2, 10, 0, 0); // r2 = r10
+    s.raw(0x07, 2, 0, 0, cursor as i32); // r2 += cursor
+    s.raw(CALL, 0, 0, 0, internal::FOR_EACH_NEXT as i32);
+    s.jump(0x15, 0, 0, 0, done); // if r0 == 0 goto done
+    s.raw(0xbf, 2, 0, 0, 0); // r2 = r0 (key)
+    s.raw(0xbf, 1, 6, 0, 0); // r1 = r6 (map)
+    s.raw(0x79, 3, 10, cursor + 16, 0); // r3 = value
+    s.raw(0xbf, 4, 8, 0, 0); // r4 = r8 (ctx)
+    s.raw(0x07, 9, 0, 0, 1); // r9 += 1
+    for (k, &cb) in callbacks.iter().enumerate() {
+        s.jump(0x15, 7, 0, cb as i32, calls[k]); // if r7 == cb
+    }
+    s.raw(CALL, 0, 0, 0, internal::BAD_CALLBACK as i32);
+    s.jump(JA, 0, 0, 0, done);
+    for (k, &cb) in callbacks.iter().enumerate() {
+        s.bind(calls[k]);
+        s.out.push(PInsn::CallOld(cb));
+        s.jump(JA, 0, 0, 0, after);
+    }
+    s.bind(after);
+    s.jump(0x55, 0, 0, 0, done); // if r0 != 0 goto done (stop)
+    s.jump(JA, 0, 0, 0, lp);
+    s.bind(done);
+    s.raw(0xbf, 0, 9, 0, 0); // r0 = r9
+    for (k, reg) in (6u8..=9).enumerate() {
+        s.raw(0x79, reg, 10, -(save + 8 * (k as i16 + 1)), 0);
+    }
+    s.jump(JA, 0, 0, 0, end);
+    s.bind(bad_flags);
+    s.raw(0xb7, 0, 0, 0, -22); // -EINVAL
+    s.bind(end);
+    s.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -254,6 +316,20 @@ mod tests {
         // The local call still reaches instruction 4.
         let c = out[map[2]];
         assert_eq!((map[2] as i64 + 1 + c.imm as i64) as usize, map[4]);
+    }
+
+    #[test]
+    fn for_each_sequence_labels_resolve() {
+        let seq = for_each_seq(&[10, 20], 16);
+        let n = seq.len();
+        for (k, p) in seq.iter().enumerate() {
+            if let PInsn::Raw(i) = p
+                && is_jump(i)
+            {
+                let t = k as i64 + 1 + i.off as i64;
+                assert!(t >= 0 && t as usize <= n, "jump at {k} to {t} of {n}");
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 //! may access, map pointers against the program's maps, and memory handed out
 //! (map values) is granted to the program.
 
+pub(crate) mod for_each;
 mod kfuncs;
 mod maps;
 mod net;
@@ -63,6 +64,9 @@ pub mod internal {
     pub const STOP: u32 = 0x7f00_0003;
     /// Faults: `bpf_loop` got a callback that is not a function of the program.
     pub const BAD_CALLBACK: u32 = 0x7f00_0004;
+    /// `bpf_for_each_map_elem` cursor step: `r0 = key` of the next element of
+    /// map `r1` (value at cursor `r2` + 16), 0 when done.
+    pub const FOR_EACH_NEXT: u32 = 0x7f00_0005;
 }
 
 /// Adds the prototypes of the helpers Cordon implements beyond

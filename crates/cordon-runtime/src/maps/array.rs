@@ -285,6 +285,15 @@ impl ArrayMap {
         Ok(())
     }
 
+    /// `bpf_for_each_map_elem` cursor: element `pos` (index order, as Linux's
+    /// `bpf_for_each_array_elem`) as `(next pos, index, value of CPU `cpu`)`,
+    /// `None` past the last element.
+    pub(crate) fn cursor_next(&self, pos: u64, cpu: u32) -> Option<(u64, u32, *mut u8)> {
+        let i = u32::try_from(pos).ok().filter(|&i| i < self.max_entries)?;
+        let cpu = if self.percpu { self.cpu(cpu) } else { 0 };
+        Some((pos + 1, i, self.elem(i, cpu)))
+    }
+
     /// Calls `f(key, value)` for every element (current CPU's value for per-CPU
     /// arrays) until it returns `false`; returns the number of calls.
     pub(crate) fn for_each(&self, cpu: u32, f: &mut dyn FnMut(*const u8, *mut u8) -> bool) -> u32 {

@@ -1094,6 +1094,42 @@ impl HashTable {
 
     /// `bpf_for_each_hash_elem`: calls `f(key, value)` for each element (current
     /// CPU's value for per-CPU maps) until it returns `false`.
+    /// `bpf_for_each_map_elem` cursor (Linux's `bpf_for_each_hash_elem`):
+    /// buckets in order, each list from its head. `pos` is 0 before the first
+    /// element, else `(bucket + 1) << 32 | element` of the element handed out
+    /// last; its successor is read *after* the callback ran, so deleting the
+    /// current element (whose `next` stays intact, as in Linux) continues with
+    /// the rest of the bucket. Returns `(pos, key, value of CPU cpu)`, `None`
+    /// when every bucket was visited (or `pos` does not name an element).
+    pub(crate) fn cursor_next(&self, pos: u64, cpu: u32) -> Option<(u64, *const u8, *mut u8)> {
+        let cpu = if self.is_percpu() { self.cpu(cpu) } else { 0 };
+        let nb = self.buckets.len() as u64;
+        let (mut bucket, mut n) = if pos == 0 {
+            (0u64, self.buckets.first()?.head.load(Ordering::Acquire))
+        } else {
+            let (b, idx) = ((pos >> 32).checked_sub(1)?, pos as u32);
+            if b >= nb || idx >= self.cap {
+                return None;
+            }
+            (b, self.hdr(idx).next.load(Ordering::Acquire))
+        };
+        loop {
+            if n & NULLS == 0 {
+                if n >= self.cap {
+                    return None;
+                }
+                // SAFETY: key area of the element (HDR offset), inside the slab.
+                let key = unsafe { self.elem_ptr(n).add(HDR) };
+                return Some(((bucket + 1) << 32 | n as u64, key, self.value_ptr(n, cpu)));
+            }
+            bucket += 1;
+            if bucket >= nb {
+                return None;
+            }
+            n = self.buckets[bucket as usize].head.load(Ordering::Acquire);
+        }
+    }
+
     pub(crate) fn for_each(&self, cpu: u32, f: &mut dyn FnMut(*const u8, *mut u8) -> bool) -> u32 {
         let cpu = if self.is_percpu() { self.cpu(cpu) } else { 0 };
         let mut calls = 0;

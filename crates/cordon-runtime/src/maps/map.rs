@@ -34,6 +34,23 @@ enum Imp {
     Redirect(RedirectMap),
 }
 
+/// Key of a [`ForEachStep`]: an array index (the caller stores it where the
+/// callback can read it, as Linux passes `&i`) or a hash element's key.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum ForEachKey {
+    Index(u32),
+    Ptr(*const u8),
+}
+
+/// One element of a `bpf_for_each_map_elem` walk: the cursor for the next
+/// step, the key and the value (valid while the map lives).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ForEachStep {
+    pub pos: u64,
+    pub key: ForEachKey,
+    pub value: *mut u8,
+}
+
 /// A BPF map. See the [module documentation](super) for the model.
 pub struct Map {
     def: MapDef,
@@ -404,6 +421,29 @@ impl Map {
         match &self.imp {
             Imp::Array(a) => Some(a.for_each(current_cpu(), &mut f)),
             Imp::Hash(h) => Some(h.for_each(current_cpu(), &mut f)),
+            _ => None,
+        }
+    }
+
+    /// One step of `bpf_for_each_map_elem` from cursor `pos` (0 = start), for
+    /// the current CPU: `Some(None)` when done, `None` if the map type has no
+    /// element iteration. See [`ForEachStep`].
+    pub(crate) fn for_each_next(&self, pos: u64) -> Option<Option<ForEachStep>> {
+        match &self.imp {
+            Imp::Array(a) => Some(a.cursor_next(pos, current_cpu()).map(|(pos, i, value)| {
+                ForEachStep {
+                    pos,
+                    key: ForEachKey::Index(i),
+                    value,
+                }
+            })),
+            Imp::Hash(h) => Some(h.cursor_next(pos, current_cpu()).map(|(pos, k, value)| {
+                ForEachStep {
+                    pos,
+                    key: ForEachKey::Ptr(k),
+                    value,
+                }
+            })),
             _ => None,
         }
     }

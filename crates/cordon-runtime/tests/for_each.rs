@@ -1,0 +1,317 @@
+//! `bpf_for_each_map_elem` on interpreter and JIT, verified and checked:
+//! tests/bpf/for_each_map.o (array, hash, percpu_array, early stop, counting,
+//! value writes, deletes from the callback, non-zero flags) with the results
+//! tests/bpf/README.md gives, the hash walk order equal to the map's key
+//! order, and hand-built programs that must be refused or fault.
+
+use std::path::PathBuf;
+
+use cordon_isa::Insn;
+use cordon_object::{FuncLinkage, FunctionSpan, MapOrigin, MapSpec, Object, ProgType, ProgramSpec};
+use cordon_runtime::{Backend, Config, LoadedObject, Runtime};
+
+const MODES: [(Backend, bool); 4] = [
+    (Backend::Interpreter, true),
+    (Backend::Jit, true),
+    (Backend::Interpreter, false),
+    (Backend::Jit, false),
+];
+
+fn runtime((backend, verify): (Backend, bool)) -> Runtime {
+    Runtime::new(Config {
+        backend,
+        verify,
+        cpus: 2,
+        ..Config::default()
+    })
+}
+
+fn load_c(rt: &Runtime) -> LoadedObject {
+    let path = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/bpf/for_each_map.o"
+    ));
+    rt.load(&std::fs::read(path).unwrap()).unwrap()
+}
+
+fn pkt(op: u8, param: u8) -> Vec<u8> {
+    let mut p = vec![0u8; 64];
+    p[0] = op;
+    p[1] = param;
+    p
+}
+
+fn u32_at(v: &[u8]) -> u32 {
+    u32::from_ne_bytes(v[..4].try_into().unwrap())
+}
+
+fn u64_at(v: &[u8]) -> u64 {
+    u64::from_ne_bytes(v[..8].try_into().unwrap())
+}
+
+#[test]
+fn array_walks_stops_flags_and_percpu() {
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = load_c(&rt);
+        let p = o.program("for_each").unwrap();
+        let run = |op, param| p.run_skb(&pkt(op, param)).unwrap().r0 as u32;
+        for k in 1..=3u32 {
+            assert_eq!(run(0, 0), 16 << 16 | (k * 136), "{mode:?} walk {k}");
+        }
+        assert_eq!(run(3, 5), 6, "{mode:?}");
+        assert_eq!(run(3, 0), 1, "{mode:?}");
+        assert_eq!(run(3, 200), 16, "{mode:?}");
+        assert_eq!(run(5, 1), -22i32 as u32, "{mode:?}: flags != 0 is -EINVAL");
+        assert_eq!(run(5, 0), 16 + 16 * 1000, "{mode:?}");
+        assert_eq!(run(2, 0), 8 << 16 | 80, "{mode:?}");
+        assert_eq!(run(2, 0), 8 << 16 | 160, "{mode:?}");
+        let arr = o.map_handle("arr").unwrap();
+        for key in 0..16u32 {
+            let v = arr.lookup_value(&key.to_ne_bytes()).unwrap();
+            assert_eq!(u64_at(&v), 3 * (key as u64 + 1), "{mode:?} arr[{key}]");
+        }
+    }
+}
+
+#[test]
+fn hash_walk_order_deletes_and_early_stop() {
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = load_c(&rt);
+        let p = o.program("for_each").unwrap();
+        let hash = o.map_handle("hash").unwrap();
+        let order = o.map_handle("order").unwrap();
+        let run = |op, param| p.run_skb(&pkt(op, param)).unwrap().r0 as u32;
+        let full = |n: u32| n << 16 | (1..=n).map(|k| 3 * k * k).sum::<u32>() & 0xffff;
+        let recorded = || -> Vec<u32> {
+            let n = u32_at(&order.lookup_value(&0u32.to_ne_bytes()).unwrap());
+            (1..=n)
+                .map(|i| u32_at(&order.lookup_value(&i.to_ne_bytes()).unwrap()))
+                .collect()
+        };
+        let key_order = || -> Vec<u32> { hash.keys().map(|k| u32_at(&k)).collect() };
+        assert_eq!(run(6, 3), 0, "{mode:?}: empty map");
+        assert_eq!(run(1, 25), full(25), "{mode:?}");
+        // The walk visits elements in get_next_key order.
+        let keys = key_order();
+        assert_eq!(keys.len(), 25);
+        assert_eq!(recorded(), keys, "{mode:?}");
+        assert_eq!(run(6, 7), 7, "{mode:?}");
+        assert_eq!(recorded()[..7], keys[..7], "{mode:?}");
+        // Deleting the current element goes on with the rest.
+        assert_eq!(run(4, 0), 25 << 8 | 13, "{mode:?}");
+        let left = key_order();
+        assert_eq!(left.len(), 12);
+        assert!(left.iter().all(|k| k % 2 == 0), "{mode:?} {left:?}");
+        assert_eq!(run(4, 0), 12 << 8, "{mode:?}");
+        assert_eq!(run(6, 100), 12, "{mode:?}");
+        assert_eq!(recorded(), left, "{mode:?}");
+    }
+}
+
+// ----- hand-built programs --------------------------------------------------
+
+fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
+    Insn::new(code, dst, src, off, imm)
+}
+
+const EXIT: Insn = Insn::new(0x95, 0, 0, 0, 0);
+
+fn hash_spec() -> MapSpec {
+    MapSpec {
+        name: "h".into(),
+        section: ".maps".into(),
+        origin: MapOrigin::Btf,
+        map_type: 1,
+        key_size: 4,
+        value_size: 8,
+        max_entries: 8,
+        flags: 0,
+        numa_node: 0,
+        map_extra: 0,
+        inner: None,
+        initial_data: None,
+        initial_slots: Vec::new(),
+        btf_key_type_id: None,
+        btf_value_type_id: None,
+    }
+}
+
+/// Inserts key 1 into map `h`, then `r2 = callback` (`func` = the callback
+/// address as an lddw src=4, or `None`: `r2 = 12345`) and calls helper
+/// `helper` with r1 = map, r3 = 0, r4 = 0; returns its result. `cb` follows
+/// (only when `with_func`).
+fn object(helper: i32, with_func: bool, cb: &[Insn]) -> Object {
+    let mut main = vec![
+        i(0x62, 10, 0, -4, 1),  // *(u32 *)(r10 - 4) = 1
+        i(0x7a, 10, 0, -16, 7), // *(u64 *)(r10 - 16) = 7
+        i(0x18, 1, 5, 0, 0),    // r1 = map[0]
+        i(0, 0, 0, 0, 0),
+        i(0xbf, 2, 10, 0, 0),
+        i(0x07, 2, 0, 0, -4),
+        i(0xbf, 3, 10, 0, 0),
+        i(0x07, 3, 0, 0, -16),
+        i(0xb7, 4, 0, 0, 0),
+        i(0x85, 0, 0, 0, 2), // map_update_elem
+        i(0x18, 1, 5, 0, 0), // r1 = map[0]
+        i(0, 0, 0, 0, 0),
+    ];
+    let after_func = main.len() + 2 + 4;
+    if with_func {
+        // r2 = func (lddw src=4, relative to the lddw).
+        let rel = after_func as i32 - main.len() as i32 - 1;
+        main.push(i(0x18, 2, 4, 0, rel));
+        main.push(i(0, 0, 0, 0, 0));
+    } else {
+        main.push(i(0x18, 2, 0, 0, 12345));
+        main.push(i(0, 0, 0, 0, 0));
+    }
+    main.push(i(0xb7, 3, 0, 0, 0));
+    main.push(i(0xb7, 4, 0, 0, 0));
+    main.push(i(0x85, 0, 0, 0, helper));
+    main.push(EXIT);
+    assert_eq!(main.len(), after_func);
+    let main_len = main.len();
+    let mut insns = main;
+    let cb = if with_func { cb } else { &[] };
+    insns.extend_from_slice(cb);
+    let span = |name: &str, start, len, linkage| FunctionSpan {
+        name: name.into(),
+        section: "tc".into(),
+        start,
+        len,
+        linkage,
+        btf_id: None,
+    };
+    Object {
+        programs: vec![ProgramSpec {
+            name: "p".into(),
+            section: "tc".into(),
+            prog_type: ProgType::SchedCls,
+            functions: [
+                span("p", 0, main_len, FuncLinkage::Global),
+                span("cb", main_len, cb.len(), FuncLinkage::Static),
+            ]
+            .into_iter()
+            .filter(|f| f.len > 0)
+            .collect(),
+            insns,
+            exception_callback: None,
+            func_info: Vec::new(),
+            line_info: Vec::new(),
+            relocations: Vec::new(),
+            core_relocations: Vec::new(),
+            kfuncs: Vec::new(),
+        }],
+        maps: vec![hash_spec()],
+        kfuncs: Vec::new(),
+        license: Some("GPL".into()),
+        kernel_version: None,
+        btf: None,
+    }
+}
+
+#[test]
+fn hand_built_walk_runs_on_four_modes() {
+    // The callback adds the key to the value and keeps going.
+    let cb = [
+        i(0x61, 5, 2, 0, 0),  // r5 = *(u32 *)(r2 + 0)
+        i(0x79, 0, 3, 0, 0),  // r0 = *(u64 *)(r3 + 0)
+        i(0x0f, 0, 5, 0, 0),  // r0 += r5
+        i(0x7b, 3, 0, 0, 0),  // *(u64 *)(r3 + 0) = r0
+        i(0xb7, 0, 0, 0, 0),  // r0 = 0
+        EXIT,
+    ];
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = rt.load_parsed(object(164, true, &cb)).unwrap();
+        let p = o.program("p").unwrap();
+        assert_eq!(p.run_skb(&[0u8; 64]).unwrap().r0, 1, "{mode:?}");
+        let v = o.map_handle("h").unwrap().lookup_value(&1u32.to_ne_bytes()).unwrap();
+        // The update before each walk resets the value to 7.
+        assert_eq!(u64_at(&v), 8, "{mode:?}");
+    }
+}
+
+#[test]
+fn write_through_the_key_is_refused_or_faults() {
+    let cb = [
+        i(0x62, 2, 0, 0, 5), // *(u32 *)(r2 + 0) = 5
+        i(0xb7, 0, 0, 0, 0),
+        EXIT,
+    ];
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = rt.load_parsed(object(164, true, &cb)).unwrap();
+        if mode.1 {
+            let e = o.program("p").unwrap_err().to_string();
+            assert!(e.contains("cannot write into map_key"), "{mode:?}: {e}");
+        } else {
+            let p = o.program("p").unwrap();
+            let e = p.run_skb(&[0u8; 64]).unwrap_err().to_string();
+            assert!(e.contains("store of 4 bytes"), "{mode:?}: {e}");
+            // The key is intact.
+            let keys: Vec<Vec<u8>> = o.map_handle("h").unwrap().keys().collect();
+            assert_eq!(keys, vec![1u32.to_ne_bytes().to_vec()], "{mode:?}");
+        }
+    }
+}
+
+#[test]
+fn callback_that_is_not_a_function_is_refused_or_faults() {
+    let cb = [i(0xb7, 0, 0, 0, 0), EXIT];
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = rt.load_parsed(object(164, false, &cb)).unwrap();
+        if mode.1 {
+            let e = o.program("p").unwrap_err().to_string();
+            assert!(e.contains("expected=func"), "{mode:?}: {e}");
+        } else {
+            let p = o.program("p").unwrap();
+            let e = p.run_skb(&[0u8; 64]).unwrap_err().to_string();
+            assert!(e.contains("not a function"), "{mode:?}: {e}");
+        }
+    }
+}
+
+#[test]
+fn callback_returning_2_is_refused_when_verified() {
+    let cb = [i(0xb7, 0, 0, 0, 2), EXIT];
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = rt.load_parsed(object(164, true, &cb)).unwrap();
+        if mode.1 {
+            let e = o.program("p").unwrap_err().to_string();
+            assert!(e.contains("should have been in [0, 1]"), "{mode:?}: {e}");
+        } else {
+            // Unverified: any non-zero return stops the walk, as in Linux's loop.
+            let p = o.program("p").unwrap();
+            assert_eq!(p.run_skb(&[0u8; 64]).unwrap().r0, 1, "{mode:?}");
+        }
+    }
+}
+
+#[test]
+fn internal_cursor_helper_cannot_be_called_by_programs() {
+    // The cursor helper exists only in rewritten code: a program naming its
+    // id is refused at load in every mode (so no program can hand it a
+    // cursor of its choosing).
+    let prog = vec![
+        i(0x18, 1, 5, 0, 0),
+        i(0, 0, 0, 0, 0),
+        i(0xb7, 2, 0, 0, 0x1000),
+        i(0x85, 0, 0, 0, 0x7f00_0005),
+        EXIT,
+    ];
+    let mut o = object(164, false, &[]);
+    let len = prog.len();
+    o.programs[0].insns = prog;
+    o.programs[0].functions[0].len = len;
+    for mode in MODES {
+        let rt = runtime(mode);
+        let lo = rt.load_parsed(o.clone()).unwrap();
+        let e = lo.program("p").unwrap_err().to_string();
+        assert!(e.contains("unknown helper 2130706437"), "{mode:?}: {e}");
+    }
+}
