@@ -217,12 +217,27 @@ fn thirty_two_bit_operations_ignore_and_clear_high_bits() {
             "lddw %r0, 0xffffffff80000000\narsh32 %r0, 31\nexit",
             0xffff_ffff,
         ),
-        ("lddw %r0, 0x1ffffffff\nmov %r1, 33\nlsh32 %r0, %r1\nexit", 0xffff_fffe),
-        ("lddw %r0, 0x100000007\nlddw %r1, 0x100000002\ndiv32 %r0, %r1\nexit", 3),
-        ("lddw %r0, 0x100000007\nlddw %r1, 0x100000000\nmod32 %r0, %r1\nexit", 7),
-        ("lddw %r0, 0x100000007\nlddw %r1, 0x100000000\ndiv32 %r0, %r1\nexit", 0),
+        (
+            "lddw %r0, 0x1ffffffff\nmov %r1, 33\nlsh32 %r0, %r1\nexit",
+            0xffff_fffe,
+        ),
+        (
+            "lddw %r0, 0x100000007\nlddw %r1, 0x100000002\ndiv32 %r0, %r1\nexit",
+            3,
+        ),
+        (
+            "lddw %r0, 0x100000007\nlddw %r1, 0x100000000\nmod32 %r0, %r1\nexit",
+            7,
+        ),
+        (
+            "lddw %r0, 0x100000007\nlddw %r1, 0x100000000\ndiv32 %r0, %r1\nexit",
+            0,
+        ),
         ("lddw %r0, 0xffffffff00000003\nneg32 %r0\nexit", 0xffff_fffd),
-        ("lddw %r1, 0xabcdef0012345678\nmov32 %r0, %r1\nexit", 0x1234_5678),
+        (
+            "lddw %r1, 0xabcdef0012345678\nmov32 %r0, %r1\nexit",
+            0x1234_5678,
+        ),
         ("lddw %r0, 0xabcdef0012345678\nbe16 %r0\nexit", 0x7856),
         ("lddw %r0, 0xabcdef0012345678\nle32 %r0\nexit", 0x1234_5678),
         (
@@ -245,9 +260,18 @@ fn division_by_a_register_holding_zero_or_minus_one() {
         ("mov %r0, 9\nmov %r1, 0\ndiv %r0, %r1\nexit", 0),
         ("mov %r0, 9\nmov %r1, 0\nmod %r0, %r1\nexit", 9),
         ("mov %r0, 9\nlddw %r1, 0x100000000\ndiv32 %r0, %r1\nexit", 0),
-        ("lddw %r0, 0x8000000000000000\nmov %r1, -1\nsdiv %r0, %r1\nexit", 1 << 63),
-        ("lddw %r0, 0x8000000000000000\nmov %r1, -1\nsmod %r0, %r1\nexit", 0),
-        ("mov32 %r0, 0x80000000\nmov32 %r1, -1\nsdiv32 %r0, %r1\nexit", 0x8000_0000),
+        (
+            "lddw %r0, 0x8000000000000000\nmov %r1, -1\nsdiv %r0, %r1\nexit",
+            1 << 63,
+        ),
+        (
+            "lddw %r0, 0x8000000000000000\nmov %r1, -1\nsmod %r0, %r1\nexit",
+            0,
+        ),
+        (
+            "mov32 %r0, 0x80000000\nmov32 %r1, -1\nsdiv32 %r0, %r1\nexit",
+            0x8000_0000,
+        ),
         ("mov %r0, -7\nmov %r1, 0\nsmod %r0, %r1\nexit", -7i64 as u64),
     ];
     for (src, want) in cases {

@@ -75,6 +75,42 @@ pub(crate) fn isa_for(config: &JitConfig) -> Result<OwnedTargetIsa, JitError> {
     slot.get_or_init(build).clone().map_err(JitError::Target)
 }
 
+/// Programs of at least this many translated instructions are compiled with
+/// [`OptLevel::None`] even when [`OptLevel::Speed`] is asked for (the
+/// environment variable `CORDON_JIT_FAST_TIER=<insns>` moves the threshold;
+/// `0` disables the tier).
+///
+/// Why: Cranelift's e-graph pass keeps loads in place but schedules pure
+/// arithmetic at its first side-effecting use, so in a long basic block every
+/// loaded value stays live until the end of the chain that consumes it (an
+/// unrolled loop of 512 loads had them all live at once: 17 KiB of spill code,
+/// slower than unoptimised code, and register allocation 4x slower). BPF
+/// from clang is already optimised; instruction selection (address modes,
+/// memory operands, extensions) is the same at both levels.
+pub(crate) const FAST_TIER_INSNS: usize = 1024;
+
+fn fast_tier_threshold() -> usize {
+    static T: OnceLock<usize> = OnceLock::new();
+    *T.get_or_init(|| {
+        std::env::var("CORDON_JIT_FAST_TIER")
+            .ok()
+            .and_then(|v| v.trim().parse().ok())
+            .map_or(
+                FAST_TIER_INSNS,
+                |n: usize| if n == 0 { usize::MAX } else { n },
+            )
+    })
+}
+
+/// The configuration a program of `translated` instructions is compiled with.
+fn tier(config: &JitConfig, translated: usize) -> JitConfig {
+    let mut c = config.clone();
+    if c.opt_level != OptLevel::None && translated >= fast_tier_threshold() {
+        c.opt_level = OptLevel::None;
+    }
+    c
+}
+
 thread_local! {
     static SCRATCH: std::cell::RefCell<Option<(Context, FunctionBuilderContext)>> =
         const { std::cell::RefCell::new(None) };
@@ -123,9 +159,6 @@ pub(crate) fn compile(
     config: &JitConfig,
     sites: &crate::specialise::SiteTable,
 ) -> Result<Compiled, JitError> {
-    let isa = isa_for(config)?;
-    let endianness = isa.endianness();
-    let call_conv = CallConv::triple_default(isa.triple());
     let checked = flavor == Flavor::Checked;
 
     // Functions and what each callee receives.
@@ -180,6 +213,10 @@ pub(crate) fn compile(
             .filter(|(_, c)| **c)
             .map(|(b, _)| b.pcs.len())
             .sum::<usize>();
+    let tiered = tier(config, translated);
+    let isa = isa_for(&tiered)?;
+    let endianness = isa.endianness();
+    let call_conv = CallConv::triple_default(isa.triple());
     let arena_size = (1 << 20) + translated * if checked { 1024 } else { 256 };
     let provider = ArenaMemoryProvider::new_with_size(arena_size)
         .map_err(|e| JitError::Memory(e.to_string()))?;

@@ -132,7 +132,9 @@ mod tests {
 
     #[test]
     fn address_taken_frame_is_not_promoted() {
-        assert!(slots("stxdw [%r10-8], %r1\n mov %r2, %r10\n ldxdw %r0, [%r10-8]\n exit").is_empty());
+        assert!(
+            slots("stxdw [%r10-8], %r1\n mov %r2, %r10\n ldxdw %r0, [%r10-8]\n exit").is_empty()
+        );
         assert!(slots("stxdw [%r10-8], %r1\n stxdw [%r10-16], %r10\n exit").is_empty());
         assert!(slots("stdw [%r10-8], 1\n mov %r1, 1\n lock add [%r10-8], %r1\n exit").is_empty());
         assert!(slots("stdw [%r10-8], 1\n jeq %r10, 0, +0\n exit").is_empty());

@@ -29,8 +29,8 @@ use cranelift_codegen::isa::CallConv;
 use cranelift_frontend::{FunctionBuilder, Variable};
 
 use super::analysis::{Flow, Function, flow};
-use super::stack::{self, Slot};
 use super::runtime::{self, FaultCode};
+use super::stack::{self, Slot};
 use crate::context::{RunContext, STATUS_STOPPED};
 use crate::decode::Op;
 use crate::interp::MAX_CALL_FRAMES;
@@ -605,9 +605,9 @@ impl<'a, 'b> Tr<'a, 'b> {
                     return true;
                 }
                 let base = self.reg(src);
-                let addr = self.b.ins().iadd_imm_s(base, off as i64);
+                let (addr, disp) = self.address(base, off);
                 self.check_access(pc, addr, size, runtime::ACCESS_LOAD);
-                let v = self.load(size, sign_extend, addr);
+                let v = self.load(size, sign_extend, addr, disp);
                 self.set(dst, v);
             }
             Kind::St {
@@ -625,10 +625,10 @@ impl<'a, 'b> Tr<'a, 'b> {
                     return true;
                 }
                 let base = self.reg(dst);
-                let addr = self.b.ins().iadd_imm_s(base, off as i64);
+                let (addr, disp) = self.address(base, off);
                 self.check_access(pc, addr, size, runtime::ACCESS_STORE);
                 let v = self.iconst(I64, imm as i64);
-                self.store(size, v, addr);
+                self.store(size, v, addr, disp);
             }
             Kind::Stx {
                 size,
@@ -645,10 +645,10 @@ impl<'a, 'b> Tr<'a, 'b> {
                     return true;
                 }
                 let base = self.reg(dst);
-                let addr = self.b.ins().iadd_imm_s(base, off as i64);
+                let (addr, disp) = self.address(base, off);
                 self.check_access(pc, addr, size, runtime::ACCESS_STORE);
                 let v = self.reg(src);
-                self.store(size, v, addr);
+                self.store(size, v, addr, disp);
             }
             Kind::Atomic {
                 size,
@@ -938,17 +938,29 @@ impl<'a, 'b> Tr<'a, 'b> {
 
     // --------------------------------------------------------------- memory
 
-    fn load(&mut self, size: Size, sign: bool, addr: Value) -> Value {
+    /// Address operands of an access at `base + off`: trusted code folds the
+    /// offset into the memory instruction (one CLIF instruction instead of
+    /// two); checked code computes the address once for the check and the
+    /// access.
+    fn address(&mut self, base: Value, off: i16) -> (Value, i32) {
+        if self.flavor == Flavor::Checked {
+            (self.b.ins().iadd_imm_s(base, off as i64), 0)
+        } else {
+            (base, off as i32)
+        }
+    }
+
+    fn load(&mut self, size: Size, sign: bool, addr: Value, disp: i32) -> Value {
         let f = mem_flags();
         let ins = self.b.ins();
         match (size, sign) {
-            (Size::B, false) => ins.uload8(I64, f, addr, 0),
-            (Size::H, false) => ins.uload16(I64, f, addr, 0),
-            (Size::W, false) => ins.uload32(f, addr, 0),
-            (Size::B, true) => ins.sload8(I64, f, addr, 0),
-            (Size::H, true) => ins.sload16(I64, f, addr, 0),
-            (Size::W, true) => ins.sload32(f, addr, 0),
-            (Size::DW, _) => ins.load(I64, f, addr, 0),
+            (Size::B, false) => ins.uload8(I64, f, addr, disp),
+            (Size::H, false) => ins.uload16(I64, f, addr, disp),
+            (Size::W, false) => ins.uload32(f, addr, disp),
+            (Size::B, true) => ins.sload8(I64, f, addr, disp),
+            (Size::H, true) => ins.sload16(I64, f, addr, disp),
+            (Size::W, true) => ins.sload32(f, addr, disp),
+            (Size::DW, _) => ins.load(I64, f, addr, disp),
         }
     }
 
@@ -980,14 +992,14 @@ impl<'a, 'b> Tr<'a, 'b> {
         self.b.ins().sextend(I64, n)
     }
 
-    fn store(&mut self, size: Size, v: Value, addr: Value) {
+    fn store(&mut self, size: Size, v: Value, addr: Value, disp: i32) {
         let f = mem_flags();
         let ins = self.b.ins();
         match size {
-            Size::B => ins.istore8(f, v, addr, 0),
-            Size::H => ins.istore16(f, v, addr, 0),
-            Size::W => ins.istore32(f, v, addr, 0),
-            Size::DW => ins.store(f, v, addr, 0),
+            Size::B => ins.istore8(f, v, addr, disp),
+            Size::H => ins.istore16(f, v, addr, disp),
+            Size::W => ins.istore32(f, v, addr, disp),
+            Size::DW => ins.store(f, v, addr, disp),
         };
     }
 
