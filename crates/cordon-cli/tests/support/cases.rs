@@ -5,6 +5,7 @@
 
 use super::packets::*;
 
+mod for_each;
 mod frags;
 mod lru;
 mod more;
@@ -528,6 +529,7 @@ pub fn all_cases() -> Vec<Case> {
     cases.extend(lru::lru_cases());
     cases.extend(frags::frags_cases());
     cases.extend(skb::skb_cases());
+    cases.extend(for_each::for_each_cases());
     cases.extend(redirect_map::redirect_map_cases());
     cases
 }

@@ -26,7 +26,7 @@ use super::flags::{BPF_F_NO_COMMON_LRU, BPF_F_ZERO_SEED};
 use super::lru::Lru;
 use super::util::{
     Slab, SpinGuard, SpinLock, checked_size, copy_value, copy_value_locked, hash_key, key_word,
-    random_seed, round8, try_slice,
+    linux_htab_hash, random_seed, round8, try_slice,
 };
 use super::{BPF_EXIST, BPF_F_LOCK, BPF_NOEXIST, MapDef, MapError, MapType, current_cpu};
 
@@ -94,6 +94,9 @@ pub(crate) struct HashTable {
     max_entries: u32,
     ncpus: usize,
     seed: u64,
+    /// `BPF_F_ZERO_SEED`: Linux's jhash with seed 0, so the bucket order is
+    /// the kernel's.
+    linux_hash: bool,
     flavor: Flavor,
     lru: Option<Lru>,
     /// Per-CPU free lists of recycled elements.
@@ -202,6 +205,7 @@ impl HashTable {
             } else {
                 random_seed()
             },
+            linux_hash: def.flags & BPF_F_ZERO_SEED != 0,
             flavor,
             lru,
             free: try_slice(ncpus, &def.name, |_| {
@@ -299,7 +303,13 @@ impl HashTable {
     #[inline(always)]
     unsafe fn hash(&self, key: *const u8) -> u32 {
         // SAFETY: caller contract.
-        unsafe { hash_key(key, self.key_size, self.seed) }
+        unsafe {
+            if self.linux_hash {
+                linux_htab_hash(key, self.key_size, 0)
+            } else {
+                hash_key(key, self.key_size, self.seed)
+            }
+        }
     }
 
     // ----- lookup ------------------------------------------------------------

@@ -271,6 +271,113 @@ pub(crate) unsafe fn hash_key(key: *const u8, len: usize, seed: u64) -> u32 {
     (h ^ (h >> 32)) as u32
 }
 
+/// Linux's `htab_map_hash` (Bob Jenkins' lookup3 `jhash2` for keys of a
+/// multiple of 4 bytes, byte-wise `jhash` otherwise) with seed `initval`.
+/// Used for `BPF_F_ZERO_SEED` hash maps, whose bucket order (and so
+/// `get_next_key` and `bpf_for_each_map_elem` order) Linux makes
+/// deterministic: Cordon's order is then the same as the kernel's.
+///
+/// # Safety
+/// `key` must be readable for `len` bytes.
+pub(crate) unsafe fn linux_htab_hash(key: *const u8, len: usize, initval: u32) -> u32 {
+    // SAFETY: forwarded.
+    let k = unsafe { std::slice::from_raw_parts(key, len) };
+    let word = |i: usize| u32::from_ne_bytes([k[i], k[i + 1], k[i + 2], k[i + 3]]);
+    let init = 0xdead_beefu32.wrapping_add(initval);
+    if len % 4 == 0 {
+        let mut n = len / 4;
+        let mut a = init.wrapping_add((n as u32) << 2);
+        let (mut b, mut c) = (a, a);
+        let mut at = 0;
+        while n > 3 {
+            a = a.wrapping_add(word(at));
+            b = b.wrapping_add(word(at + 4));
+            c = c.wrapping_add(word(at + 8));
+            jhash_mix(&mut a, &mut b, &mut c);
+            n -= 3;
+            at += 12;
+        }
+        if n == 0 {
+            return c;
+        }
+        if n == 3 {
+            c = c.wrapping_add(word(at + 8));
+        }
+        if n >= 2 {
+            b = b.wrapping_add(word(at + 4));
+        }
+        a = a.wrapping_add(word(at));
+        jhash_final(&mut a, &mut b, &mut c);
+        return c;
+    }
+    let mut a = init.wrapping_add(len as u32);
+    let (mut b, mut c) = (a, a);
+    let mut rest = len;
+    let mut at = 0;
+    while rest > 12 {
+        a = a.wrapping_add(word(at));
+        b = b.wrapping_add(word(at + 4));
+        c = c.wrapping_add(word(at + 8));
+        jhash_mix(&mut a, &mut b, &mut c);
+        rest -= 12;
+        at += 12;
+    }
+    if rest == 0 {
+        return c;
+    }
+    // The tail, byte by byte (little-endian positions within each word).
+    for j in (0..rest).rev() {
+        let v = (k[at + j] as u32) << (8 * (j % 4));
+        match j / 4 {
+            0 => a = a.wrapping_add(v),
+            1 => b = b.wrapping_add(v),
+            _ => c = c.wrapping_add(v),
+        }
+    }
+    jhash_final(&mut a, &mut b, &mut c);
+    c
+}
+
+#[inline(always)]
+fn jhash_mix(a: &mut u32, b: &mut u32, c: &mut u32) {
+    *a = a.wrapping_sub(*c);
+    *a ^= c.rotate_left(4);
+    *c = c.wrapping_add(*b);
+    *b = b.wrapping_sub(*a);
+    *b ^= a.rotate_left(6);
+    *a = a.wrapping_add(*c);
+    *c = c.wrapping_sub(*b);
+    *c ^= b.rotate_left(8);
+    *b = b.wrapping_add(*a);
+    *a = a.wrapping_sub(*c);
+    *a ^= c.rotate_left(16);
+    *c = c.wrapping_add(*b);
+    *b = b.wrapping_sub(*a);
+    *b ^= a.rotate_left(19);
+    *a = a.wrapping_add(*c);
+    *c = c.wrapping_sub(*b);
+    *c ^= b.rotate_left(4);
+    *b = b.wrapping_add(*a);
+}
+
+#[inline(always)]
+fn jhash_final(a: &mut u32, b: &mut u32, c: &mut u32) {
+    *c ^= *b;
+    *c = c.wrapping_sub(b.rotate_left(14));
+    *a ^= *c;
+    *a = a.wrapping_sub(c.rotate_left(11));
+    *b ^= *a;
+    *b = b.wrapping_sub(a.rotate_left(25));
+    *c ^= *b;
+    *c = c.wrapping_sub(b.rotate_left(16));
+    *a ^= *c;
+    *a = a.wrapping_sub(c.rotate_left(4));
+    *b ^= *a;
+    *b = b.wrapping_sub(a.rotate_left(14));
+    *c ^= *b;
+    *c = c.wrapping_sub(b.rotate_left(24));
+}
+
 /// A random 64-bit seed (from the std hasher's per-process random keys).
 pub(crate) fn random_seed() -> u64 {
     use std::collections::hash_map::RandomState;
