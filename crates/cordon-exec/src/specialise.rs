@@ -179,11 +179,12 @@ pub struct CallSites {
     inner: Option<Arc<Inner>>,
 }
 
-// SAFETY: the table is immutable; the raw addresses it holds are only used by
-// generated code and the interpreter under the `specialise` contract, and the
-// owners are `Send + Sync`.
-unsafe impl Send for CallSites {}
-unsafe impl Sync for CallSites {}
+// `CallSites` is `Send + Sync` (plain data, `fn` pointers and `Send + Sync`
+// owners): executables holding it stay `Send + Sync`.
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<CallSites>();
+};
 
 impl fmt::Debug for CallSites {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
