@@ -216,11 +216,11 @@ fn object(helper: i32, with_func: bool, cb: &[Insn]) -> Object {
 fn hand_built_walk_runs_on_four_modes() {
     // The callback adds the key to the value and keeps going.
     let cb = [
-        i(0x61, 5, 2, 0, 0),  // r5 = *(u32 *)(r2 + 0)
-        i(0x79, 0, 3, 0, 0),  // r0 = *(u64 *)(r3 + 0)
-        i(0x0f, 0, 5, 0, 0),  // r0 += r5
-        i(0x7b, 3, 0, 0, 0),  // *(u64 *)(r3 + 0) = r0
-        i(0xb7, 0, 0, 0, 0),  // r0 = 0
+        i(0x61, 5, 2, 0, 0), // r5 = *(u32 *)(r2 + 0)
+        i(0x79, 0, 3, 0, 0), // r0 = *(u64 *)(r3 + 0)
+        i(0x0f, 0, 5, 0, 0), // r0 += r5
+        i(0x7b, 3, 0, 0, 0), // *(u64 *)(r3 + 0) = r0
+        i(0xb7, 0, 0, 0, 0), // r0 = 0
         EXIT,
     ];
     for mode in MODES {
@@ -228,7 +228,11 @@ fn hand_built_walk_runs_on_four_modes() {
         let o = rt.load_parsed(object(164, true, &cb)).unwrap();
         let p = o.program("p").unwrap();
         assert_eq!(p.run_skb(&[0u8; 64]).unwrap().r0, 1, "{mode:?}");
-        let v = o.map_handle("h").unwrap().lookup_value(&1u32.to_ne_bytes()).unwrap();
+        let v = o
+            .map_handle("h")
+            .unwrap()
+            .lookup_value(&1u32.to_ne_bytes())
+            .unwrap();
         // The update before each walk resets the value to 7.
         assert_eq!(u64_at(&v), 8, "{mode:?}");
     }

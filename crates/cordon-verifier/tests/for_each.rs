@@ -51,19 +51,31 @@ fn null_ctx_and_variable_flags_are_accepted() {
 #[test]
 fn rejects_write_through_key() {
     let cb = "*(u32 *)(r2 +0) = 1\nr0 = 0\nexit";
-    reject(&sock(), &with_cb(0, "r4 = 0", cb), "R2 cannot write into map_key");
+    reject(
+        &sock(),
+        &with_cb(0, "r4 = 0", cb),
+        "R2 cannot write into map_key",
+    );
 }
 
 #[test]
 fn rejects_key_read_past_key_size() {
     let cb = "r5 = *(u64 *)(r2 +0)\nr0 = 0\nexit";
-    reject(&sock(), &with_cb(0, "r4 = 0", cb), "invalid access to map key");
+    reject(
+        &sock(),
+        &with_cb(0, "r4 = 0", cb),
+        "invalid access to map key",
+    );
 }
 
 #[test]
 fn rejects_value_access_past_value_size() {
     let cb = "*(u64 *)(r3 +8) = 0\nr0 = 0\nexit";
-    reject(&sock(), &with_cb(0, "r4 = 0", cb), "invalid access to map value");
+    reject(
+        &sock(),
+        &with_cb(0, "r4 = 0", cb),
+        "invalid access to map value",
+    );
 }
 
 #[test]

@@ -39,7 +39,7 @@ pub(crate) fn cursor_next(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult
     // In checked mode the cursor is program memory it could have changed;
     // every position is validated by the map, so a bad one only ends the walk.
     check_mem(ctx, cur, CURSOR_SIZE, true)?;
-    if cur == 0 || cur % 8 != 0 {
+    if cur == 0 || !cur.is_multiple_of(8) {
         return Err(Abort::Fault(format!(
             "bpf_for_each_map_elem cursor at {cur:#x} is not 8-byte aligned"
         )));

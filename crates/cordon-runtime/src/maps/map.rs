@@ -430,20 +430,26 @@ impl Map {
     /// element iteration. See [`ForEachStep`].
     pub(crate) fn for_each_next(&self, pos: u64) -> Option<Option<ForEachStep>> {
         match &self.imp {
-            Imp::Array(a) => Some(a.cursor_next(pos, current_cpu()).map(|(pos, i, value)| {
-                ForEachStep {
-                    pos,
-                    key: ForEachKey::Index(i),
-                    value,
-                }
-            })),
-            Imp::Hash(h) => Some(h.cursor_next(pos, current_cpu()).map(|(pos, k, value)| {
-                ForEachStep {
-                    pos,
-                    key: ForEachKey::Ptr(k),
-                    value,
-                }
-            })),
+            Imp::Array(a) => {
+                Some(
+                    a.cursor_next(pos, current_cpu())
+                        .map(|(pos, i, value)| ForEachStep {
+                            pos,
+                            key: ForEachKey::Index(i),
+                            value,
+                        }),
+                )
+            }
+            Imp::Hash(h) => {
+                Some(
+                    h.cursor_next(pos, current_cpu())
+                        .map(|(pos, k, value)| ForEachStep {
+                            pos,
+                            key: ForEachKey::Ptr(k),
+                            value,
+                        }),
+                )
+            }
             _ => None,
         }
     }

@@ -84,8 +84,8 @@ mod xskmap;
 
 pub use array::ArrayLayout;
 pub use error::{MapError, errno};
-pub use map::{Entries, Keys, Map, MapHandle, RingBufRecord};
 pub(crate) use map::ForEachKey;
+pub use map::{Entries, Keys, Map, MapHandle, RingBufRecord};
 pub use prog_array::ProgramHandle;
 pub use ringbuf::{ringbuf_discard, ringbuf_submit};
 pub use util::{bpf_spin_lock, bpf_spin_unlock};

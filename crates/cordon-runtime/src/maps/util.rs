@@ -284,7 +284,7 @@ pub(crate) unsafe fn linux_htab_hash(key: *const u8, len: usize, initval: u32) -
     let k = unsafe { std::slice::from_raw_parts(key, len) };
     let word = |i: usize| u32::from_ne_bytes([k[i], k[i + 1], k[i + 2], k[i + 3]]);
     let init = 0xdead_beefu32.wrapping_add(initval);
-    if len % 4 == 0 {
+    if len.is_multiple_of(4) {
         let mut n = len / 4;
         let mut a = init.wrapping_add((n as u32) << 2);
         let (mut b, mut c) = (a, a);
