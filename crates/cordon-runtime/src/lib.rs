@@ -31,8 +31,6 @@
 //!
 //! # Known differences from Linux
 //!
-//! * No fragments: XDP input beyond 3520 bytes (or `ctx_in.data_end` below the
-//!   input length) is an error instead of a multi-buffer packet.
 //! * `bpf_redirect*` are recorded in the [`RunResult`] ([`Redirect`]), not
 //!   performed. Devmap / devmap_hash / cpumap / xskmap entries name host-chosen
 //!   ifindexes, CPUs and socket ids (see [`maps`]); there are no devices,

@@ -130,8 +130,7 @@ pub struct Runtime {
 
 impl Runtime {
     pub fn new(config: Config) -> Runtime {
-        let mut registry = Registry::linux();
-        helpers::add_extra_protos(&mut registry);
+        let registry = Registry::linux();
         let test_objects = Arc::new(TestObjects::default());
         let kfuncs = helpers::builtin_kfuncs(&test_objects)
             .into_iter()

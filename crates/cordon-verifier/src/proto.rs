@@ -189,6 +189,16 @@ pub type KfuncProto = HelperProto;
 
 /// Helper ids (Linux numbering).
 pub mod helper {
+    pub const GET_NUMA_NODE_ID: u32 = 42;
+    pub const JIFFIES64: u32 = 118;
+    pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
+    pub const XDP_GET_BUFF_LEN: u32 = 188;
+    pub const XDP_LOAD_BYTES: u32 = 189;
+    pub const XDP_STORE_BYTES: u32 = 190;
+    pub const SKB_PULL_DATA: u32 = 39;
+    pub const CSUM_UPDATE: u32 = 40;
+    pub const KTIME_GET_COARSE_NS: u32 = 160;
+    pub const KTIME_GET_TAI_NS: u32 = 208;
     pub const MAP_LOOKUP_ELEM: u32 = 1;
     pub const MAP_UPDATE_ELEM: u32 = 2;
     pub const MAP_DELETE_ELEM: u32 = 3;
@@ -310,6 +320,93 @@ pub struct Registry {
     helpers: HashMap<u32, HelperProto>,
     kfuncs: Vec<KfuncProto>,
     obj_types: Vec<ObjType>,
+}
+
+/// Further helpers of `bpf_base_func_proto`, `xdp_func_proto` and
+/// `tc_cls_act_func_proto` that cordon-runtime implements.
+fn base_xdp_tc_protos(r: &mut Registry) {
+    use ArgType::*;
+    use helper as e;
+    let p = HelperProto::new;
+    r.add_helper(p(
+        e::MAP_LOOKUP_PERCPU_ELEM,
+        "map_lookup_percpu_elem",
+        &[ConstMapPtr, PtrToMapKey, Anything],
+        RetType::PtrToMapValueOrNull,
+        flags::RET_NULL,
+    ));
+    r.add_helper(p(
+        e::GET_NUMA_NODE_ID,
+        "get_numa_node_id",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(p(e::JIFFIES64, "jiffies64", &[], RetType::Integer, 0));
+    r.add_helper(
+        p(
+            e::XDP_LOAD_BYTES,
+            "xdp_load_bytes",
+            &[PtrToCtx, Anything, PtrToUninitMem, ConstSize],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::XDP),
+    );
+    r.add_helper(
+        p(
+            e::XDP_STORE_BYTES,
+            "xdp_store_bytes",
+            &[PtrToCtx, Anything, PtrToMem, ConstSize],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::XDP),
+    );
+    r.add_helper(p(
+        e::KTIME_GET_COARSE_NS,
+        "ktime_get_coarse_ns",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(p(
+        e::KTIME_GET_TAI_NS,
+        "ktime_get_tai_ns",
+        &[],
+        RetType::Integer,
+        0,
+    ));
+    r.add_helper(
+        p(
+            e::SKB_PULL_DATA,
+            "skb_pull_data",
+            &[PtrToCtx, Anything],
+            RetType::Integer,
+            flags::CHANGES_PKT_DATA,
+        )
+        .only(progs::SCHED_CLS),
+    );
+    r.add_helper(
+        p(
+            e::CSUM_UPDATE,
+            "csum_update",
+            &[PtrToCtx, Anything],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::SCHED_CLS),
+    );
+    r.add_helper(
+        p(
+            e::XDP_GET_BUFF_LEN,
+            "xdp_get_buff_len",
+            &[PtrToCtx],
+            RetType::Integer,
+            0,
+        )
+        .only(progs::XDP),
+    );
 }
 
 /// Skb helpers of Linux's `tc_cls_act_func_proto` (`get_socket_cookie` and
@@ -680,6 +777,7 @@ impl Registry {
             .only(progs::XDP),
         );
         skb_and_task_protos(&mut r);
+        base_xdp_tc_protos(&mut r);
 
         let obj = r.add_obj_type(ObjType {
             name: kfunc::TEST_OBJ.to_string(),

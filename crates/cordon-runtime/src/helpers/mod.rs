@@ -20,7 +20,7 @@ mod xdp;
 use std::sync::Arc;
 
 use cordon_exec::{Abort, HelperResult, RunContext};
-use cordon_verifier::proto::{self, ArgType, HelperProto, RetType};
+use cordon_verifier::proto;
 
 use crate::maps::Map;
 use crate::state::with_inv;
@@ -35,21 +35,14 @@ pub(crate) use skb::SkbState;
 /// A helper implementation.
 pub type HelperImpl = Arc<dyn Fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult + Send + Sync>;
 
-/// Helper ids Cordon implements beyond the verifier's built-in prototypes,
-/// with their prototypes (added to the runtime's registry).
+/// Ids of helpers whose prototypes the verifier's registry gained after the
+/// first set (kept here under their historical module name).
 pub mod extra_ids {
-    pub const GET_NUMA_NODE_ID: u32 = 42;
-    pub const JIFFIES64: u32 = 118;
-    pub const MAP_LOOKUP_PERCPU_ELEM: u32 = 195;
-    pub const XDP_LOAD_BYTES: u32 = 189;
-    pub const XDP_STORE_BYTES: u32 = 190;
-    pub const XDP_GET_BUFF_LEN: u32 = 188;
-    pub const SKB_PULL_DATA: u32 = 39;
-    pub const CSUM_UPDATE: u32 = 40;
-    pub const SET_HASH_INVALID: u32 = 41;
-    pub const SET_HASH: u32 = 48;
-    pub const KTIME_GET_COARSE_NS: u32 = 160;
-    pub const KTIME_GET_TAI_NS: u32 = 208;
+    pub use cordon_verifier::proto::helper::{
+        CSUM_UPDATE, GET_NUMA_NODE_ID, JIFFIES64, KTIME_GET_COARSE_NS, KTIME_GET_TAI_NS,
+        MAP_LOOKUP_PERCPU_ELEM, SET_HASH, SET_HASH_INVALID, SKB_PULL_DATA, XDP_GET_BUFF_LEN,
+        XDP_LOAD_BYTES, XDP_STORE_BYTES,
+    };
 }
 
 /// Runtime-internal helper ids used by rewritten code (never visible to the
@@ -69,94 +62,6 @@ pub mod internal {
     pub const FOR_EACH_NEXT: u32 = 0x7f00_0005;
 }
 
-/// Adds the prototypes of the helpers Cordon implements beyond
-/// [`cordon_verifier::Registry::linux`].
-pub fn add_extra_protos(r: &mut cordon_verifier::Registry) {
-    use ArgType::*;
-    use extra_ids as e;
-    use proto::progs;
-    let p = HelperProto::new;
-    r.add_helper(p(
-        e::MAP_LOOKUP_PERCPU_ELEM,
-        "map_lookup_percpu_elem",
-        &[ConstMapPtr, PtrToMapKey, Anything],
-        RetType::PtrToMapValueOrNull,
-        proto::flags::RET_NULL,
-    ));
-    r.add_helper(p(
-        e::GET_NUMA_NODE_ID,
-        "get_numa_node_id",
-        &[],
-        RetType::Integer,
-        0,
-    ));
-    r.add_helper(p(e::JIFFIES64, "jiffies64", &[], RetType::Integer, 0));
-    r.add_helper(
-        p(
-            e::XDP_LOAD_BYTES,
-            "xdp_load_bytes",
-            &[PtrToCtx, Anything, PtrToUninitMem, ConstSize],
-            RetType::Integer,
-            0,
-        )
-        .only(progs::XDP),
-    );
-    r.add_helper(
-        p(
-            e::XDP_STORE_BYTES,
-            "xdp_store_bytes",
-            &[PtrToCtx, Anything, PtrToMem, ConstSize],
-            RetType::Integer,
-            0,
-        )
-        .only(progs::XDP),
-    );
-    r.add_helper(p(
-        e::KTIME_GET_COARSE_NS,
-        "ktime_get_coarse_ns",
-        &[],
-        RetType::Integer,
-        0,
-    ));
-    r.add_helper(p(
-        e::KTIME_GET_TAI_NS,
-        "ktime_get_tai_ns",
-        &[],
-        RetType::Integer,
-        0,
-    ));
-    r.add_helper(
-        p(
-            e::SKB_PULL_DATA,
-            "skb_pull_data",
-            &[PtrToCtx, Anything],
-            RetType::Integer,
-            proto::flags::CHANGES_PKT_DATA,
-        )
-        .only(progs::SCHED_CLS),
-    );
-    r.add_helper(
-        p(
-            e::CSUM_UPDATE,
-            "csum_update",
-            &[PtrToCtx, Anything],
-            RetType::Integer,
-            0,
-        )
-        .only(progs::SCHED_CLS),
-    );
-    r.add_helper(
-        p(
-            e::XDP_GET_BUFF_LEN,
-            "xdp_get_buff_len",
-            &[PtrToCtx],
-            RetType::Integer,
-            0,
-        )
-        .only(progs::XDP),
-    );
-}
-
 fn h<F>(f: F) -> HelperImpl
 where
     F: Fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult + Send + Sync + 'static,
@@ -169,8 +74,8 @@ pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
     use proto::helper as id;
     let mut v: Vec<(u32, HelperImpl)> = maps::helpers();
     v.extend(net::helpers());
-    v.extend(xdp::helpers());
     v.extend(redirect::helpers());
+    v.extend(xdp::helpers());
     v.extend(skb::helpers());
     v.push((id::TRACE_PRINTK, h(printk::trace_printk)));
     v.push((
