@@ -20,6 +20,7 @@ mod link;
 mod maps;
 mod prog_type;
 mod report;
+mod single;
 
 use cordon_isa::{DecodeError, Insn, Program};
 
