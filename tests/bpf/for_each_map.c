@@ -12,6 +12,12 @@
  *      returns calls << 8 | deleted
  *   5  non-zero flags: returns what the helper returned (-EINVAL)
  *   6  hash: stop after p elements, recording the order, returns calls
+ *   7  percpu_hash and lru_hash (zero seed, 32 entries): insert keys 1..p
+ *      (value = key; lru only if absent), walk both adding 1 to every value
+ *      (lru order recorded), returns pcpu calls << 24 | lru calls << 16 |
+ *      Σ key * value (low 16)
+ *   8  nested: for every hash element walk percpu_array until key
+ *      (hash key % 8), returns calls << 16 | Σ inner calls
  */
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -39,6 +45,22 @@ struct {
 	__type(value, __u64);
 	__uint(max_entries, 8);
 } pcpu SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 32);
+	__uint(map_flags, BPF_F_ZERO_SEED);
+} pcpu_hash SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__type(key, __u32);
+	__type(value, __u64);
+	__uint(max_entries, 32);
+	__uint(map_flags, BPF_F_ZERO_SEED);
+} lru SEC(".maps");
 
 /* Keys in the order the last hash walk visited them (slot 0 = how many). */
 struct {
@@ -116,6 +138,34 @@ static long stop_after(struct bpf_map *map, __u32 *key, __u64 *val, struct walk 
 	return w->n >= w->param ? 1 : 0;
 }
 
+static long add_one(struct bpf_map *map, __u32 *key, __u64 *val, struct walk *w)
+{
+	record(w->n, *key);
+	*val += 1;
+	w->sum += (__u64)*key * *val;
+	w->n++;
+	return 0;
+}
+
+static long count_inner(struct bpf_map *map, __u32 *key, __u64 *val, struct walk *w)
+{
+	w->n++;
+	return *key >= w->param ? 1 : 0;
+}
+
+static long nested(struct bpf_map *map, __u32 *key, __u64 *val, struct walk *w)
+{
+	struct walk inner = { .param = *key % 8 };
+	long calls;
+
+	calls = bpf_for_each_map_elem(&pcpu, count_inner, &inner, 0);
+	if (calls != inner.n)
+		return 1;
+	w->sum += calls;
+	w->n++;
+	return 0;
+}
+
 static long never(struct bpf_map *map, __u32 *key, __u64 *val, struct walk *w)
 {
 	w->n++;
@@ -170,6 +220,27 @@ int for_each(struct __sk_buff *skb)
 	case 6:
 		calls = bpf_for_each_map_elem(&hash, stop_after, &w, 0);
 		return calls;
+	case 7: {
+		long lru_calls;
+		__u64 sum;
+
+		for (k = 1; k <= 30; k++) {
+			__u64 v = k;
+
+			if (k > w.param)
+				break;
+			bpf_map_update_elem(&pcpu_hash, &k, &v, BPF_ANY);
+			bpf_map_update_elem(&lru, &k, &v, BPF_NOEXIST);
+		}
+		calls = bpf_for_each_map_elem(&pcpu_hash, add_one, &w, 0);
+		sum = w.sum;
+		w.n = 0;
+		lru_calls = bpf_for_each_map_elem(&lru, add_one, &w, 0);
+		return calls << 24 | lru_calls << 16 | ((sum + w.sum) & 0xffff);
+	}
+	case 8:
+		calls = bpf_for_each_map_elem(&hash, nested, &w, 0);
+		return calls << 16 | (w.sum & 0xffff);
 	}
 	return 0;
 }

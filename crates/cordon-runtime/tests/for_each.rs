@@ -1,6 +1,7 @@
 //! `bpf_for_each_map_elem` on interpreter and JIT, verified and checked:
-//! tests/bpf/for_each_map.o (array, hash, percpu_array, early stop, counting,
-//! value writes, deletes from the callback, non-zero flags) with the results
+//! tests/bpf/for_each_map.o (array, hash, percpu_array, percpu_hash,
+//! lru_hash, early stop, counting, value writes, deletes from the callback,
+//! nested walks, non-zero flags) with the results
 //! tests/bpf/README.md gives, the hash walk order equal to the map's key
 //! order, and hand-built programs that must be refused or fault.
 
@@ -107,6 +108,40 @@ fn hash_walk_order_deletes_and_early_stop() {
         assert_eq!(run(4, 0), 12 << 8, "{mode:?}");
         assert_eq!(run(6, 100), 12, "{mode:?}");
         assert_eq!(recorded(), left, "{mode:?}");
+    }
+}
+
+#[test]
+fn percpu_hash_lru_and_nested_walks() {
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = load_c(&rt);
+        let p = o.program("for_each").unwrap();
+        let run = |op, param| p.run_skb(&pkt(op, param)).unwrap().r0 as u32;
+        // 5 keys (value k) in both maps, +1 in each walk: Σ k(k+1) = 70;
+        // the program returns 2 × percpu_hash sum + lru sum.
+        assert_eq!(run(7, 5), 5 << 24 | 5 << 16 | 210, "{mode:?}");
+        // 20 keys: percpu_hash reset to k, +1: Σ k(k+1) = 3080; lru keeps
+        // 1..5 (k + 1, + 1 = k + 2) and adds 6..20: 85 + 3010.
+        assert_eq!(
+            run(7, 20),
+            20 << 24 | 20 << 16 | (2 * 3080 + 3095),
+            "{mode:?}"
+        );
+        let lru = o.map_handle("lru").unwrap();
+        let order = o.map_handle("order").unwrap();
+        let n = u32_at(&order.lookup_value(&0u32.to_ne_bytes()).unwrap());
+        let recorded: Vec<u32> = (1..=n)
+            .map(|i| u32_at(&order.lookup_value(&i.to_ne_bytes()).unwrap()))
+            .collect();
+        let keys: Vec<u32> = lru.keys().map(|k| u32_at(&k)).collect();
+        assert_eq!(recorded, keys, "{mode:?}: lru walk order is its key order");
+        // Nested: for each of 12 hash keys k, walk percpu_array until key
+        // k % 8: Σ (k % 8 + 1) = 50.
+        assert_eq!(run(1, 12) >> 16, 12, "{mode:?}");
+        assert_eq!(run(8, 0), 12 << 16 | 50, "{mode:?}");
+        assert_eq!(run(4, 0), 12 << 8 | 6, "{mode:?}");
+        assert_eq!(run(8, 0), 6 << 16 | 24, "{mode:?}");
     }
 }
 

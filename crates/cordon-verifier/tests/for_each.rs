@@ -122,3 +122,54 @@ fn caller_saved_registers_are_clobbered_after_the_call() {
                 call bpf_for_each_map_elem#164\nr0 = r1\nexit\ncb: r0 = 0\nexit";
     reject(&sock(), text, "R1 !read_ok");
 }
+
+/// Map types outside the standard test environment (verified by Cordon
+/// only: the Linux comparison needs the standard maps).
+fn env_with(t: cordon_verifier::MapType, key: u32, value: u32) -> cordon_verifier::VerifyEnv {
+    cordon_verifier::VerifyEnv::new(cordon_verifier::ProgType::SocketFilter)
+        .with_maps(vec![cordon_verifier::MapInfo::new("m", t, key, value, 8)])
+        .with_log_level(1)
+}
+
+#[test]
+fn per_cpu_and_lru_maps_are_accepted() {
+    use cordon_verifier::MapType as T;
+    let cb = "r5 = *(u32 *)(r2 +0)\n*(u64 *)(r3 +0) = r5\nr0 = 0\nexit";
+    for t in [T::PercpuArray, T::PercpuHash, T::LruHash, T::LruPercpuHash] {
+        let e = env_with(t, 4, 8);
+        let r = run(&e, &with_cb(0, "r4 = 0", cb));
+        assert!(r.is_ok(), "{t:?}: {:?}", r.err().map(|e| e.message));
+    }
+}
+
+#[test]
+fn maps_without_element_iteration_are_refused() {
+    use cordon_verifier::MapType as T;
+    for (t, key, value) in [
+        (T::LpmTrie, 8, 8),
+        (T::BloomFilter, 0, 8),
+        (T::RingBuf, 0, 0),
+        (T::Queue, 0, 8),
+        (T::Stack, 0, 8),
+        (T::ProgArray, 4, 4),
+    ] {
+        let e = env_with(t, key, value);
+        let r = run(&e, &with_cb(0, "r4 = 0", "r0 = 0\nexit"));
+        let msg = r.err().map(|e| e.message).unwrap_or_default();
+        assert!(
+            msg.contains("callback function not allowed for map"),
+            "{t:?}: {msg}"
+        );
+    }
+}
+
+#[test]
+fn per_cpu_value_bounds_are_the_value_size() {
+    let cb = "*(u64 *)(r3 +8) = 0\nr0 = 0\nexit";
+    let e = env_with(cordon_verifier::MapType::PercpuHash, 4, 8);
+    let msg = run(&e, &with_cb(0, "r4 = 0", cb))
+        .err()
+        .map(|e| e.message)
+        .unwrap_or_default();
+    assert!(msg.contains("invalid access to map value"), "{msg}");
+}

@@ -75,8 +75,16 @@ pub(crate) fn cursor_next(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult
     };
     if ctx.is_checked() {
         let writable = m.def().flags & crate::maps::flags::BPF_F_RDONLY_PROG == 0;
-        // SAFETY: values live as long as the map.
-        unsafe { ctx.grant(step.value as u64, m.value_size() as u64, writable) };
+        // Arrays: the whole value area once, at the start of the walk (one
+        // grant per walk, not per element); hash maps: each value.
+        let grant = match step.values_area {
+            Some((p, len)) => (pos == 0).then_some((p as u64, len as u64)),
+            None => Some((step.value as u64, m.value_size() as u64)),
+        };
+        if let Some((p, len)) = grant {
+            // SAFETY: values live as long as the map, which the program holds.
+            unsafe { ctx.grant(p, len, writable) };
+        }
     }
     // SAFETY: as above.
     unsafe {

@@ -294,6 +294,16 @@ impl ArrayMap {
         Some((pos + 1, i, self.elem(i, cpu)))
     }
 
+    /// The contiguous value area of CPU `cpu` (every element, with the
+    /// padding up to 8 bytes after each): what a walk hands out.
+    pub(crate) fn cpu_area(&self, cpu: u32) -> (*mut u8, usize) {
+        let cpu = if self.percpu { self.cpu(cpu) } else { 0 };
+        (
+            self.elem(0, cpu),
+            self.max_entries as usize * self.elem_size,
+        )
+    }
+
     /// Calls `f(key, value)` for every element (current CPU's value for per-CPU
     /// arrays) until it returns `false`; returns the number of calls.
     pub(crate) fn for_each(&self, cpu: u32, f: &mut dyn FnMut(*const u8, *mut u8) -> bool) -> u32 {

@@ -49,6 +49,9 @@ pub(crate) struct ForEachStep {
     pub pos: u64,
     pub key: ForEachKey,
     pub value: *mut u8,
+    /// Memory holding every value the walk hands out, when contiguous
+    /// (arrays: the CPU's value area), so checked mode grants it once.
+    pub values_area: Option<(*mut u8, usize)>,
 }
 
 /// A BPF map. See the [module documentation](super) for the model.
@@ -431,14 +434,13 @@ impl Map {
     pub(crate) fn for_each_next(&self, pos: u64) -> Option<Option<ForEachStep>> {
         match &self.imp {
             Imp::Array(a) => {
-                Some(
-                    a.cursor_next(pos, current_cpu())
-                        .map(|(pos, i, value)| ForEachStep {
-                            pos,
-                            key: ForEachKey::Index(i),
-                            value,
-                        }),
-                )
+                let cpu = current_cpu();
+                Some(a.cursor_next(pos, cpu).map(|(pos, i, value)| ForEachStep {
+                    pos,
+                    key: ForEachKey::Index(i),
+                    value,
+                    values_area: Some(a.cpu_area(cpu)),
+                }))
             }
             Imp::Hash(h) => {
                 Some(
@@ -447,6 +449,7 @@ impl Map {
                             pos,
                             key: ForEachKey::Ptr(k),
                             value,
+                            values_area: None,
                         }),
                 )
             }

@@ -11,6 +11,33 @@ fn op(op: u8, param: u8) -> Vec<u8> {
     sized(&[op, param], 64)
 }
 
+/// Return values of operation 7 (percpu_hash and lru_hash walks) for the
+/// successive parameters `params`, from a model of the two maps (Linux and
+/// Cordon run every packet of a case on the same CPU, so per-CPU values add up).
+fn op7_model(params: &[u8]) -> Vec<u32> {
+    use std::collections::BTreeMap;
+    let (mut pcpu, mut lru) = (BTreeMap::new(), BTreeMap::new());
+    params
+        .iter()
+        .map(|&p| {
+            for k in 1..=u64::from(p).min(30) {
+                pcpu.insert(k, k);
+                lru.entry(k).or_insert(k);
+            }
+            // The program returns the percpu_hash sum plus the running sum
+            // after both walks: 2 × percpu_hash + lru.
+            let mut sum = 0u64;
+            for (weight, m) in [(2, &mut pcpu), (1, &mut lru)] {
+                for (k, v) in m.iter_mut() {
+                    *v += 1;
+                    sum += weight * *k * *v;
+                }
+            }
+            ((pcpu.len() as u32) << 24) | ((lru.len() as u32) << 16) | (sum as u32 & 0xffff)
+        })
+        .collect()
+}
+
 pub fn for_each_cases() -> Vec<Case> {
     vec![
         // Array: three full walks adding key + 1 to every value, early
@@ -90,5 +117,37 @@ pub fn for_each_cases() -> Vec<Case> {
             ][i]
         })
         .maps(&["hash", "order"]),
+        // percpu_hash and lru_hash walks (value writes, lru order recorded),
+        // then a walk of percpu_array from inside each hash callback.
+        Case::new(
+            "for_each_map.o",
+            "for_each",
+            vec![
+                op(7, 5),
+                op(7, 20),
+                op(7, 30),
+                op(7, 3),
+                op(1, 12),
+                op(8, 0),
+                op(4, 0),
+                op(8, 0),
+            ],
+        )
+        .named("percpu_lru_nested")
+        .expect(|i, _| {
+            let op7 = op7_model(&[5, 20, 30, 3]);
+            let full12 = 12 << 16 | (1..=12u32).map(|k| 3 * k * k).sum::<u32>() & 0xffff;
+            [
+                op7[0],
+                op7[1],
+                op7[2],
+                op7[3],
+                full12,
+                12 << 16 | 50,
+                12 << 8 | 6,
+                6 << 16 | 24,
+            ][i]
+        })
+        .maps(&["pcpu_hash", "lru", "order", "hash", "pcpu"]),
     ]
 }
