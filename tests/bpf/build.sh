@@ -57,6 +57,7 @@ builds=(
 	"xdp_frags.o      xdp_frags.c      -g -mcpu=v3"
 	"skb_helpers.o    skb_helpers.c    -g -mcpu=v3"
 	"for_each_map.o   for_each_map.c   -g -mcpu=v3"
+	"ld_abs_reshape.o ld_abs_reshape.c -g -mcpu=v3"
 )
 
 cd "$here"

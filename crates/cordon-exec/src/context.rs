@@ -150,6 +150,24 @@ impl<'a> RunContext<'a> {
         self.checked != 0
     }
 
+    /// The input window (address, length): the packet `LD_ABS` / `LD_IND`
+    /// read, and an accessible region in checked mode.
+    pub fn input_window(&self) -> (u64, u64) {
+        (self.input_ptr, self.input_len)
+    }
+
+    /// Moves the input window, e.g. after a helper reshaped the packet:
+    /// later `LD_ABS` / `LD_IND` of this invocation read `[ptr, ptr + len)`
+    /// (both engines reload the window after every helper call).
+    ///
+    /// # Safety
+    /// The range must stay valid for reads and writes until the invocation
+    /// ends, with no conflicting Rust references.
+    pub unsafe fn set_input_window(&mut self, ptr: u64, len: u64) {
+        self.input_ptr = ptr;
+        self.input_len = len;
+    }
+
     /// Lowest address of the live stack frames of this invocation.
     pub fn stack_low(&self) -> u64 {
         // SAFETY: the arena outlives the invocation.

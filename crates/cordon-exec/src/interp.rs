@@ -71,8 +71,10 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
     let mut stack_lo = unsafe { (*arena).sp };
     let stack_hi = ctx.stack_hi;
     let mut stack_len = stack_hi - stack_lo;
-    let input_lo = ctx.input_ptr;
-    let input_len = ctx.input_len;
+    // Reloaded after helper calls (a helper may move the window:
+    // `RunContext::set_input_window`).
+    let mut input_lo = ctx.input_ptr;
+    let mut input_len = ctx.input_len;
     let mut frames = [CallFrame {
         ret: std::ptr::null(),
         saved: [0; 4],
@@ -374,6 +376,8 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
                     return ctx.take_outcome();
                 }
                 reg[0] = r0;
+                input_lo = ctx.input_ptr;
+                input_len = ctx.input_len;
             }
             OpCode::CallLocal => {
                 if depth == MAX_CALL_FRAMES - 1 {

@@ -7,6 +7,7 @@ use super::packets::*;
 
 mod for_each;
 mod frags;
+mod ld_abs;
 mod lru;
 mod more;
 mod redirect_map;
@@ -531,6 +532,7 @@ pub fn all_cases() -> Vec<Case> {
     cases.extend(skb::skb_cases());
     cases.extend(for_each::for_each_cases());
     cases.extend(redirect_map::redirect_map_cases());
+    cases.extend(ld_abs::ld_abs_cases());
     cases
 }
 

@@ -12,9 +12,10 @@
 //! in stays allocated until the run ends, so stale pointers of checked-mode
 //! programs never dangle.
 //!
-//! Known limit: `LD_ABS` / `LD_IND` keep the packet window the run started
-//! with (its address and length: the engines fix their input region per
-//! run); after a reshaping helper Linux reads the new packet.
+//! `LD_ABS` / `LD_IND` read relative to `data` as Linux's do: after a helper
+//! that moves `data` or `data_end` (VLAN push/pop, change_tail/head,
+//! adjust_room, change_proto) the run's input window follows the packet
+//! ([`RunContext::set_input_window`]), and so do tail calls made afterwards.
 
 use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
@@ -92,6 +93,10 @@ pub struct SkbState {
     cookie: u64,
     /// Whether checked mode was granted `[lo, hi)`.
     granted: bool,
+    /// Whether the input window moved since the run started (checked mode
+    /// was then granted the first window, so stale pointers into it stay
+    /// readable as before the move).
+    window_moved: bool,
     /// Buffers the packet was moved to (freed when the run ends).
     heaps: Vec<PacketBuf>,
 }
@@ -211,15 +216,15 @@ impl SkbState {
 
 pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
     vec![
-        (ids::SKB_VLAN_PUSH, h(vlan_push)),
-        (ids::SKB_VLAN_POP, h(vlan_pop)),
+        (ids::SKB_VLAN_PUSH, reshaping(vlan_push)),
+        (ids::SKB_VLAN_POP, reshaping(vlan_pop)),
         (ids::GET_HASH_RECALC, h(get_hash_recalc)),
-        (ids::SKB_CHANGE_TAIL, h(change_tail)),
-        (ids::SKB_CHANGE_HEAD, h(change_head)),
+        (ids::SKB_CHANGE_TAIL, reshaping(change_tail)),
+        (ids::SKB_CHANGE_HEAD, reshaping(change_head)),
         (ids::GET_SOCKET_COOKIE, h(get_socket_cookie)),
-        (ids::SKB_ADJUST_ROOM, h(adjust_room)),
+        (ids::SKB_ADJUST_ROOM, reshaping(adjust_room)),
         (ids::SKB_CHANGE_TYPE, h(change_type)),
-        (ids::SKB_CHANGE_PROTO, h(change_proto)),
+        (ids::SKB_CHANGE_PROTO, reshaping(change_proto)),
         (ids::SKB_CGROUP_ID, h(skb_cgroup_id)),
         (ids::SKB_ANCESTOR_CGROUP_ID, h(skb_ancestor_cgroup_id)),
         (ids::SKB_LOAD_BYTES_RELATIVE, h(load_bytes_relative)),
@@ -227,6 +232,43 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
         (ids::GET_CURRENT_UID_GID, h(|_, _| Ok(current_uid_gid()))),
         (ids::GET_CURRENT_COMM, h(current_comm)),
     ]
+}
+
+/// A helper that may move `data` / `data_end`: once it returns, the input
+/// window (`LD_ABS` / `LD_IND`, tail calls) is the packet it left.
+fn reshaping(f: fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult) -> HelperImpl {
+    h(move |ctx, a| {
+        let r = f(ctx, a)?;
+        sync_window(ctx)?;
+        Ok(r)
+    })
+}
+
+/// Makes the input window `[data, data_end)` of the run's skb.
+fn sync_window(ctx: &mut RunContext<'_>) -> Result<(), Abort> {
+    with_inv(|inv| {
+        if inv.kind != CtxKind::Skb {
+            return Ok(());
+        }
+        // SAFETY: the run's backing SkbCtx, alive for the whole run.
+        let s = unsafe { &*(inv.ctx as *const SkbCtx) };
+        let window = (s.data, s.data_end - s.data);
+        if window == inv.input {
+            return Ok(());
+        }
+        let st = &mut inv.skb;
+        if ctx.is_checked() && !st.window_moved {
+            // SAFETY: the first window lies in the run's frame, which
+            // outlives the invocation.
+            unsafe { ctx.grant(inv.input.0, inv.input.1, true) };
+        }
+        st.window_moved = true;
+        inv.input = window;
+        // SAFETY: `[data, data_end)` lies in the packet buffer `[lo, hi)`,
+        // which stays allocated until the invocation ends.
+        unsafe { ctx.set_input_window(window.0, window.1) };
+        Ok(())
+    })
 }
 
 /// The run's skb context and state (the argument must be the context in
