@@ -60,7 +60,8 @@
 //!   where Linux returns a `struct bpf_xdp_sock *` (whose only field is
 //!   `queue_id`). Unverified (checked-mode) programs may write xskmap values.
 //! * Hash iteration order depends on a per-map random seed (Linux uses jhash with
-//!   a random seed too; `BPF_F_ZERO_SEED` gives a fixed order here as there).
+//!   a random seed too). `BPF_F_ZERO_SEED` maps hash with Linux's own function
+//!   (`htab_map_hash`, seed 0), so their order is the kernel's.
 //! * A lock-free lookup that cannot conclude (two attempts raced with writers on
 //!   the same bucket) takes the bucket lock, so a key that exists during the whole
 //!   lookup is always found, even while it is being replaced.
@@ -86,7 +87,7 @@ pub use array::ArrayLayout;
 pub use error::{MapError, errno};
 pub(crate) use map::ForEachKey;
 pub use map::{Entries, Keys, Map, MapHandle, RingBufRecord};
-pub use prog_array::ProgramHandle;
+pub use prog_array::{ProgramHandle, attach_type, section_expected_attach_type};
 pub use ringbuf::{ringbuf_discard, ringbuf_submit};
 pub use util::{bpf_spin_lock, bpf_spin_unlock};
 pub use validate::validate_def;
