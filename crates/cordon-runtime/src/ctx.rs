@@ -29,6 +29,11 @@ pub const SKB_HEADROOM: usize = 64;
 pub const SKB_MAX_DATA: usize = FRAME_SIZE - SKB_HEADROOM - SHARED_INFO_SIZE;
 /// `sizeof(struct xdp_frame)` (Linux 6.13+), stored at the start of the headroom.
 pub const XDP_FRAME_STRUCT: usize = 40;
+/// Most metadata an XDP packet can carry (216 bytes): it lives in the
+/// headroom after the `struct xdp_frame`. `bpf_xdp_adjust_meta` cannot move
+/// `data_meta` below it and test_run refuses a larger `ctx_in.data` (EINVAL),
+/// both measured on Linux 6.18 (which also requires 4-byte alignment).
+pub const XDP_MAX_META: usize = XDP_HEADROOM - XDP_FRAME_STRUCT;
 /// `ETH_HLEN`.
 pub const ETH_HLEN: usize = 14;
 
@@ -223,11 +228,11 @@ impl XdpPacket {
     }
 
     /// Builds the packet: `input` starts with `metalen` bytes of metadata
-    /// (at most 255, checked by the caller); `linear` (metadata included, at
+    /// (a multiple of 4 of at most [`XDP_MAX_META`], checked by the caller); `linear` (metadata included, at
     /// most `input.len()`) bytes go to the linear part, capped at
     /// [`XdpPacket::max_linear`]; the rest becomes fragments.
     pub fn build(input: &[u8], metalen: usize, linear: usize) -> Result<XdpPacket, XdpInputError> {
-        debug_assert!(metalen <= 255 && metalen <= linear && linear <= input.len());
+        debug_assert!(metalen <= XDP_MAX_META && metalen <= linear && linear <= input.len());
         if input.len() - metalen < ETH_HLEN {
             return Err(XdpInputError::TooShort {
                 len: input.len() - metalen,

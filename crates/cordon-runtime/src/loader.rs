@@ -500,8 +500,21 @@ impl LoadedObject {
             index,
             message: e.to_string(),
         };
-        m.check_prog_compatible(prog.kind().kernel_id())
-            .map_err(err)?;
+        m.check_prog_handle_compatible(&**prog).map_err(|e| match e {
+            maps::MapError::IncompatibleProgram { prog_type, owner_type } => {
+                LoadError::TailCallSlot {
+                    map: map.to_string(),
+                    index,
+                    message: format!(
+                        "program '{}' has program type {prog_type} but the prog_array is bound to {} with program type {owner_type}",
+                        prog.name,
+                        m.prog_owner_name()
+                            .map_or_else(|| "a program".to_string(), |n| format!("program '{n}'"))
+                    ),
+                }
+            }
+            e => err(e),
+        })?;
         m.set_prog(index, Arc::clone(prog) as Arc<dyn maps::ProgramHandle>, 0)
             .map_err(err)
     }
@@ -858,7 +871,7 @@ fn compile(
     let held: Vec<ObjMap> = used_maps.iter().map(|&i| maps[i].clone()).collect();
     let mut map_ptrs: Vec<u64> = held.iter().map(ObjMap::prog_ptr).collect();
     map_ptrs.sort_unstable();
-    Ok(CompiledProgram {
+    let prog = CompiledProgram {
         id: NEXT_PROG_ID.fetch_add(1, Ordering::Relaxed),
         name: pname,
         kind,
@@ -871,7 +884,20 @@ fn compile(
         insns: final_insns,
         ncpus: env.config.cpus.max(1),
         xdp_has_frags: spec.prog_flags() & cordon_object::BPF_F_XDP_HAS_FRAGS != 0,
-    })
+        expected_attach_type: maps::section_expected_attach_type(&spec.section),
+    };
+    // bpf_check_tail_call: a program using a prog_array binds (or must match)
+    // the array's owner properties, like one inserted into it.
+    for m in &prog.maps {
+        if let ObjMap::Core(h) = m {
+            h.check_prog_handle_compatible(&prog)
+                .map_err(|e| LoadError::Map {
+                    map: h.name().to_string(),
+                    message: format!("program '{}' uses it: {e}", prog.name),
+                })?;
+        }
+    }
+    Ok(prog)
 }
 
 /// The verifier's view of the program: maps, program type, global function

@@ -136,6 +136,8 @@ pub struct CompiledProgram {
     pub(crate) ncpus: u32,
     /// Loaded with `BPF_F_XDP_HAS_FRAGS` (`SEC("xdp.frags")`).
     pub(crate) xdp_has_frags: bool,
+    /// `expected_attach_type` libbpf would load it with (from its section).
+    pub(crate) expected_attach_type: u32,
 }
 
 impl std::fmt::Debug for CompiledProgram {
@@ -159,6 +161,15 @@ impl ProgramHandle for CompiledProgram {
     }
     fn as_any(&self) -> &dyn Any {
         self
+    }
+    fn prog_name(&self) -> &str {
+        &self.name
+    }
+    fn xdp_has_frags(&self) -> bool {
+        self.xdp_has_frags
+    }
+    fn expected_attach_type(&self) -> u32 {
+        self.expected_attach_type
     }
 }
 
@@ -342,10 +353,14 @@ impl CompiledProgram {
                     ),
                 ));
             }
-            if md[0] % 4 != 0 || md[0] > 255 {
+            if md[0] % 4 != 0 || md[0] as usize > crate::ctx::XDP_MAX_META {
                 return Err(bad(
                     "EINVAL",
-                    format!("metadata length {} is invalid", md[0]),
+                    format!(
+                        "metadata length {} is invalid (a multiple of 4 of at most {} bytes)",
+                        md[0],
+                        crate::ctx::XDP_MAX_META
+                    ),
                 ));
             }
             if packet.len() - (md[0] as usize) < ETH_HLEN {

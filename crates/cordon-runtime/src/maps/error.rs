@@ -109,6 +109,23 @@ pub enum MapError {
         /// Type the array is bound to.
         owner_type: u32,
     },
+    /// A program differs from the prog_array's first program in a property
+    /// the array fixes (`xdp_has_frags`, `expected_attach_type`; EINVAL).
+    #[error(
+        "program '{program}' has {property} {value} but the prog_array is bound to program '{owner}' with {property} {owner_value}"
+    )]
+    IncompatibleProgramProperty {
+        /// Name of the program being inserted.
+        program: String,
+        /// Name of the program that fixed the array's properties.
+        owner: String,
+        /// The differing property.
+        property: &'static str,
+        /// Its value in the program being inserted.
+        value: u32,
+        /// Its value fixed by the owner.
+        owner_value: u32,
+    },
     /// Memory for the map could not be allocated (Linux: ENOMEM).
     #[error("cannot allocate {bytes} bytes for map {name:?}: {reason}")]
     OutOfMemory {
@@ -225,6 +242,7 @@ impl MapError {
             | MapError::UnexpectedInnerMap { .. }
             | MapError::IncompatibleInnerMap { .. }
             | MapError::IncompatibleProgram { .. }
+            | MapError::IncompatibleProgramProperty { .. }
             | MapError::KeySize { .. }
             | MapError::ValueSize { .. }
             | MapError::InvalidFlags { .. }

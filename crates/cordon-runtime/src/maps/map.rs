@@ -854,6 +854,23 @@ impl Map {
         }
     }
 
+    /// `bpf_prog_map_compatible` with every property the array fixes (type,
+    /// `xdp_has_frags`, `expected_attach_type`); the first program binds them.
+    pub fn check_prog_handle_compatible(&self, prog: &dyn ProgramHandle) -> Result<(), MapError> {
+        match &self.imp {
+            Imp::ProgArray(p) => p.check_compatible_prog(prog),
+            _ => Ok(()),
+        }
+    }
+
+    /// Name of the program that fixed a prog_array's properties, if any.
+    pub fn prog_owner_name(&self) -> Option<String> {
+        match &self.imp {
+            Imp::ProgArray(p) => p.owner_name(),
+            _ => None,
+        }
+    }
+
     /// Removes every program of a prog_array (Linux does this when the last user
     /// reference to the map goes away).
     pub fn clear_progs(&self) {

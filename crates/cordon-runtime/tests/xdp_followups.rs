@@ -1,0 +1,518 @@
+//! Linux-equality follow-ups around XDP and tail calls, compared with the
+//! running kernel (skipped cleanly when `bpf()` is not permitted) and run on
+//! both engines, verified and checked:
+//! * a prog_array fixes the program type, `xdp_has_frags` and
+//!   `expected_attach_type` of its first program (`__bpf_prog_map_compatible`);
+//! * XDP metadata is limited to 216 bytes (headroom after `struct xdp_frame`)
+//!   for `bpf_xdp_adjust_meta` and for test_run's `ctx_in.data`.
+
+use std::os::fd::AsFd;
+use std::sync::Arc;
+
+use cordon_isa::assemble_linux;
+use cordon_linux::{
+    AttachType, Map as KMap, MapSpec as KMapSpec, MapType as KMapType, ProgLoad, ProgType as KType,
+    TestRun,
+};
+use cordon_object::{
+    FuncLinkage, FunctionSpan, MapOrigin, MapSpec, Object, ProgType, ProgramSpec, RelocKind,
+    Relocation,
+};
+use cordon_runtime::{
+    Backend, CompiledProgram, Config, LoadError, LoadedObject, RunError, Runtime,
+};
+
+const MODES: [(Backend, bool); 4] = [
+    (Backend::Interpreter, true),
+    (Backend::Jit, true),
+    (Backend::Interpreter, false),
+    (Backend::Jit, false),
+];
+
+const EINVAL: i32 = 22;
+const BPF_F_XDP_HAS_FRAGS: u32 = 1 << 5;
+
+/// One program of a test object: name, section, type, assembly; `uses_jmp`
+/// means its instruction 1 is an `lddw` of the object's prog_array "jmp".
+struct P<'a> {
+    name: &'a str,
+    section: &'a str,
+    ty: ProgType,
+    asm: &'a str,
+    uses_jmp: bool,
+}
+
+fn prog_array_spec() -> MapSpec {
+    MapSpec {
+        name: "jmp".into(),
+        section: ".maps".into(),
+        origin: MapOrigin::Btf,
+        map_type: 3,
+        key_size: 4,
+        value_size: 4,
+        max_entries: 4,
+        flags: 0,
+        numa_node: 0,
+        map_extra: 0,
+        inner: None,
+        initial_data: None,
+        initial_slots: Vec::new(),
+        btf_key_type_id: None,
+        btf_value_type_id: None,
+    }
+}
+
+fn object(progs: &[P<'_>], with_array: bool) -> Object {
+    let programs = progs
+        .iter()
+        .map(|p| {
+            let mut insns = assemble_linux(p.asm).unwrap_or_else(|e| panic!("{e}\n{}", p.asm));
+            if p.uses_jmp {
+                // As the ELF linker leaves it: BPF_PSEUDO_MAP_IDX, map 0.
+                insns[1].src = 5;
+            }
+            let len = insns.len();
+            ProgramSpec {
+                name: p.name.into(),
+                section: p.section.into(),
+                prog_type: p.ty,
+                insns,
+                functions: vec![FunctionSpan {
+                    name: p.name.into(),
+                    section: p.section.into(),
+                    start: 0,
+                    len,
+                    linkage: FuncLinkage::Global,
+                    btf_id: None,
+                }],
+                exception_callback: None,
+                func_info: Vec::new(),
+                line_info: Vec::new(),
+                relocations: if p.uses_jmp {
+                    vec![Relocation {
+                        insn: 1,
+                        symbol: "jmp".into(),
+                        kind: RelocKind::Map { map: 0 },
+                    }]
+                } else {
+                    Vec::new()
+                },
+                core_relocations: Vec::new(),
+                kfuncs: Vec::new(),
+            }
+        })
+        .collect();
+    Object {
+        programs,
+        maps: if with_array {
+            vec![prog_array_spec()]
+        } else {
+            Vec::new()
+        },
+        kfuncs: Vec::new(),
+        license: Some("GPL".into()),
+        kernel_version: None,
+        btf: None,
+    }
+}
+
+fn runtime((backend, verify): (Backend, bool)) -> Runtime {
+    Runtime::new(Config {
+        backend,
+        verify,
+        cpus: 2,
+        ..Config::default()
+    })
+}
+
+/// Tail-calls slot 0 of "jmp"; returns 1 (XDP_DROP / TC_ACT_SHOT) when the
+/// slot is empty.
+const CALLER: &str = "
+r6 = r1
+r2 = 0 ll
+r1 = r6
+r3 = 0
+call 12
+r0 = 1
+exit";
+
+/// Cordon's section and type for a kernel (type, prog_flags,
+/// expected_attach_type) as libbpf loads that section.
+struct Flavour {
+    section: &'static str,
+    ty: ProgType,
+    ktype: KType,
+    flags: u32,
+    eat: u32,
+}
+
+const fn fl(section: &'static str, ty: ProgType, ktype: KType, flags: u32, eat: u32) -> Flavour {
+    Flavour {
+        section,
+        ty,
+        ktype,
+        flags,
+        eat,
+    }
+}
+
+const XDP: Flavour = fl("xdp", ProgType::Xdp, KType::XDP, 0, 37);
+const XDP_FRAGS: Flavour = fl(
+    "xdp.frags",
+    ProgType::Xdp,
+    KType::XDP,
+    BPF_F_XDP_HAS_FRAGS,
+    37,
+);
+const XDP_DEVMAP: Flavour = fl("xdp/devmap", ProgType::Xdp, KType::XDP, 0, 33);
+const XDP_FRAGS_DEVMAP: Flavour = fl(
+    "xdp.frags/devmap",
+    ProgType::Xdp,
+    KType::XDP,
+    BPF_F_XDP_HAS_FRAGS,
+    33,
+);
+const TC: Flavour = fl("tc", ProgType::SchedCls, KType::SCHED_CLS, 0, 0);
+const TCX_INGRESS: Flavour = fl("tcx/ingress", ProgType::SchedCls, KType::SCHED_CLS, 0, 46);
+const ACTION: Flavour = fl("action", ProgType::SchedAct, KType::SCHED_ACT, 0, 0);
+
+/// (first program, second program, property named in Cordon's error or
+/// `None` when both are accepted).
+const CASES: &[(&Flavour, &Flavour, Option<&str>)] = &[
+    (&XDP, &XDP, None),
+    (&XDP_FRAGS, &XDP_FRAGS, None),
+    (&TC, &TC, None),
+    (&XDP, &XDP_FRAGS, Some("xdp_has_frags 1")),
+    (&XDP_FRAGS, &XDP, Some("xdp_has_frags 0")),
+    (&XDP, &TC, Some("program type 3")),
+    (&TC, &XDP, Some("program type 6")),
+    (&TC, &ACTION, Some("program type 4")),
+    (&XDP, &XDP_DEVMAP, Some("expected_attach_type 33")),
+    (
+        &XDP_FRAGS_DEVMAP,
+        &XDP_FRAGS,
+        Some("expected_attach_type 37"),
+    ),
+    (&XDP_DEVMAP, &XDP_FRAGS_DEVMAP, Some("xdp_has_frags 1")),
+    (&TC, &TCX_INGRESS, Some("expected_attach_type 46")),
+];
+
+/// Kernel: inserts `a` at 0, `b` at 1, empties slot 0 and inserts `b` again;
+/// the errno of the two `b` insertions.
+fn kernel_inserts(a: &Flavour, b: &Flavour) -> Option<(Option<i32>, Option<i32>)> {
+    let load = |f: &Flavour| {
+        let insns = assemble_linux("r0 = 2\nexit").unwrap();
+        let mut l = ProgLoad::new(f.ktype, &insns).with_expected_attach_type(AttachType(f.eat));
+        l.prog_flags = f.flags;
+        l.load()
+    };
+    let map = match KMap::create(&KMapSpec::new(KMapType::PROG_ARRAY, 4, 4, 4)) {
+        Ok(m) => m,
+        Err(e) => {
+            cordon_linux::report_skip(e.skip().unwrap_or_else(|| panic!("{e}")));
+            return None;
+        }
+    };
+    let (pa, pb) = (load(a).unwrap(), load(b).unwrap());
+    map.update_fd(&0u32.to_ne_bytes(), pa.as_fd()).unwrap();
+    let first = map.update_fd(&1u32.to_ne_bytes(), pb.as_fd()).err();
+    assert!(map.delete(&0u32.to_ne_bytes()).unwrap());
+    let again = map.update_fd(&1u32.to_ne_bytes(), pb.as_fd()).err();
+    Some((
+        first.map(|e| e.errno().unwrap()),
+        again.map(|e| e.errno().unwrap()),
+    ))
+}
+
+fn target(rt: &Runtime, name: &str, f: &Flavour, ret: u32) -> Arc<CompiledProgram> {
+    let asm = format!("r0 = {ret}\nexit");
+    let o = rt
+        .load_parsed(object(
+            &[P {
+                name,
+                section: f.section,
+                ty: f.ty,
+                asm: &asm,
+                uses_jmp: false,
+            }],
+            false,
+        ))
+        .unwrap();
+    o.program(name).unwrap()
+}
+
+fn array_object(rt: &Runtime, caller: &Flavour) -> LoadedObject {
+    rt.load_parsed(object(
+        &[P {
+            name: "caller",
+            section: caller.section,
+            ty: caller.ty,
+            asm: CALLER,
+            uses_jmp: true,
+        }],
+        true,
+    ))
+    .unwrap()
+}
+
+fn slot_errno(e: &LoadError) -> i32 {
+    match e {
+        LoadError::TailCallSlot { .. } => EINVAL,
+        other => panic!("unexpected error {other}"),
+    }
+}
+
+#[test]
+fn prog_array_properties_match_linux() {
+    let mut kernel = true;
+    for (a, b, refusal) in CASES {
+        let k = if kernel { kernel_inserts(a, b) } else { None };
+        kernel &= k.is_some();
+        if let Some((first, again)) = k {
+            let want = refusal.map(|_| EINVAL);
+            assert_eq!(
+                (first, again),
+                (want, want),
+                "kernel: {} then {}",
+                a.section,
+                b.section
+            );
+        }
+        for mode in MODES {
+            let rt = runtime(mode);
+            let obj = array_object(&rt, a);
+            let (pa, pb) = (target(&rt, "first", a, 2), target(&rt, "second", b, 3));
+            obj.set_tail_call("jmp", 0, &pa).unwrap();
+            let r1 = obj.set_tail_call("jmp", 1, &pb);
+            obj.map_handle("jmp")
+                .unwrap()
+                .delete_value(&0u32.to_ne_bytes())
+                .unwrap();
+            let r2 = obj.set_tail_call("jmp", 1, &pb);
+            let ctx = format!("{mode:?}: {} then {}", a.section, b.section);
+            match refusal {
+                None => {
+                    r1.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                    r2.unwrap_or_else(|e| panic!("{ctx}: {e}"));
+                }
+                Some(prop) => {
+                    for r in [r1, r2] {
+                        let e = r.expect_err(&ctx);
+                        assert_eq!(slot_errno(&e), EINVAL);
+                        let msg = e.to_string();
+                        for part in ["'second'", "'first'", prop] {
+                            assert!(msg.contains(part), "{ctx}: {msg:?} lacks {part:?}");
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The accepted programs really run as tail-call targets; the caller (which
+/// uses the array) is compiled first and binds its properties.
+#[test]
+fn prog_array_caller_binds_owner() {
+    let pkt = vec![0u8; 64];
+    for mode in MODES {
+        let rt = runtime(mode);
+        let obj = array_object(&rt, &XDP);
+        let caller = obj.program("caller").unwrap();
+        assert_eq!(
+            caller.run_xdp(&pkt).unwrap().retval,
+            1,
+            "{mode:?}: empty slot"
+        );
+        let frags = target(&rt, "frags", &XDP_FRAGS, 3);
+        let e = obj.set_tail_call("jmp", 0, &frags).unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            msg.contains("'frags'") && msg.contains("'caller'") && msg.contains("xdp_has_frags"),
+            "{mode:?}: {msg}"
+        );
+        let tc = target(&rt, "tc_prog", &TC, 3);
+        let msg = obj.set_tail_call("jmp", 0, &tc).unwrap_err().to_string();
+        assert!(
+            msg.contains("'tc_prog'") && msg.contains("'caller'") && msg.contains("program type"),
+            "{mode:?}: {msg}"
+        );
+        let ok = target(&rt, "plain", &XDP, 3);
+        obj.set_tail_call("jmp", 0, &ok).unwrap();
+        assert_eq!(
+            caller.run_xdp(&pkt).unwrap().retval,
+            3,
+            "{mode:?}: tail call"
+        );
+
+        // A frags program inserted first, then a non-frags caller loads:
+        // refused like Linux's bpf_check_tail_call at load (EINVAL).
+        let rt = runtime(mode);
+        let obj = array_object(&rt, &XDP);
+        let frags = target(&rt, "frags", &XDP_FRAGS, 3);
+        obj.set_tail_call("jmp", 0, &frags).unwrap();
+        let e = obj.program("caller").unwrap_err();
+        let msg = e.to_string();
+        assert!(
+            matches!(e, LoadError::Map { .. })
+                && msg.contains("'caller'")
+                && msg.contains("'frags'"),
+            "{mode:?}: {msg}"
+        );
+        // A frags caller is fine with it and runs it.
+        let obj = array_object(&rt, &XDP_FRAGS);
+        obj.set_tail_call("jmp", 0, &frags).unwrap();
+        let caller = obj.program("caller").unwrap();
+        assert_eq!(
+            caller.run_xdp(&pkt).unwrap().retval,
+            3,
+            "{mode:?}: frags tail call"
+        );
+    }
+}
+
+#[test]
+fn section_attach_types() {
+    use cordon_runtime::maps::section_expected_attach_type as eat;
+    assert_eq!(eat("xdp"), 37);
+    assert_eq!(eat("?xdp.frags"), 37);
+    assert_eq!(eat("xdp/devmap"), 33);
+    assert_eq!(eat("xdp.frags/cpumap"), 35);
+    assert_eq!(eat("tcx/egress"), 47);
+    assert_eq!(eat("tc/ingress"), 46);
+    assert_eq!(eat("tc"), 0);
+    assert_eq!(eat("classifier"), 0);
+    assert_eq!(eat("socket"), 0);
+    assert_eq!(eat(""), 0);
+}
+
+// ---------------------------------------------------------------- metadata
+
+/// Returns `data - data_meta`.
+const META_LEN: &str = "
+r2 = *(u32 *)(r1 +0)
+r3 = *(u32 *)(r1 +8)
+r0 = r2
+r0 -= r3
+exit";
+
+fn adjust_meta(by: i32) -> String {
+    format!("r2 = {by}\ncall 54\nexit")
+}
+
+fn xdp_md(meta: u32, end: u32) -> Vec<u8> {
+    let mut ctx = vec![0u8; 24];
+    ctx[0..4].copy_from_slice(&meta.to_ne_bytes());
+    ctx[4..8].copy_from_slice(&end.to_ne_bytes());
+    ctx
+}
+
+/// `Ok(retval)` or `Err(errno)` of a kernel test run (`None`: no bpf()).
+fn kernel_run(asm: &str, pkt: &[u8], ctx: Option<&[u8]>) -> Option<Result<u32, i32>> {
+    let insns = assemble_linux(asm).unwrap();
+    let p = match ProgLoad::new(KType::XDP, &insns).load() {
+        Ok(p) => p,
+        Err(e) => {
+            cordon_linux::report_skip(e.skip().unwrap_or_else(|| panic!("{e}")));
+            return None;
+        }
+    };
+    let mut run = TestRun::new(pkt);
+    run.ctx_in = ctx;
+    Some(
+        p.test_run(&run)
+            .map(|r| r.retval)
+            .map_err(|e| e.errno().unwrap()),
+    )
+}
+
+fn cordon_run(
+    mode: (Backend, bool),
+    asm: &str,
+    pkt: &[u8],
+    ctx: Option<&[u8]>,
+) -> Result<u32, i32> {
+    let rt = runtime(mode);
+    let o = rt
+        .load_parsed(object(
+            &[P {
+                name: "p",
+                section: "xdp",
+                ty: ProgType::Xdp,
+                asm,
+                uses_jmp: false,
+            }],
+            false,
+        ))
+        .unwrap();
+    let p = o.program("p").unwrap();
+    match p.run_xdp_with(pkt, ctx) {
+        Ok(r) => Ok(r.retval),
+        Err(RunError::BadContext {
+            errno: "EINVAL", ..
+        }) => Err(EINVAL),
+        Err(e) => panic!("{mode:?}: unexpected {e}"),
+    }
+}
+
+/// The expectation measured on Linux 6.18 (also asserted against the running
+/// kernel when available).
+fn compare(asm: &str, pkt: &[u8], ctx: Option<&[u8]>, want: Result<u32, i32>, kernel: &mut bool) {
+    if *kernel {
+        match kernel_run(asm, pkt, ctx) {
+            Some(k) => assert_eq!(k, want, "kernel: {asm} ctx {ctx:?}"),
+            None => *kernel = false,
+        }
+    }
+    for mode in MODES {
+        assert_eq!(cordon_run(mode, asm, pkt, ctx), want, "{mode:?}: {asm}");
+    }
+}
+
+#[test]
+fn adjust_meta_limit_matches_linux() {
+    let pkt = vec![0u8; 64];
+    let mut kernel = true;
+    let einval = (-EINVAL) as u32;
+    let eacces = (-13i32) as u32;
+    for (by, want) in [
+        (0, 0),
+        (-4, 0),
+        (-212, 0),
+        (-216, 0),
+        (-220, einval),
+        (-252, einval),
+        (-256, einval),
+        (-3, eacces),
+        (4, einval),
+        (i32::MIN, einval),
+    ] {
+        compare(&adjust_meta(by), &pkt, None, Ok(want), &mut kernel);
+    }
+}
+
+#[test]
+fn ctx_in_meta_limit_matches_linux() {
+    let pkt = vec![0x5au8; 300];
+    let mut kernel = true;
+    let einval = (-EINVAL) as u32;
+    for m in [0u32, 4, 40, 200, 212, 216] {
+        let ctx = xdp_md(m, 300);
+        compare(META_LEN, &pkt, Some(&ctx), Ok(m), &mut kernel);
+        // The headroom left above the xdp_frame bounds adjust_meta further.
+        let room = 216 - m as i32;
+        compare(&adjust_meta(-room), &pkt, Some(&ctx), Ok(0), &mut kernel);
+        compare(
+            &adjust_meta(-room - 4),
+            &pkt,
+            Some(&ctx),
+            Ok(einval),
+            &mut kernel,
+        );
+    }
+    // Refused: past 216 bytes, and unaligned.
+    for m in [220u32, 224, 252, 256, 2, 6, 214] {
+        let ctx = xdp_md(m, 300);
+        compare(META_LEN, &pkt, Some(&ctx), Err(EINVAL), &mut kernel);
+    }
+}
