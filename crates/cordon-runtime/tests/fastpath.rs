@@ -7,7 +7,7 @@
 //! `-EINVAL`, NULL for missing keys and out-of-range indices).
 
 use cordon_isa::Insn;
-use cordon_object::{FuncLinkage, FunctionSpan, MapOrigin, MapSpec, Object, ProgType, ProgramSpec};
+use cordon_object::{MapSpec, Object, ProgType};
 use cordon_runtime::{Backend, Config, LoadedObject, Runtime, set_cpu};
 
 const MODES: [(Backend, bool); 4] = [
@@ -70,54 +70,11 @@ fn assemble(items: &[A]) -> Vec<Insn> {
 }
 
 fn map(name: &str, map_type: u32, key: u32, value: u32, max: u32) -> MapSpec {
-    MapSpec {
-        name: name.into(),
-        section: ".maps".into(),
-        origin: MapOrigin::Btf,
-        map_type,
-        key_size: key,
-        value_size: value,
-        max_entries: max,
-        flags: 0,
-        numa_node: 0,
-        map_extra: 0,
-        inner: None,
-        initial_data: None,
-        initial_slots: Vec::new(),
-        btf_key_type_id: None,
-        btf_value_type_id: None,
-    }
+    MapSpec::btf_defined(name, map_type, key, value, max)
 }
 
 fn object(insns: Vec<Insn>, maps: Vec<MapSpec>) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "xdp".into(),
-            prog_type: ProgType::Xdp,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "xdp".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps,
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "xdp", ProgType::Xdp, insns).with_maps(maps)
 }
 
 /// XDP prologue: a 16-byte packet `key, op, flags, value` (u32 each) into

@@ -4,7 +4,7 @@
 
 use cordon_isa::Insn;
 use cordon_linux::{ProgType as KType, require, test_run};
-use cordon_object::{FuncLinkage, FunctionSpan, Object, ProgType, ProgramSpec};
+use cordon_object::{Object, ProgType};
 use cordon_runtime::{Backend, Config, Runtime};
 
 fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
@@ -14,34 +14,7 @@ fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 const EXIT: Insn = Insn::new(0x95, 0, 0, 0, 0);
 
 fn object(prog_type: ProgType, insns: Vec<Insn>) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "test".into(),
-            prog_type,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "test".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps: Vec::new(),
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "test", prog_type, insns)
 }
 
 fn packets() -> Vec<Vec<u8>> {

@@ -3,7 +3,7 @@
 //! on every engine, and the verifier's map/function compatibility rules.
 
 use cordon_isa::Insn;
-use cordon_object::{FuncLinkage, FunctionSpan, MapOrigin, MapSpec, Object, ProgType, ProgramSpec};
+use cordon_object::{MapSpec, Object, ProgType};
 use cordon_runtime::maps::{BPF_ANY, BPF_EXIST, BPF_NOEXIST, errno};
 use cordon_runtime::{
     Backend, Config, LoadError, Map, MapDef, MapError, MapType, Redirect, RedirectTarget, Runtime,
@@ -60,54 +60,11 @@ fn lddw(dst: u8, v: u64) -> [Insn; 2] {
 const EXIT: Insn = Insn::new(0x95, 0, 0, 0, 0);
 
 fn spec(name: &str, map_type: u32, value: u32, max: u32) -> MapSpec {
-    MapSpec {
-        name: name.into(),
-        section: ".maps".into(),
-        origin: MapOrigin::Btf,
-        map_type,
-        key_size: 4,
-        value_size: value,
-        max_entries: max,
-        flags: 0,
-        numa_node: 0,
-        map_extra: 0,
-        inner: None,
-        initial_data: None,
-        initial_slots: Vec::new(),
-        btf_key_type_id: None,
-        btf_value_type_id: None,
-    }
+    MapSpec::btf_defined(name, map_type, 4, value, max)
 }
 
 fn object(prog_type: ProgType, insns: Vec<Insn>, maps: Vec<MapSpec>) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "xdp".into(),
-            prog_type,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "xdp".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps,
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "xdp", prog_type, insns).with_maps(maps)
 }
 
 /// `return bpf_redirect_map(&maps[0], key, flags);`

@@ -2,7 +2,7 @@
 //! reference leaks, packet helpers, checksums.
 
 use cordon_isa::Insn;
-use cordon_object::{FuncLinkage, FunctionSpan, MapOrigin, MapSpec, Object, ProgType, ProgramSpec};
+use cordon_object::{FuncLinkage, FunctionSpan, MapSpec, Object, ProgType};
 use cordon_runtime::helpers::{csum_diff, csum_fold, csum_replace};
 use cordon_runtime::{Backend, Config, LoadError, Runtime};
 
@@ -33,54 +33,13 @@ fn lddw_map(dst: u8, map: i32) -> [Insn; 2] {
 const EXIT: Insn = Insn::new(0x95, 0, 0, 0, 0);
 
 fn map(name: &str, map_type: u32, key: u32, value: u32, max: u32) -> MapSpec {
-    MapSpec {
-        name: name.into(),
-        section: ".maps".into(),
-        origin: MapOrigin::Btf,
-        map_type,
-        key_size: key,
-        value_size: value,
-        max_entries: max,
-        flags: 0,
-        numa_node: 0,
-        map_extra: 0,
-        inner: None,
-        initial_data: None,
-        initial_slots: Vec::new(),
-        btf_key_type_id: None,
-        btf_value_type_id: None,
-    }
+    MapSpec::btf_defined(name, map_type, key, value, max)
 }
 
 fn object(prog_type: ProgType, insns: Vec<Insn>, maps: Vec<MapSpec>, kfuncs: &[&str]) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "test".into(),
-            prog_type,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "test".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: kfuncs.iter().map(|s| s.to_string()).collect(),
-        }],
-        maps,
-        kfuncs: kfuncs.iter().map(|s| s.to_string()).collect(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "test", prog_type, insns)
+        .with_maps(maps)
+        .with_kfuncs(kfuncs)
 }
 
 #[test]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use cordon::{ArgType, Backend, Config, Engine, Error, Insn, LoadError, ProgKind, RetType};
-use cordon_object::{FuncLinkage, FunctionSpan, Object, ProgType, ProgramSpec};
+use cordon_object::{Object, ProgType};
 
 fn bpf(name: &str) -> Vec<u8> {
     std::fs::read(format!(
@@ -20,34 +20,7 @@ fn engines() -> Vec<Engine> {
 }
 
 fn one_program(prog_type: ProgType, insns: Vec<Insn>, kfuncs: &[&str]) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "s".into(),
-            prog_type,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "s".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: kfuncs.iter().map(|s| s.to_string()).collect(),
-        }],
-        maps: Vec::new(),
-        kfuncs: kfuncs.iter().map(|s| s.to_string()).collect(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "s", prog_type, insns).with_kfuncs(kfuncs)
 }
 
 #[test]
