@@ -3,33 +3,12 @@
 use crate::env::VerifyEnv;
 use crate::scalar::Scalar;
 use crate::state::{Frame, Reg, RegType, SlotType, State};
-use cordon_isa::{AluOp, Insn, Kind, Program};
+use cordon_isa::{Insn, Kind, Program};
 use std::fmt::Write;
 
-fn alu_sym(op: AluOp) -> &'static str {
-    match op {
-        AluOp::Add => "+=",
-        AluOp::Sub => "-=",
-        AluOp::Mul => "*=",
-        AluOp::Div => "/=",
-        AluOp::SDiv => "s/=",
-        AluOp::Or => "|=",
-        AluOp::And => "&=",
-        AluOp::Lsh => "<<=",
-        AluOp::Rsh => ">>=",
-        AluOp::Neg => "neg",
-        AluOp::Mod => "%=",
-        AluOp::SMod => "s%=",
-        AluOp::Xor => "^=",
-        AluOp::Mov | AluOp::MovSx(_) => "=",
-        AluOp::Arsh => "s>>=",
-    }
-}
-
-/// The operator name Linux prints in "pointer arithmetic with %s operator".
-pub fn alu_name(op: AluOp) -> &'static str {
-    alu_sym(op)
-}
+/// The operator name Linux prints in "pointer arithmetic with %s operator":
+/// the disassembler's operator text.
+pub use cordon_isa::disasm::alu_symbol as alu_name;
 
 /// Disassemble one instruction the way Linux's verifier log does (without the
 /// index): cordon-isa's Linux-syntax printer, with helper and kfunc names

@@ -96,7 +96,10 @@ fn ctype(size: Size, signed: bool) -> &'static str {
     }
 }
 
-pub(crate) fn alu_symbol(op: AluOp) -> &'static str {
+/// The operator Linux's disassembler prints for an ALU operation
+/// (`+=`, `s>>=`, `neg`, `=` for moves); the verifier log uses the same
+/// text, e.g. in "pointer arithmetic with <op> operator".
+pub fn alu_symbol(op: AluOp) -> &'static str {
     match op {
         AluOp::Add => "+=",
         AluOp::Sub => "-=",
