@@ -518,7 +518,6 @@ impl CompiledProgram {
     ) -> Result<RunResult, RunError> {
         self.expect(self.kind.is_skb(), "run_xdp/run_raw")?;
         check_len(&self.name, "skb", packet.len(), SKB_MAX_DATA)?;
-        check_net_header(&self.name, packet)?;
         let uapi_in = match ctx_in {
             Some(c) => Some(
                 skb_ctx_in(c).map_err(|(errno, message)| RunError::BadContext {
@@ -529,6 +528,8 @@ impl CompiledProgram {
             ),
             None => None,
         };
+        // After the ctx_in checks (E2BIG, EINVAL, ENODEV), as in Linux.
+        check_net_header(&self.name, packet)?;
         let mut frame = Frame::take();
         let base = frame.addr();
         {

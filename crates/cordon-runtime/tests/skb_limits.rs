@@ -218,3 +218,53 @@ fn refusal_names_program_protocol_and_lengths() {
     ));
     assert_eq!(p.run_skb(&frame(34, 0x0800)).unwrap().retval, 34);
 }
+
+#[test]
+fn ctx_in_errors_come_before_the_network_header_check() {
+    // A 33-byte IPv4 frame with ctx_in naming a device that does not exist:
+    // Linux looks the device up first (ENODEV); with a valid ctx_in the
+    // frame is refused (EINVAL).
+    let pkt = frame(33, 0x0800);
+    let mut bad = vec![0u8; 192];
+    bad[40..44].copy_from_slice(&0x7fff_fff0u32.to_ne_bytes()); // ifindex
+    let good = vec![0u8; 192];
+    let kt = KType(ProgType::SchedCls.kernel_id());
+    for (ctx, errno) in [(&bad, 19), (&good, EINVAL)] {
+        match test_run(kt, &len_program(), &[], &pkt, Some(ctx), 1) {
+            Err(KernelError::Syscall { errno: e, .. }) => assert_eq!(e, errno),
+            Err(e) => match e.skip() {
+                Some(reason) => return cordon_linux::report_skip(reason),
+                None => panic!("{e}"),
+            },
+            Ok(k) => panic!("Linux ran it: {}", k.retval),
+        }
+    }
+    for mode in MODES {
+        let rt = Runtime::new(Config {
+            backend: mode.0,
+            verify: mode.1,
+            ..Config::default()
+        });
+        let o = rt
+            .load_parsed(object(ProgType::SchedCls, len_program()))
+            .unwrap();
+        let p = o.program("p").unwrap();
+        assert!(
+            matches!(
+                p.run_skb_with(&pkt, Some(&bad)),
+                Err(RunError::BadContext {
+                    errno: "ENODEV",
+                    ..
+                })
+            ),
+            "{mode:?}"
+        );
+        assert!(
+            matches!(
+                p.run_skb_with(&pkt, Some(&good)),
+                Err(RunError::NetworkHeaderTooShort { len: 33, .. })
+            ),
+            "{mode:?}"
+        );
+    }
+}
