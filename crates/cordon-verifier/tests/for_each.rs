@@ -173,3 +173,12 @@ fn per_cpu_value_bounds_are_the_value_size() {
         .unwrap_or_default();
     assert!(msg.contains("invalid access to map value"), "{msg}");
 }
+
+#[test]
+fn unprivileged_programs_cannot_use_it() {
+    reject(
+        &unpriv(),
+        &with_cb(1, "r4 = 0", COUNT_CB),
+        "allowed for CAP_BPF and CAP_SYS_ADMIN",
+    );
+}
