@@ -71,9 +71,9 @@ pub struct Invocation {
     pub(crate) ctx: u64,
     /// Size of the UAPI part of the context (accessible in checked mode).
     pub(crate) ctx_len: u64,
-    /// Memory the engine treats as the input (LD_ABS packet).
+    /// Memory the engine treats as the input (LD_ABS packet); skb reshaping
+    /// helpers move it with the packet, tail calls start with it.
     pub(crate) input: (u64, u64),
-    /// Skb programs: offset of the LD_ABS view from `data` (14 for socket filters).
     pub(crate) tail_calls: u32,
     pub(crate) tail_result: u64,
     /// Collected `bpf_trace_printk` lines (None: not collected yet).
