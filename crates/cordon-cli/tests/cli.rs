@@ -713,3 +713,201 @@ fn corrupted_objects_never_crash_the_cli() {
         }
     }
 }
+
+/// xdp_redirect_map.o reads (operation, key, flags) from the packet's first
+/// three bytes (tests/bpf/xdp_redirect_map.c); the rest is padding.
+fn redirect_packet(dir: &Path, name: &str, op_key_flags: [u8; 3]) -> PathBuf {
+    let mut pkt = op_key_flags.to_vec();
+    pkt.resize(64, 0);
+    let f = dir.join(name);
+    std::fs::write(&f, pkt).unwrap();
+    f
+}
+
+/// `cordon run` prints the redirect the program requested (recorded, never
+/// performed) as one line, and as the `"redirect"` object with `--json`; a
+/// run without a redirect prints neither; a map entry of the wrong size is a
+/// clean error.
+#[test]
+fn run_shows_the_recorded_redirect() {
+    let dir = tmp();
+    let obj = bpf("xdp_redirect_map.o");
+    let to_dev = redirect_packet(dir.path(), "dev.bin", [0, 1, 0]);
+    let to_cpu = redirect_packet(dir.path(), "cpu.bin", [2, 0, 0]);
+    // Key 2 is not in tx_dev; flags 2 make the miss return XDP_PASS.
+    let miss = redirect_packet(dir.path(), "miss.bin", [0, 2, 2]);
+    // struct bpf_devmap_val { ifindex 7, prog fd 0 }.
+    let dev_entry = "tx_dev:01000000=0700000000000000";
+    for engine in ["interp", "jit"] {
+        let args = |pkt: &Path, update: &str, json: bool| {
+            let mut a = vec![
+                "--prog",
+                "xdp_redirect_map",
+                "--engine",
+                engine,
+                "--data-in",
+                p(pkt),
+                "--map-update",
+            ];
+            a.push(update);
+            if json {
+                a.push("--json");
+            }
+            run(&obj, &a)
+        };
+
+        let o = args(&to_dev, dev_entry, false);
+        assert_exit(&o, 0);
+        let out = stdout(&o);
+        assert!(out.contains("retval: 4\n"), "{engine}: {out}");
+        assert!(out.contains("action: XDP_REDIRECT\n"), "{engine}: {out}");
+        assert!(
+            out.lines()
+                .any(|l| l == "redirect: devmap \"tx_dev\"[1] -> ifindex 7"),
+            "{engine}: {out}"
+        );
+
+        let j = json(&args(&to_dev, dev_entry, true));
+        assert_eq!(j["retval"], 4, "{engine}: {j}");
+        assert_eq!(
+            j["redirect"],
+            serde_json::json!({
+                "kind": "map",
+                "map": "tx_dev",
+                "map_type": "devmap",
+                "key": 1,
+                "flags": 0,
+                "target": { "ifindex": 7 },
+            }),
+            "{engine}: {j}"
+        );
+
+        // cpumap entry: queue size 192 on CPU 0.
+        let cpu_entry = "cpus:00000000=c0000000";
+        let o = args(&to_cpu, cpu_entry, false);
+        assert_exit(&o, 0);
+        assert!(
+            stdout(&o)
+                .lines()
+                .any(|l| l == "redirect: cpumap \"cpus\"[0] -> cpu 0 (qsize 192)"),
+            "{engine}: {}",
+            stdout(&o)
+        );
+        let j = json(&args(&to_cpu, cpu_entry, true));
+        assert_eq!(j["redirect"]["map_type"], "cpumap", "{engine}: {j}");
+        assert_eq!(
+            j["redirect"]["target"],
+            serde_json::json!({ "cpu": 0, "qsize": 192 }),
+            "{engine}: {j}"
+        );
+
+        // No redirect requested: no line, JSON null.
+        let o = args(&miss, dev_entry, false);
+        assert_exit(&o, 0);
+        assert!(
+            stdout(&o).contains("retval: 2\n"),
+            "{engine}: {}",
+            stdout(&o)
+        );
+        assert!(
+            !stdout(&o).contains("redirect:"),
+            "{engine}: {}",
+            stdout(&o)
+        );
+        let j = json(&args(&miss, dev_entry, true));
+        assert_eq!(j["retval"], 2, "{engine}: {j}");
+        assert!(j["redirect"].is_null(), "{engine}: {j}");
+
+        // A devmap value of 3 bytes is refused before the run.
+        let o = args(&to_dev, "tx_dev:01000000=070000", false);
+        assert_error(&o, "\"tx_dev\" (devmap) takes a 8-byte value, got 3 bytes");
+        assert!(
+            !stdout(&o).contains("redirect:"),
+            "{engine}: {}",
+            stdout(&o)
+        );
+    }
+}
+
+/// Linux's test_run linear area for XDP (no metadata); the rest of a packet
+/// goes into page-sized fragments, at most 17.
+const XDP_LINEAR: usize = 3520;
+const XDP_MAX_LEN: usize = XDP_LINEAR + 17 * 4096;
+
+/// A 9000-byte packet through the multi-buffer program xdp_frags.o: the run
+/// succeeds on both engines, and the output keeps all 9000 bytes with the
+/// program's two writes across the linear/fragment boundary; a packet
+/// larger than test_run accepts is refused with a message naming its size.
+#[test]
+fn run_multi_buffer_packet_through_files() {
+    let dir = tmp();
+    let obj = bpf("xdp_frags.o");
+    // Bytes 14 and 15 (trim / 32, grow / 16) are 0: the program leaves the
+    // length alone and returns bpf_xdp_get_buff_len(), which the model in
+    // tests/support/cases/frags.rs (after_adjust(9000, 0, 0)) gives as 9000.
+    let mut pkt: Vec<u8> = (0..9000).map(|i: usize| (i * 7 + (i >> 8)) as u8).collect();
+    pkt[14] = 0;
+    pkt[15] = 0;
+    let input = dir.path().join("in.bin");
+    std::fs::write(&input, &pkt).unwrap();
+    // What the program writes: 0xdeadbeef across the end of the linear area,
+    // and byte linear + 100 (in the first fragment) flipped.
+    let mut expect = pkt.clone();
+    expect[XDP_LINEAR - 2..XDP_LINEAR + 2].copy_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    expect[XDP_LINEAR + 100] ^= 0xff;
+    for engine in ["interp", "jit"] {
+        let out = dir.path().join(format!("out-{engine}.bin"));
+        let o = run(
+            &obj,
+            &[
+                "--engine",
+                engine,
+                "--data-in",
+                p(&input),
+                "--data-out",
+                p(&out),
+            ],
+        );
+        assert_exit(&o, 0);
+        assert!(
+            stdout(&o).contains("retval: 9000\n"),
+            "{engine}: {}",
+            stdout(&o)
+        );
+        let got = std::fs::read(&out).unwrap();
+        assert_eq!(got.len(), 9000, "{engine}");
+        assert!(
+            got == expect,
+            "{engine}: output differs from the expected packet"
+        );
+    }
+
+    // One byte more than 17 fragments hold, and a much larger packet: refused,
+    // the size named, nothing written.
+    for len in [XDP_MAX_LEN + 1, 80_000] {
+        let big = dir.path().join(format!("big{len}.bin"));
+        std::fs::write(&big, vec![0u8; len]).unwrap();
+        let out = dir.path().join(format!("big{len}-out.bin"));
+        for engine in ["interp", "jit"] {
+            let o = run(
+                &obj,
+                &[
+                    "--engine",
+                    engine,
+                    "--data-in",
+                    p(&big),
+                    "--data-out",
+                    p(&out),
+                ],
+            );
+            assert_error(&o, &format!("XDP packet of {len} bytes"));
+            assert!(
+                stderr(&o).contains(&XDP_MAX_LEN.to_string()),
+                "{}",
+                stderr(&o)
+            );
+            assert!(!stdout(&o).contains("retval"), "{}", stdout(&o));
+            assert!(!out.exists(), "{engine}: {} written", out.display());
+        }
+    }
+}
