@@ -298,6 +298,27 @@ fn write_through_the_key_is_refused_or_faults() {
 }
 
 #[test]
+fn write_past_the_value_is_refused_or_faults() {
+    let cb = [
+        i(0x7a, 3, 0, 8, 0), // *(u64 *)(r3 + 8) = 0 (the value has 8 bytes)
+        i(0xb7, 0, 0, 0, 0),
+        EXIT,
+    ];
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = rt.load_parsed(object(164, true, &cb)).unwrap();
+        if mode.1 {
+            let e = o.program("p").unwrap_err().to_string();
+            assert!(e.contains("invalid access to map value"), "{mode:?}: {e}");
+        } else {
+            let p = o.program("p").unwrap();
+            let e = p.run_skb(&[0u8; 64]).unwrap_err().to_string();
+            assert!(e.contains("store of 8 bytes"), "{mode:?}: {e}");
+        }
+    }
+}
+
+#[test]
 fn callback_that_is_not_a_function_is_refused_or_faults() {
     let cb = [i(0xb7, 0, 0, 0, 0), EXIT];
     for mode in MODES {
