@@ -134,6 +134,7 @@ impl Runtime {
         let test_objects = Arc::new(TestObjects::default());
         let kfuncs = helpers::builtin_kfuncs(&test_objects)
             .into_iter()
+            .chain(helpers::xdp_kfuncs())
             .map(|(n, f)| (n.to_string(), f))
             .collect();
         Runtime {

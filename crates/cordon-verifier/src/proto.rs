@@ -309,6 +309,8 @@ pub mod kfunc {
     pub const TEST_ACQUIRE: &str = "cordon_test_acquire";
     pub const TEST_RELEASE: &str = "cordon_test_release";
     pub const THROW: &str = "bpf_throw";
+    /// Linux 6.18's `bpf_xdp_pull_data(struct xdp_md *, u32 len)` (XDP only).
+    pub const XDP_PULL_DATA: &str = "bpf_xdp_pull_data";
     /// Name of the host object type `cordon_test_acquire` returns.
     pub const TEST_OBJ: &str = "cordon_test_obj";
 }
@@ -810,6 +812,12 @@ impl Registry {
             RELEASE,
         );
         r.add_kfunc(kfunc::THROW, &[Anything], NoReturn, THROW);
+        r.add_kfunc(
+            kfunc::XDP_PULL_DATA,
+            &[PtrToCtx, Anything],
+            Integer,
+            CHANGES_PKT_DATA,
+        );
         r
     }
 

@@ -29,6 +29,7 @@ pub(crate) use maps::call_sites;
 pub use kfuncs::{KfuncFn, TestObjects, builtin_kfuncs};
 pub use net::{csum_diff, csum_fold, csum_replace};
 pub use printk::format_trace_printk;
+pub use xdp::kfuncs as xdp_kfuncs;
 pub use skb::SKB_MAX_LEN;
 pub(crate) use skb::SkbState;
 

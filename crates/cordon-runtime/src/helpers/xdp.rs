@@ -1,6 +1,7 @@
 //! XDP helpers that see the whole (possibly multi-buffer) packet, with
 //! Linux's semantics (`net/core/filter.c`): `bpf_xdp_get_buff_len`,
-//! `bpf_xdp_load_bytes`, `bpf_xdp_store_bytes` and `bpf_xdp_adjust_tail`.
+//! `bpf_xdp_load_bytes`, `bpf_xdp_store_bytes`, `bpf_xdp_adjust_tail` and the
+//! `bpf_xdp_pull_data` kfunc.
 //!
 //! A packet is its linear part (`data..data_end`) followed by the fragments
 //! of its [`XdpFrags`]. Offsets count from `data`; metadata is not part of it.
@@ -8,8 +9,8 @@
 use cordon_exec::{Abort, HelperResult, RunContext};
 use cordon_verifier::proto::helper as id;
 
-use super::{HelperImpl, check_mem, extra_ids, h, neg};
-use crate::ctx::{ETH_HLEN, FRAG_PAGE_SIZE, XdpCtx, XdpFrags};
+use super::{HelperImpl, KfuncFn, check_mem, extra_ids, h, neg};
+use crate::ctx::{ETH_HLEN, FRAG_PAGE_SIZE, XDP_FRAME_STRUCT, XdpCtx, XdpFrags};
 use crate::maps::errno::EINVAL;
 use crate::state::{CtxKind, with_inv};
 
@@ -22,6 +23,14 @@ pub(super) fn helpers() -> Vec<(u32, HelperImpl)> {
         (extra_ids::XDP_STORE_BYTES, h(|c, a| xdp_bytes(c, a, true))),
         (extra_ids::XDP_GET_BUFF_LEN, h(xdp_get_buff_len)),
     ]
+}
+
+/// XDP kfuncs by name (`bpf_xdp_pull_data`).
+pub fn kfuncs() -> Vec<(&'static str, KfuncFn)> {
+    vec![(
+        cordon_verifier::proto::kfunc::XDP_PULL_DATA,
+        h(xdp_pull_data),
+    )]
 }
 
 /// The XDP context of the run (the argument must be it in checked mode) and
@@ -179,4 +188,84 @@ fn frags_shrink(x: &mut XdpCtx, f: &mut XdpFrags, mut offset: i32) -> u64 {
         x.set_pointers(meta, data, x.data_end - offset as u64);
     }
     0
+}
+
+/// `bpf_xdp_pull_data(ctx, len)`: makes the first `len` bytes of the packet
+/// linear. Nothing to do when they already are; `-EINVAL` past the packet or
+/// when the headroom (above the `xdp_frame`) and the tailroom (below the
+/// shared info) cannot take them. Data and metadata move down into the
+/// headroom only as far as the tailroom falls short; bytes are then taken
+/// from the front of the fragments, releasing the ones emptied.
+fn xdp_pull_data(ctx: &mut RunContext<'_>, a: [u64; 5]) -> HelperResult {
+    let (x, frags) = xdp_ctx(ctx, a[0])?;
+    let len = a[1] as u32 as u64;
+    let data_len = x.data_end - x.data;
+    if len <= data_len {
+        return Ok(0);
+    }
+    let Some(f) = frags else {
+        // Linear only: len exceeds the whole packet.
+        return Ok(neg(EINVAL));
+    };
+    if len > buff_len(x, Some(&*f)) {
+        return Ok(neg(EINVAL));
+    }
+    let start = x.data_meta;
+    let headroom = start - (x.hard_start + XDP_FRAME_STRUCT as u64);
+    let tailroom = x.max_end - x.data_end;
+    let mut delta = len - data_len;
+    if delta > tailroom + headroom {
+        return Ok(neg(EINVAL));
+    }
+    let (mut meta, mut data, mut end) = (x.data_meta, x.data, x.data_end);
+    if delta > tailroom {
+        let shift = delta - tailroom;
+        // SAFETY: [start - shift, end) lies in the frame: shift <= headroom.
+        unsafe {
+            std::ptr::copy(
+                start as *const u8,
+                (start - shift) as *mut u8,
+                (end - start) as usize,
+            )
+        };
+        (meta, data, end) = (meta - shift, data - shift, end - shift);
+    }
+    let mut freed = 0usize;
+    let live = (f.nr as usize).min(f.frags.len());
+    for frag in f.frags[..live].iter_mut() {
+        if delta == 0 {
+            break;
+        }
+        let n = delta.min(frag.size as u64);
+        // SAFETY: the source is inside the fragment's page; the destination
+        // [end, end + n) is below max_end (delta <= tailroom after the shift).
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                (frag.addr + frag.off as u64) as *const u8,
+                end as *mut u8,
+                n as usize,
+            )
+        };
+        end += n;
+        f.size -= n as u32;
+        delta -= n;
+        frag.off += n as u32;
+        frag.size -= n as u32;
+        if frag.size == 0 {
+            freed += 1;
+        }
+    }
+    if freed > 0 {
+        let nr = live;
+        f.frags.copy_within(freed..nr, 0);
+        for g in &mut f.frags[nr - freed..nr] {
+            *g = Default::default();
+        }
+        f.nr -= freed as u32;
+        if f.nr == 0 {
+            f.has_frags = false;
+        }
+    }
+    x.set_pointers(meta, data, end);
+    Ok(0)
 }
