@@ -342,6 +342,98 @@ pub unsafe extern "C" fn cordon_callx_trampoline(
     ctx.invoke_id(id, [r1, r2, r3, r4, r5])
 }
 
+/// Linux's `SKF_NET_OFF`: `LD_ABS` / `LD_IND` offsets in
+/// `[SKF_NET_OFF, 0)` read relative to the skb's network header.
+pub const SKF_NET_OFF: i32 = -0x10_0000;
+/// Linux's `SKF_LL_OFF`: offsets in `[SKF_LL_OFF, SKF_NET_OFF)` read
+/// relative to the MAC header; lower offsets always fail.
+pub const SKF_LL_OFF: i32 = -0x20_0000;
+
+/// Where negative `LD_ABS` / `LD_IND` offsets point for the packet the
+/// current thread is running a program on (Linux's
+/// `bpf_internal_load_pointer_neg_helper`): a load of `n` bytes succeeds when
+/// it lies in `[head, end of the input window)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PacketHeaders {
+    /// Start of the packet buffer (`skb->head`).
+    pub head: u64,
+    /// The MAC header, `None` when not set (`SKF_LL_OFF` loads then fail).
+    pub mac: Option<u64>,
+    /// The network header.
+    pub network: u64,
+}
+
+thread_local! {
+    static PACKET_HEADERS: std::cell::Cell<Option<PacketHeaders>> =
+        const { std::cell::Cell::new(None) };
+}
+
+/// Sets the header positions negative `LD_ABS` / `LD_IND` offsets of
+/// programs run on this thread read from (`None`: every negative offset
+/// ends the program with 0, the default); returns the previous setting so
+/// nested runs can restore it.
+///
+/// # Safety
+/// `[head, end of the input window)` of every invocation run on this thread
+/// until the next call must be valid for reads; the caller must reset the
+/// setting (e.g. to the returned value) before that memory goes away.
+pub unsafe fn set_packet_headers(headers: Option<PacketHeaders>) -> Option<PacketHeaders> {
+    PACKET_HEADERS.with(|h| h.replace(headers))
+}
+
+/// The current thread's setting of [`set_packet_headers`].
+pub fn packet_headers() -> Option<PacketHeaders> {
+    PACKET_HEADERS.with(|h| h.get())
+}
+
+impl RunContext<'_> {
+    /// A negative-offset `LD_ABS` / `LD_IND` of `size` (1, 2 or 4) bytes at
+    /// `off`, as Linux: the big-endian value, or `None` when the program must
+    /// end with 0 (no headers set, offset below `SKF_LL_OFF`, MAC header
+    /// unset, or bytes outside `[head, end of the input window)`).
+    #[cold]
+    #[inline(never)]
+    pub fn load_negative(&self, off: i32, size: u64) -> Option<u32> {
+        let h = packet_headers()?;
+        let base = if off >= SKF_NET_OFF {
+            h.network.checked_add((off - SKF_NET_OFF) as u64)?
+        } else if off >= SKF_LL_OFF {
+            h.mac?.checked_add((off - SKF_LL_OFF) as u64)?
+        } else {
+            return None;
+        };
+        let tail = self.input_ptr.checked_add(self.input_len)?;
+        if base < h.head || base.checked_add(size)? > tail || !matches!(size, 1 | 2 | 4) {
+            return None;
+        }
+        let mut b = [0u8; 4];
+        // SAFETY: `[base, base + size)` lies in `[head, tail)`, valid for reads
+        // by the contract of `set_packet_headers`.
+        unsafe { std::ptr::copy_nonoverlapping(base as *const u8, b.as_mut_ptr(), size as usize) };
+        Some(
+            b[..size as usize]
+                .iter()
+                .fold(0u32, |v, &x| (v << 8) | u32::from(x)),
+        )
+    }
+}
+
+/// [`RunContext::load_negative`] for generated code: the value, or
+/// `u64::MAX` when the program must end with 0.
+///
+/// # Safety
+/// `ctx` must point to the live `RunContext` of the current invocation.
+pub(crate) unsafe extern "C" fn cordon_load_negative(
+    ctx: *const RunContext<'_>,
+    off: u64,
+    size: u64,
+) -> u64 {
+    // SAFETY: forwarded to the caller.
+    let ctx = unsafe { &*ctx };
+    ctx.load_negative(off as u32 as i32, size)
+        .map_or(u64::MAX, u64::from)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

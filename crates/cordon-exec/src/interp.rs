@@ -187,19 +187,30 @@ pub(crate) unsafe fn interpret<const CHECKED: bool>(
     macro_rules! packet {
         ($off:expr, $n:literal) => {{
             let off: u32 = $off;
-            if (off as i32) < 0 || off as u64 + $n > input_len {
-                // Linux: an out-of-bounds legacy packet load ends the program with r0 = 0.
-                return Ok(0);
-            }
             let mut b = [0u8; $n];
-            // SAFETY: in bounds of the input, which is valid for the whole run.
-            unsafe {
-                std::ptr::copy_nonoverlapping(
-                    (input_lo + off as u64) as *const u8,
-                    b.as_mut_ptr(),
-                    $n,
-                )
-            };
+            if (off as i32) < 0 || off as u64 + $n > input_len {
+                // Negative offsets read relative to the skb's network or MAC
+                // header (SKF_NET_OFF / SKF_LL_OFF); otherwise Linux ends the
+                // program with r0 = 0 on an out-of-bounds legacy packet load.
+                let v = if (off as i32) < 0 {
+                    ctx.load_negative(off as i32, $n)
+                } else {
+                    None
+                };
+                let Some(v) = v else {
+                    return Ok(0);
+                };
+                b.copy_from_slice(&v.to_be_bytes()[4 - $n..]);
+            } else {
+                // SAFETY: in bounds of the input, which is valid for the whole run.
+                unsafe {
+                    std::ptr::copy_nonoverlapping(
+                        (input_lo + off as u64) as *const u8,
+                        b.as_mut_ptr(),
+                        $n,
+                    )
+                };
+            }
             b
         }};
     }

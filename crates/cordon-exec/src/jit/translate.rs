@@ -1135,7 +1135,35 @@ impl<'a, 'b> Tr<'a, 'b> {
         let neg = self.b.ins().icmp_imm_s(IntCC::SignedLessThan, off, 0);
         let stop = self.stop0_block();
         let c1 = self.b.create_block();
-        self.b.ins().brif(neg, stop, &[], c1, &[]);
+        // Negative offsets (SKF_NET_OFF / SKF_LL_OFF): a cold call.
+        let negative = self.b.create_block();
+        self.b.set_cold_block(negative);
+        let join = self.b.create_block();
+        self.b.ins().brif(neg, negative, &[], c1, &[]);
+        self.b.seal_block(negative);
+        self.b.switch_to_block(negative);
+        {
+            let call_conv = self.b.func.dfg.signatures[self.imports.tramp_sig].call_conv;
+            let mut sig = Signature::new(call_conv);
+            sig.params.extend([AbiParam::new(I64); 3]);
+            sig.returns.push(AbiParam::new(I64));
+            let sig = self.b.import_signature(sig);
+            let load_negative: unsafe extern "C" fn(*const RunContext<'_>, u64, u64) -> u64 =
+                crate::context::cordon_load_negative;
+            let f = self.iconst(I64, load_negative as usize as i64);
+            let off64 = self.b.ins().uextend(I64, off);
+            let size = self.iconst(I64, n);
+            let call = self.b.ins().call_indirect(sig, f, &[self.ctx, off64, size]);
+            let v = self.b.inst_results(call)[0];
+            let failed = self.b.ins().icmp_imm_s(IntCC::Equal, v, -1);
+            let ok = self.b.create_block();
+            self.b.set_cold_block(ok);
+            self.b.ins().brif(failed, stop, &[], ok, &[]);
+            self.b.seal_block(ok);
+            self.b.switch_to_block(ok);
+            self.set(0, v);
+            self.b.ins().jump(join, &[]);
+        }
         self.b.seal_block(c1);
         self.b.switch_to_block(c1);
         let off64 = self.b.ins().uextend(I64, off);
@@ -1171,6 +1199,9 @@ impl<'a, 'b> Tr<'a, 'b> {
             }
         };
         self.set(0, v);
+        self.b.ins().jump(join, &[]);
+        self.b.seal_block(join);
+        self.b.switch_to_block(join);
     }
 
     // ---------------------------------------------------------------- calls
