@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use crate::suite::{Col, Results, Row};
-use crate::timing::{Measured, Settings, geomean};
+use crate::timing::{Measured, Settings, Spread, geomean};
 
 pub const BEGIN: &str = "<!-- cordon-bench:begin -->";
 pub const END: &str = "<!-- cordon-bench:end -->";
@@ -223,17 +223,12 @@ pub fn goals(res: &Results) -> Vec<Goal> {
         }),
         met: largest.map(|(_, x)| *x <= 1.0),
     });
-    let native = res
+    let over = res
         .stack
         .iter()
-        .find(|s| matches!(s.strategy, cordon::StackStrategy::Native));
-    let shadow = res
-        .stack
-        .iter()
-        .find(|s| matches!(s.strategy, cordon::StackStrategy::ThreadShadow));
-    let over = native
-        .zip(shadow)
-        .map(|(n, s)| (s.jit.median_ns / n.jit.median_ns - 1.0) * 100.0);
+        .find(|s| matches!(s.strategy, cordon::StackStrategy::ThreadShadow))
+        .and_then(|s| s.jit_vs_native)
+        .map(|r| (r.median - 1.0) * 100.0);
     g.push(Goal {
         name: "shadow stack vs native-stack frames (JIT, callchain)".into(),
         target: "≤ 2 %".into(),
@@ -437,36 +432,39 @@ pub fn render(res: &Results, info: &RenderInfo<'_>) -> String {
     o.push('\n');
 
     if !res.stack.is_empty() {
+        let rounds = res
+            .stack
+            .iter()
+            .find_map(|s| s.jit_vs_native.map(|r| r.n))
+            .unwrap_or(0);
         let _ = writeln!(
             o,
             "### Shadow stack (callchain: 64 chains of 6 bpf-to-bpf frames)\n\n\
              `StackStrategy` of cordon-exec; overhead relative to `Native` (frames in a local array on the native stack). \
-             Interleaved rounds; each round's fastest sample, median over the rounds.\n\n\
+             {rounds} interleaved rounds (order reversed every round); per round the fastest sample of each strategy \
+             and its ratio to `Native`'s of the same round. Times: median of the rounds' fastest samples; \
+             overhead: median of the paired ratios [quartiles].\n\n\
              | strategy | JIT | vs Native | interpreter | vs Native |\n|---|---:|---:|---:|---:|"
         );
-        let base = res
-            .stack
-            .iter()
-            .find(|s| matches!(s.strategy, cordon::StackStrategy::Native));
-        for s in &res.stack {
-            let (dj, di) = base.map_or((String::new(), String::new()), |b| {
-                (
-                    format!(
-                        "{:+.1} %",
-                        (s.jit.median_ns / b.jit.median_ns - 1.0) * 100.0
-                    ),
-                    format!(
-                        "{:+.1} %",
-                        (s.interp.median_ns / b.interp.median_ns - 1.0) * 100.0
-                    ),
+        let pct = |r: Option<Spread>| {
+            r.map_or("n/a".to_string(), |r| {
+                format!(
+                    "{:+.1} % [{:+.1}, {:+.1}]",
+                    (r.median - 1.0) * 100.0,
+                    (r.q1 - 1.0) * 100.0,
+                    (r.q3 - 1.0) * 100.0
                 )
-            });
+            })
+        };
+        for s in &res.stack {
             let _ = writeln!(
                 o,
-                "| {:?} | {} | {dj} | {} | {di} |",
+                "| {:?} | {} | {} | {} | {} |",
                 s.strategy,
                 ns(s.jit.median_ns),
-                ns(s.interp.median_ns)
+                pct(s.jit_vs_native),
+                ns(s.interp.median_ns),
+                pct(s.interp_vs_native)
             );
         }
         o.push('\n');

@@ -12,7 +12,7 @@ use cordon_linux::{KernelError, KernelObject, TestRun};
 use crate::engines::{
     BenchError, CordonEngine, CordonProgram, Packet, Rbpf, XdpCall, native, native_novec,
 };
-use crate::timing::{Measured, Settings, measure, measure_external};
+use crate::timing::{Measured, Settings, Spread, measure, measure_external};
 use crate::workloads::{EMPTY, WORKLOADS, Workload};
 
 /// Engine columns of the main table (native is the reference column).
@@ -85,8 +85,13 @@ pub struct CompileTime {
 
 pub struct StackRow {
     pub strategy: StackStrategy,
+    /// Over the rounds' fastest samples.
     pub jit: Measured,
     pub interp: Measured,
+    /// Per round: this strategy's fastest sample over `Native`'s fastest of
+    /// the same round (measured back to back), over the rounds.
+    pub jit_vs_native: Option<Spread>,
+    pub interp_vs_native: Option<Spread>,
 }
 
 pub struct Results {
@@ -443,10 +448,13 @@ fn empty_calls(
     Ok(out)
 }
 
-/// The three stack strategies on the call-chain workload. Measurements are
-/// interleaved over several rounds (so that load changes hit all three
-/// alike); each round contributes its fastest sample and the median over
-/// the rounds is reported.
+/// The three stack strategies on the call-chain workload.
+///
+/// Load on a shared machine only ever adds time and drifts over seconds, so:
+/// many short interleaved rounds (the strategy order reverses every round, so
+/// drift within a round favours none), each measurement's fastest sample, and
+/// per round the ratio to `Native` measured in that same round; the median of
+/// those paired ratios (with quartiles) is the overhead estimate.
 fn stack_rows(o: &Options, xdp_obj: &Path) -> Result<Vec<StackRow>, BenchError> {
     let s = o.settings;
     let w = WORKLOADS
@@ -477,24 +485,39 @@ fn stack_rows(o: &Options, xdp_obj: &Path) -> Result<Vec<StackRow>, BenchError> 
         let (pj, pi) = (j.program(w)?, i.program(w)?);
         progs.push((strategy, j, pj, i, pi));
     }
-    let rounds = if s.samples >= 5 { 5 } else { 1 };
-    let mut jit: Vec<Vec<f64>> = vec![Vec::new(); strategies.len()];
-    let mut interp: Vec<Vec<f64>> = vec![Vec::new(); strategies.len()];
-    for _ in 0..rounds {
-        for (k, (_, j, pj, i, pi)) in progs.iter().enumerate() {
+    let (rounds, per_round) = if s.samples >= 5 { (15, 3) } else { (3, 1) };
+    let rs = Settings {
+        sample: s.sample,
+        samples: per_round,
+    };
+    let n = strategies.len();
+    let mut jit: Vec<Vec<f64>> = vec![Vec::new(); n];
+    let mut interp: Vec<Vec<f64>> = vec![Vec::new(); n];
+    for round in 0..rounds {
+        let order: Vec<usize> = if round % 2 == 0 {
+            (0..n).collect()
+        } else {
+            (0..n).rev().collect()
+        };
+        for k in order {
+            let (_, j, pj, i, pi) = &progs[k];
             // Interference only ever adds time: for this A/B comparison the
-            // fastest sample of a round is the robust estimate.
-            jit[k].push(time_cordon(&j.label, pj, w, &input, want, s)?.min_ns);
-            interp[k].push(time_cordon(&i.label, pi, w, &input, want, s)?.min_ns);
+            // fastest sample is the robust estimate.
+            jit[k].push(time_cordon(&j.label, pj, w, &input, want, rs)?.min_ns);
+            interp[k].push(time_cordon(&i.label, pi, w, &input, want, rs)?.min_ns);
         }
     }
+    let paired =
+        |xs: &[f64], base: &[f64]| Spread::of(xs.iter().zip(base).map(|(x, b)| x / b).collect());
     Ok(progs
         .iter()
-        .zip(jit.into_iter().zip(interp))
-        .map(|((strategy, ..), (j, i))| StackRow {
+        .enumerate()
+        .map(|(k, (strategy, ..))| StackRow {
             strategy: *strategy,
-            jit: Measured::from_samples(j, 0),
-            interp: Measured::from_samples(i, 0),
+            jit: Measured::from_samples(jit[k].clone(), 0),
+            interp: Measured::from_samples(interp[k].clone(), 0),
+            jit_vs_native: paired(&jit[k], &jit[0]),
+            interp_vs_native: paired(&interp[k], &interp[0]),
         })
         .collect())
 }

@@ -58,6 +58,39 @@ impl Measured {
     }
 }
 
+/// Median and quartiles of a set of ratios (e.g. paired per-round time
+/// ratios of two configurations measured back to back).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    pub median: f64,
+    /// First and third quartile (nearest-rank).
+    pub q1: f64,
+    pub q3: f64,
+    pub n: usize,
+}
+
+impl Spread {
+    /// None for an empty set or one with a non-finite value.
+    pub fn of(mut xs: Vec<f64>) -> Option<Spread> {
+        if xs.is_empty() || xs.iter().any(|x| !x.is_finite()) {
+            return None;
+        }
+        xs.sort_by(f64::total_cmp);
+        let n = xs.len();
+        let median = if n % 2 == 1 {
+            xs[n / 2]
+        } else {
+            (xs[n / 2 - 1] + xs[n / 2]) / 2.0
+        };
+        Some(Spread {
+            median,
+            q1: xs[(n - 1) / 4],
+            q3: xs[(3 * (n - 1)).div_ceil(4)],
+            n,
+        })
+    }
+}
+
 /// CPU time of the calling thread.
 pub fn thread_cpu_time() -> Duration {
     let mut ts = libc::timespec {
@@ -142,6 +175,16 @@ mod tests {
         assert_eq!((m.median_ns, m.min_ns, m.max_ns), (3.0, 1.0, 5.0));
         let m = Measured::from_samples(vec![4.0, 1.0, 3.0, 2.0], 10);
         assert_eq!(m.median_ns, 2.5);
+    }
+
+    #[test]
+    fn spread_of_paired_ratios() {
+        assert_eq!(Spread::of(vec![]), None);
+        assert_eq!(Spread::of(vec![1.0, f64::NAN]), None);
+        let s = Spread::of(vec![1.05, 0.99, 1.01, 1.00, 1.30]).unwrap();
+        assert_eq!((s.median, s.q1, s.q3, s.n), (1.01, 1.00, 1.05, 5));
+        let s = Spread::of(vec![2.0, 1.0]).unwrap();
+        assert_eq!((s.median, s.q1, s.q3), (1.5, 1.0, 2.0));
     }
 
     #[test]

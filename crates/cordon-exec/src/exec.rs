@@ -98,11 +98,204 @@ struct ArenaGuard {
 }
 
 impl Drop for ArenaGuard {
+    #[inline(always)]
     fn drop(&mut self) {
         // SAFETY: the arena outlives the invocation.
         unsafe {
             (*self.arena).sp = self.sp;
             (*self.arena).active -= 1;
+        }
+    }
+}
+
+/// Load-time checks and pre-decoding shared by both engines (the interpreter
+/// and the JIT): subprogram frame entries must name instructions, frames must
+/// fit [`MAX_FRAME`], helpers, kfuncs and `lddw` pseudo sources must resolve
+/// ([`decode`]), [`StackStrategy::Native`] must fit [`MAX_CALL_FRAMES`] of the
+/// largest frame, and the shadow stack size must be sane.
+///
+/// Returns the pre-decoded program and the frame size of every (sub)program
+/// by its first instruction index (rounded to the frame alignment).
+pub(crate) fn prepare(
+    program: &Program,
+    table: &HelperTable,
+    options: &ExecOptions,
+) -> Result<(Decoded, impl Fn(usize) -> u64 + use<>), LoadError> {
+    for &(index, _) in &options.subprog_frames {
+        if program.kind(index).is_none() {
+            return Err(LoadError::BadSubprogram { index });
+        }
+    }
+    let default = round_frame(options.frame_size as u64);
+    if default > MAX_FRAME {
+        return Err(LoadError::FrameTooLarge {
+            index: 0,
+            size: default,
+            max: MAX_FRAME,
+        });
+    }
+    let frames = options.subprog_frames.clone();
+    let frame_of = move |pc: usize| {
+        frames
+            .iter()
+            .find(|(i, _)| *i == pc)
+            .map_or(default, |&(_, s)| round_frame(s as u64))
+    };
+    let decoded = decode(program, table, &frame_of)?;
+    if decoded.entry_frame > MAX_FRAME {
+        return Err(LoadError::FrameTooLarge {
+            index: 0,
+            size: decoded.entry_frame,
+            max: MAX_FRAME,
+        });
+    }
+    if options.stack == StackStrategy::Native {
+        let needed = decoded.max_frame * MAX_CALL_FRAMES as u64;
+        if needed > NATIVE_STACK_BYTES as u64 {
+            return Err(LoadError::NativeStackTooSmall {
+                needed,
+                capacity: NATIVE_STACK_BYTES as u64,
+            });
+        }
+    }
+    if options.shadow_stack_size == 0 || options.shadow_stack_size > (1 << 30) {
+        return Err(LoadError::BadStackSize(options.shadow_stack_size));
+    }
+    Ok((decoded, frame_of))
+}
+
+/// What an engine's entry point needs besides its code: shared by
+/// [`Executable`] and [`JitExecutable`](crate::jit::JitExecutable).
+pub(crate) struct Entry<'e> {
+    pub(crate) options: &'e ExecOptions,
+    pub(crate) per_program: &'e PerProgramStacks,
+    pub(crate) helpers: &'e HelperTable,
+    pub(crate) mode: Mode,
+    /// Rounded size of the entry function's frame.
+    pub(crate) entry_frame: u64,
+}
+
+impl Entry<'_> {
+    /// Starts an invocation and runs `body` in it; the one entry path of both
+    /// engines.
+    ///
+    /// Takes the arena of the configured [`StackStrategy`] (the thread's
+    /// shadow stack, the program's stack for this thread, or a local buffer),
+    /// allocates the entry frame (zeroed in checked mode), builds the
+    /// [`RunContext`] and calls `body(ctx, r10)`. The arena is restored when
+    /// `body` returns or unwinds, so engines need not release frames on early
+    /// exits.
+    #[inline(always)]
+    pub(crate) fn enter<F>(
+        &self,
+        input: &mut [u8],
+        extra: &[Region<'_>],
+        body: F,
+    ) -> Result<u64, ExecError>
+    where
+        F: FnOnce(&mut RunContext<'_>, u64) -> Result<u64, ExecError>,
+    {
+        let o = self.options;
+        let stack_err = |source| ExecError::Stack {
+            program: o.name.clone(),
+            source,
+        };
+        match o.stack {
+            StackStrategy::ThreadShadow => {
+                let arena = thread_arena(o.shadow_stack_size).map_err(stack_err)?;
+                self.run_on(arena, input, extra, body)
+            }
+            StackStrategy::PerProgram => {
+                let arena = self
+                    .per_program
+                    .arena(o.shadow_stack_size)
+                    .map_err(stack_err)?;
+                self.run_on(arena, input, extra, body)
+            }
+            StackStrategy::Native => self.run_native(input, extra, body),
+        }
+    }
+
+    /// [`StackStrategy::Native`]: frames in a local buffer. Out of line, so the
+    /// other strategies' entry does not carry (and probe) a 4 KiB frame.
+    #[inline(never)]
+    fn run_native<F>(
+        &self,
+        input: &mut [u8],
+        extra: &[Region<'_>],
+        body: F,
+    ) -> Result<u64, ExecError>
+    where
+        F: FnOnce(&mut RunContext<'_>, u64) -> Result<u64, ExecError>,
+    {
+        let mut buf = MaybeUninit::<[u8; NATIVE_STACK_BYTES]>::uninit();
+        let mut arena = FrameArena::over(buf.as_mut_ptr() as u64, NATIVE_STACK_BYTES as u64);
+        self.run_on(&mut arena, input, extra, body)
+    }
+
+    #[inline(always)]
+    fn run_on<F>(
+        &self,
+        arena: *mut FrameArena,
+        input: &mut [u8],
+        extra: &[Region<'_>],
+        body: F,
+    ) -> Result<u64, ExecError>
+    where
+        F: FnOnce(&mut RunContext<'_>, u64) -> Result<u64, ExecError>,
+    {
+        let size = self.entry_frame;
+        // SAFETY: the arena is valid for the whole call (thread-local, program-owned
+        // or a local of our caller) and only used through raw pointers.
+        let (entry_sp, top) = unsafe {
+            let a = &mut *arena;
+            let entry_sp = a.sp;
+            match a.alloc(size) {
+                Some(top) => {
+                    a.active += 1;
+                    (entry_sp, top)
+                }
+                None => return Err(self.exhausted(a)),
+            }
+        };
+        let _guard = ArenaGuard {
+            arena,
+            sp: entry_sp,
+        };
+        let checked = self.mode == Mode::Checked;
+        if checked {
+            // Checked programs may read stack they never wrote (and the native
+            // buffer is uninitialised memory): start from zeros.
+            // SAFETY: the frame was just allocated.
+            unsafe { std::ptr::write_bytes((top - size) as *mut u8, 0, size as usize) };
+        }
+        let mut ctx = RunContext {
+            status: STATUS_RUNNING,
+            stop_value: 0,
+            arena,
+            input_ptr: input.as_mut_ptr() as u64,
+            input_len: input.len() as u64,
+            stack_hi: entry_sp,
+            call_index: 0,
+            checked: checked as u64,
+            helpers: self.helpers,
+            program: &self.options.name,
+            extra,
+            grants: Vec::new(),
+            fault: None,
+        };
+        body(&mut ctx, top)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn exhausted(&self, a: &FrameArena) -> ExecError {
+        ExecError::StackExhausted {
+            program: self.options.name.clone(),
+            index: 0,
+            needed: self.entry_frame,
+            available: a.available(),
+            capacity: a.capacity(),
         }
     }
 }
@@ -141,46 +334,7 @@ impl Executable {
     ) -> Result<Executable, LoadError> {
         let table =
             HelperTable::for_program(helpers, &options.call_sites, program, mode == Mode::Trusted);
-        for &(index, _) in &options.subprog_frames {
-            if program.kind(index).is_none() {
-                return Err(LoadError::BadSubprogram { index });
-            }
-        }
-        let default = round_frame(options.frame_size as u64);
-        if default > MAX_FRAME {
-            return Err(LoadError::FrameTooLarge {
-                index: 0,
-                size: default,
-                max: MAX_FRAME,
-            });
-        }
-        let frame_of = |pc: usize| {
-            options
-                .subprog_frames
-                .iter()
-                .find(|(i, _)| *i == pc)
-                .map_or(default, |&(_, s)| round_frame(s as u64))
-        };
-        let decoded = decode(program, &table, &frame_of)?;
-        if decoded.entry_frame > MAX_FRAME {
-            return Err(LoadError::FrameTooLarge {
-                index: 0,
-                size: decoded.entry_frame,
-                max: MAX_FRAME,
-            });
-        }
-        if options.stack == StackStrategy::Native {
-            let needed = decoded.max_frame * MAX_CALL_FRAMES as u64;
-            if needed > NATIVE_STACK_BYTES as u64 {
-                return Err(LoadError::NativeStackTooSmall {
-                    needed,
-                    capacity: NATIVE_STACK_BYTES as u64,
-                });
-            }
-        }
-        if options.shadow_stack_size == 0 || options.shadow_stack_size > (1 << 30) {
-            return Err(LoadError::BadStackSize(options.shadow_stack_size));
-        }
+        let (decoded, _) = prepare(program, &table, &options)?;
         Ok(Executable {
             decoded,
             helpers: table,
@@ -228,108 +382,34 @@ impl Executable {
     /// Run with explicit r1–r5. `input` is accessible memory (and the packet for
     /// LD_ABS/LD_IND); `extra` are further regions the program may access (e.g. a
     /// context structure r1 points to). No allocation unless a helper grants memory.
+    #[inline]
     pub fn run_with(
         &self,
         args: [u64; 5],
         input: &mut [u8],
         extra: &[Region<'_>],
     ) -> Result<u64, ExecError> {
-        let program = self.options.name.as_str();
-        let stack_err = |source| ExecError::Stack {
-            program: program.to_string(),
-            source,
-        };
-        match self.options.stack {
-            StackStrategy::ThreadShadow => {
-                let arena = thread_arena(self.options.shadow_stack_size).map_err(stack_err)?;
-                self.run_on(arena, args, input, extra)
-            }
-            StackStrategy::PerProgram => {
-                let arena = self
-                    .per_program
-                    .arena(self.options.shadow_stack_size)
-                    .map_err(stack_err)?;
-                self.run_on(arena, args, input, extra)
-            }
-            StackStrategy::Native => {
-                let mut buf = MaybeUninit::<[u8; NATIVE_STACK_BYTES]>::uninit();
-                let mut arena =
-                    FrameArena::over(buf.as_mut_ptr() as u64, NATIVE_STACK_BYTES as u64);
-                self.run_on(&mut arena, args, input, extra)
-            }
-        }
-    }
-
-    fn run_on(
-        &self,
-        arena: *mut FrameArena,
-        args: [u64; 5],
-        input: &mut [u8],
-        extra: &[Region<'_>],
-    ) -> Result<u64, ExecError> {
-        let size = self.decoded.entry_frame;
-        // SAFETY: the arena is valid for the whole call (thread-local, program-owned
-        // or a local of our caller) and only used through raw pointers.
-        let (entry_sp, top) = unsafe {
-            let a = &mut *arena;
-            let entry_sp = a.sp;
-            match a.alloc(size) {
-                Some(top) => (entry_sp, top),
-                None => {
-                    return Err(ExecError::StackExhausted {
-                        program: self.options.name.clone(),
-                        index: 0,
-                        needed: size,
-                        available: a.available(),
-                        capacity: a.capacity(),
-                    });
-                }
-            }
-        };
-        // SAFETY: as above.
-        unsafe { (*arena).active += 1 };
-        let _guard = ArenaGuard {
-            arena,
-            sp: entry_sp,
-        };
-        let checked = self.mode == Mode::Checked;
-        if checked {
-            // Checked programs may read stack they never wrote (and the native
-            // buffer is uninitialised memory): start from zeros.
-            // SAFETY: the frame was just allocated.
-            unsafe { std::ptr::write_bytes((top - size) as *mut u8, 0, size as usize) };
-        }
-        let mut ctx = RunContext {
-            status: STATUS_RUNNING,
-            stop_value: 0,
-            arena,
-            input_ptr: input.as_mut_ptr() as u64,
-            input_len: input.len() as u64,
-            stack_hi: entry_sp,
-            call_index: 0,
-            checked: checked as u64,
+        let entry = Entry {
+            options: &self.options,
+            per_program: &self.per_program,
             helpers: &self.helpers,
-            program: &self.options.name,
-            extra,
-            grants: Vec::new(),
-            fault: None,
+            mode: self.mode,
+            entry_frame: self.decoded.entry_frame,
         };
         let ops = &self.decoded.ops;
-        // SAFETY: ops come from `decode`; trusted mode is only reachable through
-        // the unsafe `Executable::trusted`, whose caller vouches for the program.
-        unsafe {
-            if checked {
-                interpret::<true>(
-                    ops,
-                    &mut ctx,
-                    args,
-                    top,
-                    self.options.instruction_budget,
-                    &self.options.name,
-                )
-            } else {
-                interpret::<false>(ops, &mut ctx, args, top, u64::MAX, &self.options.name)
+        let name = self.options.name.as_str();
+        let budget = self.options.instruction_budget;
+        entry.enter(input, extra, |ctx, top| {
+            // SAFETY: ops come from `decode`; trusted mode is only reachable
+            // through the unsafe `Executable::trusted`, whose caller vouches for
+            // the program.
+            unsafe {
+                if self.mode == Mode::Checked {
+                    interpret::<true>(ops, ctx, args, top, budget, name)
+                } else {
+                    interpret::<false>(ops, ctx, args, top, u64::MAX, name)
+                }
             }
-        }
+        })
     }
 }

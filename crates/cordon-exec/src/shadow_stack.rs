@@ -221,6 +221,7 @@ impl ShadowStack {
     }
 
     /// The arena handing out frames from this stack.
+    #[inline]
     pub fn arena_ptr(&self) -> *mut FrameArena {
         self.arena.get()
     }
@@ -246,6 +247,7 @@ impl ShadowStack {
     }
 
     /// Whether any invocation is currently using this stack.
+    #[inline]
     pub fn is_busy(&self) -> bool {
         // SAFETY: read of a plain field by the owning thread.
         unsafe { (*self.arena.get()).active != 0 }
@@ -273,10 +275,28 @@ thread_local! {
 ///
 /// The returned pointer stays valid until the thread exits or the stack is
 /// replaced, which cannot happen while the arena's `active` count is non-zero.
+#[inline(always)]
 pub(crate) fn thread_arena(size: usize) -> Result<*mut FrameArena, ShadowStackError> {
+    let fast = THREAD_STACK.with(|cell| {
+        // SAFETY: the cell is only accessed by this thread, and never
+        // re-entrantly (no callbacks run while the reference is alive).
+        match unsafe { &*cell.get() } {
+            Some(s) if s.requested == size || s.is_busy() => Some(s.arena_ptr()),
+            _ => None,
+        }
+    });
+    match fast {
+        Some(arena) => Ok(arena),
+        None => new_thread_stack(size),
+    }
+}
+
+/// Creates (or replaces the idle) shadow stack of this thread.
+#[cold]
+#[inline(never)]
+fn new_thread_stack(size: usize) -> Result<*mut FrameArena, ShadowStackError> {
     THREAD_STACK.with(|cell| {
-        // SAFETY: the cell is only accessed by this thread, and never re-entrantly
-        // (no callbacks run while the reference is alive).
+        // SAFETY: as in `thread_arena`.
         let slot = unsafe { &mut *cell.get() };
         match slot {
             Some(s) if s.requested == size || s.is_busy() => {}

@@ -831,14 +831,16 @@ fn compile(
         }
         None => cordon_exec::CallSites::default(),
     };
+    // Fields not named here (e.g. the 512-byte default frame, Linux's
+    // MAX_BPF_STACK, for subprograms without an entry) keep their defaults.
     let options = ExecOptions {
         name: pname.clone(),
-        frame_size: 512,
         subprog_frames,
         stack: env.config.stack,
         shadow_stack_size: env.config.shadow_stack_size,
         instruction_budget: env.config.instruction_budget,
         call_sites,
+        ..ExecOptions::default()
     };
     let engine_err = |message: String| LoadError::Engine {
         program: pname.clone(),

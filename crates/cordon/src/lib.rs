@@ -339,6 +339,14 @@ impl Program {
 
     /// Lowest-overhead call: explicit r1–r5, `input` as the accessible memory
     /// (and LD_ABS packet); no context, no allocation. Returns r0.
+    ///
+    /// Still a full invocation: helpers and kfuncs work (a host kfunc may call
+    /// this or another program again on the same thread; its frames come from
+    /// the same shadow stack), tail calls work, `bpf_trace_printk` output is
+    /// discarded. Programs that reference maps pin the map epoch for the run;
+    /// programs without maps skip it. Errors (a checked program's bad access,
+    /// a stack exhausted by deep nesting) leave the thread's shadow stack as
+    /// it was, so the next call works.
     #[inline]
     pub fn call(&self, args: [u64; 5], input: &mut [u8]) -> Result<u64, Error> {
         Ok(self.inner.call(args, input)?)

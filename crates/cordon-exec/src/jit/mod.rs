@@ -3,8 +3,8 @@
 //!
 //! [`JitExecutable`] mirrors [`Executable`](crate::Executable): the same
 //! [`ExecOptions`], helpers ([`HelperRegistry`]), run context ([`RunContext`]),
-//! shadow stack ([`StackStrategy`]) and errors ([`ExecError`]), in the same two
-//! modes:
+//! shadow stack ([`StackStrategy`](crate::StackStrategy)) and errors
+//! ([`ExecError`]), in the same two modes:
 //!
 //! * **trusted** (verified programs): no run-time checks at all;
 //! * **checked** (unverified programs): every load, store and atomic is checked
@@ -32,19 +32,13 @@ mod runtime;
 mod stack;
 mod translate;
 
-use std::mem::MaybeUninit;
-
 use cordon_isa::Program;
 
 use crate::context::{Region, RunContext, STATUS_RUNNING};
-use crate::decode::{Decoded, MAX_FRAME, decode};
 use crate::error::{ExecError, LoadError};
-use crate::exec::{ExecOptions, Mode};
+use crate::exec::{Entry, ExecOptions, Mode, prepare};
 use crate::helpers::{HelperRegistry, HelperTable};
-use crate::interp::MAX_CALL_FRAMES;
-use crate::shadow_stack::{
-    FrameArena, NATIVE_STACK_BYTES, PerProgramStacks, StackStrategy, round_frame, thread_arena,
-};
+use crate::shadow_stack::PerProgramStacks;
 
 /// Cranelift optimisation level.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
@@ -141,22 +135,6 @@ impl std::fmt::Debug for JitExecutable {
     }
 }
 
-/// Restores the frame arena when an invocation ends (also on panic).
-struct ArenaGuard {
-    arena: *mut FrameArena,
-    sp: u64,
-}
-
-impl Drop for ArenaGuard {
-    fn drop(&mut self) {
-        // SAFETY: the arena outlives the invocation.
-        unsafe {
-            (*self.arena).sp = self.sp;
-            (*self.arena).active -= 1;
-        }
-    }
-}
-
 impl JitExecutable {
     /// Compile an unverified program for checked execution.
     ///
@@ -182,7 +160,8 @@ impl JitExecutable {
     /// Same contract as [`Executable::trusted`](crate::Executable::trusted): the
     /// program must have been accepted by a verifier guaranteeing that every
     /// memory access is valid, atomics are aligned, frames fit the given sizes,
-    /// there are at most [`MAX_CALL_FRAMES`] frames and the program terminates.
+    /// there are at most [`MAX_CALL_FRAMES`](crate::MAX_CALL_FRAMES) frames and
+    /// the program terminates.
     pub unsafe fn trusted(
         program: &Program,
         helpers: &HelperRegistry,
@@ -282,7 +261,8 @@ impl JitExecutable {
     }
 
     /// Usable address range of this program's shadow stack on the calling thread
-    /// ([`StackStrategy::PerProgram`] only, once it has run on this thread).
+    /// ([`StackStrategy::PerProgram`](crate::StackStrategy::PerProgram) only, once
+    /// it has run on this thread).
     pub fn per_program_stack_range(&self) -> Option<std::ops::Range<u64>> {
         self.per_program.current_range()
     }
@@ -304,158 +284,53 @@ impl JitExecutable {
         input: &mut [u8],
         extra: &[Region<'_>],
     ) -> Result<u64, ExecError> {
-        let program = self.options.name.as_str();
-        let stack_err = |source| ExecError::Stack {
-            program: program.to_string(),
-            source,
-        };
         if let Some(t) = &self.foreign {
-            return Err(ExecError::HelperFault {
-                index: 0,
-                id: -1,
-                name: String::from("jit"),
-                message: JitError::ForeignTarget(t.clone()).to_string(),
-            });
+            return Err(foreign_target(t));
         }
-        match self.options.stack {
-            StackStrategy::ThreadShadow => {
-                let arena = thread_arena(self.options.shadow_stack_size).map_err(stack_err)?;
-                self.run_on(arena, args, input, extra)
+        let entry = Entry {
+            options: &self.options,
+            per_program: &self.per_program,
+            helpers: &self.helpers,
+            mode: self.mode,
+            entry_frame: self.entry_frame,
+        };
+        let code = self.entry;
+        entry.enter(input, extra, |ctx, top| {
+            // SAFETY: the code was generated for this program, mode and helper
+            // table; trusted code is only reachable through the unsafe
+            // constructors.
+            let r0 = unsafe { code(ctx, top, args[0], args[1], args[2], args[3], args[4]) };
+            if ctx.status != STATUS_RUNNING {
+                return self.outcome(ctx);
             }
-            StackStrategy::PerProgram => {
-                let arena = self
-                    .per_program
-                    .arena(self.options.shadow_stack_size)
-                    .map_err(stack_err)?;
-                self.run_on(arena, args, input, extra)
-            }
-            StackStrategy::Native => {
-                let mut buf = MaybeUninit::<[u8; NATIVE_STACK_BYTES]>::uninit();
-                let mut arena =
-                    FrameArena::over(buf.as_mut_ptr() as u64, NATIVE_STACK_BYTES as u64);
-                self.run_on(&mut arena, args, input, extra)
-            }
-        }
+            Ok(r0)
+        })
     }
 
-    #[inline]
-    fn run_on(
-        &self,
-        arena: *mut FrameArena,
-        args: [u64; 5],
-        input: &mut [u8],
-        extra: &[Region<'_>],
-    ) -> Result<u64, ExecError> {
-        let size = self.entry_frame;
-        // SAFETY: the arena is valid for the whole call (thread-local, program-owned
-        // or a local of our caller) and only used through raw pointers.
-        let (entry_sp, top) = unsafe {
-            let a = &mut *arena;
-            let entry_sp = a.sp;
-            match a.alloc(size) {
-                Some(top) => (entry_sp, top),
-                None => {
-                    return Err(ExecError::StackExhausted {
-                        program: self.options.name.clone(),
-                        index: 0,
-                        needed: size,
-                        available: a.available(),
-                        capacity: a.capacity(),
-                    });
-                }
-            }
-        };
-        // SAFETY: as above.
-        unsafe { (*arena).active += 1 };
-        let _guard = ArenaGuard {
-            arena,
-            sp: entry_sp,
-        };
-        let checked = self.mode == Mode::Checked;
-        if checked {
-            // SAFETY: the frame was just allocated.
-            unsafe { std::ptr::write_bytes((top - size) as *mut u8, 0, size as usize) };
-        }
-        let mut ctx = RunContext {
-            status: STATUS_RUNNING,
-            stop_value: 0,
-            arena,
-            input_ptr: input.as_mut_ptr() as u64,
-            input_len: input.len() as u64,
-            stack_hi: entry_sp,
-            call_index: 0,
-            checked: checked as u64,
-            helpers: &self.helpers,
-            program: &self.options.name,
-            extra,
-            grants: Vec::new(),
-            fault: None,
-        };
-        // SAFETY: the code was generated for this program, mode and helper table;
-        // trusted code is only reachable through the unsafe constructors.
-        let r0 =
-            unsafe { (self.entry)(&mut ctx, top, args[0], args[1], args[2], args[3], args[4]) };
-        if ctx.status != STATUS_RUNNING {
-            return ctx.take_outcome().map_err(|e| match e {
-                ExecError::BudgetExhausted { index, .. } => ExecError::BudgetExhausted {
-                    index,
-                    budget: self.options.instruction_budget,
-                },
-                e => e,
-            });
-        }
-        Ok(r0)
+    /// The result of a run that a helper stopped or that faulted (the budget
+    /// error gets the configured budget; generated code does not know it).
+    #[cold]
+    #[inline(never)]
+    fn outcome(&self, ctx: &mut RunContext<'_>) -> Result<u64, ExecError> {
+        ctx.take_outcome().map_err(|e| match e {
+            ExecError::BudgetExhausted { index, .. } => ExecError::BudgetExhausted {
+                index,
+                budget: self.options.instruction_budget,
+            },
+            e => e,
+        })
     }
 }
 
-/// The same load-time checks and pre-decoding as [`Executable`](crate::Executable):
-/// helper and kfunc resolution, unresolved `lddw` pseudo sources, frame sizes.
-fn prepare(
-    program: &Program,
-    table: &HelperTable,
-    options: &ExecOptions,
-) -> Result<(Decoded, impl Fn(usize) -> u64 + use<>), LoadError> {
-    for &(index, _) in &options.subprog_frames {
-        if program.kind(index).is_none() {
-            return Err(LoadError::BadSubprogram { index });
-        }
+/// The error of running code compiled for another target.
+#[cold]
+fn foreign_target(triple: &str) -> ExecError {
+    ExecError::HelperFault {
+        index: 0,
+        id: -1,
+        name: String::from("jit"),
+        message: JitError::ForeignTarget(triple.to_string()).to_string(),
     }
-    let default = round_frame(options.frame_size as u64);
-    if default > MAX_FRAME {
-        return Err(LoadError::FrameTooLarge {
-            index: 0,
-            size: default,
-            max: MAX_FRAME,
-        });
-    }
-    let frames = options.subprog_frames.clone();
-    let frame_of = move |pc: usize| {
-        frames
-            .iter()
-            .find(|(i, _)| *i == pc)
-            .map_or(default, |&(_, s)| round_frame(s as u64))
-    };
-    let decoded = decode(program, table, &frame_of)?;
-    if decoded.entry_frame > MAX_FRAME {
-        return Err(LoadError::FrameTooLarge {
-            index: 0,
-            size: decoded.entry_frame,
-            max: MAX_FRAME,
-        });
-    }
-    if options.stack == StackStrategy::Native {
-        let needed = decoded.max_frame * MAX_CALL_FRAMES as u64;
-        if needed > NATIVE_STACK_BYTES as u64 {
-            return Err(LoadError::NativeStackTooSmall {
-                needed,
-                capacity: NATIVE_STACK_BYTES as u64,
-            });
-        }
-    }
-    if options.shadow_stack_size == 0 || options.shadow_stack_size > (1 << 30) {
-        return Err(LoadError::BadStackSize(options.shadow_stack_size));
-    }
-    Ok((decoded, frame_of))
 }
 
 /// Run `bytecode` on the JIT the way the conformance suite expects (checked
