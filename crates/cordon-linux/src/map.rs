@@ -340,6 +340,33 @@ impl Map {
         Ok(out)
     }
 
+    /// One map of a BPF object, created the way libbpf creates it: a
+    /// `PERF_EVENT_ARRAY` declared with `max_entries` 0 gets one entry per
+    /// possible CPU; a global-data map (`.data`, `.rodata`, `.bss`) gets its
+    /// section contents `initial_data` stored at key 0 and is then frozen
+    /// when `freeze` (read-only data, `BPF_F_RDONLY_PROG`).
+    ///
+    /// Errors name the step that failed (create, the initial update, the
+    /// freeze) through the kernel's errno.
+    pub fn create_for_object(
+        spec: &MapSpec<'_>,
+        initial_data: Option<&[u8]>,
+        freeze: bool,
+    ) -> Result<Map, KernelError> {
+        let mut spec = *spec;
+        if spec.map_type == MapType::PERF_EVENT_ARRAY && spec.max_entries == 0 {
+            spec.max_entries = u32::try_from(possible_cpus()?).unwrap_or(u32::MAX);
+        }
+        let map = Map::create(&spec)?;
+        if let Some(data) = initial_data {
+            map.update(&0u32.to_ne_bytes(), data, update_flags::ANY)?;
+            if freeze {
+                map.freeze()?;
+            }
+        }
+        Ok(map)
+    }
+
     /// `BPF_MAP_FREEZE`: no more syscall writes (programs may still write
     /// unless the program was loaded knowing the map is read-only).
     pub fn freeze(&self) -> Result<(), KernelError> {
@@ -350,5 +377,51 @@ impl Map {
         sys::bpf(cmd::MAP_FREEZE, &mut attr)
             .map(|_| ())
             .map_err(|e| KernelError::syscall(cmd::MAP_FREEZE, e, ""))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_map_with_initial_data_is_filled_and_frozen() {
+        let spec = MapSpec::array(8, 1).with_name("obj.rodata");
+        let data = 0x1122_3344_5566_7788u64.to_ne_bytes();
+        let m = crate::require!(Map::create_for_object(&spec, Some(&data), true));
+        assert_eq!(m.lookup(&0u32.to_ne_bytes()).unwrap(), Some(data.to_vec()));
+        // Frozen: the syscall side may no longer write (EPERM).
+        let e = m.update(&0u32.to_ne_bytes(), &[0; 8], 0).unwrap_err();
+        assert_eq!(e.errno(), Some(libc::EPERM), "{e}");
+
+        // Writable data stays writable.
+        let m = Map::create_for_object(&spec, Some(&data), false).unwrap();
+        m.update(&0u32.to_ne_bytes(), &[1; 8], 0).unwrap();
+    }
+
+    #[test]
+    fn perf_event_array_of_zero_entries_gets_one_per_possible_cpu() {
+        let spec = MapSpec::new(MapType::PERF_EVENT_ARRAY, 4, 4, 0);
+        let m = crate::require!(Map::create_for_object(&spec, None, false));
+        assert_eq!(m.max_entries() as usize, possible_cpus().unwrap());
+    }
+
+    #[test]
+    fn object_map_refusals_come_back_as_errors() {
+        // Linux refuses an array with 0-byte keys at creation.
+        let spec = MapSpec::new(MapType::ARRAY, 0, 8, 1);
+        let e = match Map::create_for_object(&spec, None, false) {
+            Err(e) if e.skip().is_some() => return,
+            Err(e) => e,
+            Ok(_) => panic!("an array with 0-byte keys was created"),
+        };
+        assert_eq!(e.errno(), Some(libc::EINVAL), "{e}");
+        // Section data that is not value_size bytes is refused, naming both.
+        let e = Map::create_for_object(&MapSpec::array(8, 1), Some(&[0; 4]), true).unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("value is 4 bytes") && text.contains("wants 8"),
+            "{text}"
+        );
     }
 }

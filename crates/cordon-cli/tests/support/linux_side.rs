@@ -105,14 +105,12 @@ fn run_raw(case: &Case, dir: &Path) -> Result<Outcome, KernelError> {
         if let (Some(b), Some((k, v))) = (&btf, m.kernel_btf_ids()) {
             spec = spec.with_btf(b, k, v);
         }
-        let map = Map::create(&spec)?;
-        if let Some(data) = &m.initial_data {
-            map.update(&0u32.to_le_bytes(), data, 0)?;
-            if m.flags & cordon_object::BPF_F_RDONLY_PROG != 0 {
-                map.freeze()?;
-            }
-        }
-        maps.push(map);
+        let freeze = m.flags & cordon_object::BPF_F_RDONLY_PROG != 0;
+        maps.push(Map::create_for_object(
+            &spec,
+            m.initial_data.as_deref(),
+            freeze,
+        )?);
     }
     let vmlinux = std::fs::read("/sys/kernel/btf/vmlinux")
         .ok()

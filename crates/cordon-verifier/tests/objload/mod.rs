@@ -80,11 +80,7 @@ pub fn linux_verdict(
         None => None,
     };
     let create = |m: &cordon_object::MapSpec, inner: Option<&Map>| -> Result<Map, String> {
-        let mut max = m.max_entries;
-        if m.map_type == 4 && max == 0 {
-            max = cordon_linux::possible_cpus().unwrap_or(1) as u32;
-        }
-        let mut spec = LSpec::new(LMap(m.map_type), m.key_size, m.value_size, max)
+        let mut spec = LSpec::new(LMap(m.map_type), m.key_size, m.value_size, m.max_entries)
             .with_flags(m.flags)
             .with_map_extra(m.map_extra);
         if let (Some(b), Some((k, v))) = (&btf, m.kernel_btf_ids()) {
@@ -93,16 +89,9 @@ pub fn linux_verdict(
         if let Some(i) = inner {
             spec = spec.with_inner(i);
         }
-        let map = Map::create(&spec).map_err(|e| format!("map {}: {e}", m.name))?;
-        if let Some(data) = &m.initial_data {
-            map.update(&0u32.to_le_bytes(), data, 0)
-                .map_err(|e| format!("map {} data: {e}", m.name))?;
-            if m.flags & 0x80 != 0 {
-                map.freeze()
-                    .map_err(|e| format!("freeze {}: {e}", m.name))?;
-            }
-        }
-        Ok(map)
+        let freeze = m.flags & cordon_object::BPF_F_RDONLY_PROG != 0;
+        Map::create_for_object(&spec, m.initial_data.as_deref(), freeze)
+            .map_err(|e| format!("map {}: {e}", m.name))
     };
     let mut maps = Vec::new();
     for m in &obj.maps {
