@@ -601,6 +601,9 @@ impl CompiledProgram {
         let off = (start - base) as usize;
         let len = (end - start) as usize;
         let (r0, duration) = {
+            // SAFETY: the frame (and any buffer the packet moves to) outlives
+            // the guard, which restores the thread's setting when dropped.
+            let _headers = unsafe { inv.skb.publish_headers(start) };
             let input = &mut frame.bytes_mut()[off..off + len];
             self.run_top(&mut inv, [ctx_addr, 0, 0, 0, 0], input, &extra, true)?
         };

@@ -21,6 +21,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use cordon_exec::context::{PacketHeaders, set_packet_headers};
 use cordon_exec::{Abort, HelperResult, RunContext};
 
 use super::{HelperImpl, h, neg};
@@ -244,7 +245,41 @@ fn reshaping(f: fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult) -> HelperImpl
     })
 }
 
-/// Makes the input window `[data, data_end)` of the run's skb.
+/// Restores the thread's previous negative LD_ABS / LD_IND header setting
+/// when an skb run ends (unwinding included).
+pub(crate) struct HeadersGuard(Option<PacketHeaders>);
+
+impl Drop for HeadersGuard {
+    fn drop(&mut self) {
+        // SAFETY: restores the setting of the enclosing run (or none).
+        unsafe { set_packet_headers(self.0) };
+    }
+}
+
+impl SkbState {
+    /// Where Linux's SKF_NET_OFF / SKF_LL_OFF loads point with `data` at
+    /// `data`: the network and MAC headers, bounded below by the buffer.
+    fn headers(&self, data: u64) -> PacketHeaders {
+        PacketHeaders {
+            head: self.lo,
+            mac: Some(data.wrapping_add_signed(self.mac_off)),
+            network: data.wrapping_add_signed(self.net_off),
+        }
+    }
+
+    /// Publishes the header positions for negative LD_ABS / LD_IND offsets
+    /// of the run starting now with `data` at `data`, until the guard drops.
+    ///
+    /// # Safety
+    /// `[lo, hi)` must stay valid until the guard drops.
+    pub(crate) unsafe fn publish_headers(&self, data: u64) -> HeadersGuard {
+        // SAFETY: forwarded to the caller; the guard restores the setting.
+        HeadersGuard(unsafe { set_packet_headers(Some(self.headers(data))) })
+    }
+}
+
+/// Makes the input window `[data, data_end)` of the run's skb, and moves the
+/// headers negative LD_ABS / LD_IND offsets read from with it.
 fn sync_window(ctx: &mut RunContext<'_>) -> Result<(), Abort> {
     with_inv(|inv| {
         if inv.kind != CtxKind::Skb {
@@ -252,6 +287,9 @@ fn sync_window(ctx: &mut RunContext<'_>) -> Result<(), Abort> {
         }
         // SAFETY: the run's backing SkbCtx, alive for the whole run.
         let s = unsafe { &*(inv.ctx as *const SkbCtx) };
+        // SAFETY: the packet buffer `[lo, hi)` stays allocated until the
+        // invocation ends, when the run's guard restores the setting.
+        unsafe { set_packet_headers(Some(inv.skb.headers(s.data))) };
         let window = (s.data, s.data_end - s.data);
         if window == inv.input {
             return Ok(());
