@@ -12,37 +12,10 @@ use std::time::Duration;
 use criterion::{Bencher, Criterion, black_box, criterion_group, criterion_main};
 
 use cordon::{Backend, Config, Engine, Insn, Program};
-use cordon_object::{FuncLinkage, FunctionSpan, Object, ProgType, ProgramSpec};
+use cordon_object::{Object, ProgType};
 
 fn object(insns: Vec<Insn>) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "empty".into(),
-            section: "xdp".into(),
-            prog_type: ProgType::Xdp,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "empty".into(),
-                section: "xdp".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps: Vec::new(),
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("empty", "xdp", ProgType::Xdp, insns)
 }
 
 fn empty_program(backend: Backend) -> (Engine, cordon::Object, Program) {

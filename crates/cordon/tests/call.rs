@@ -6,37 +6,10 @@ use std::sync::{Arc, OnceLock};
 
 use cordon::{Abort, ArgType, Backend, Config, Engine, Error, Insn, Program, RetType, RunError};
 use cordon_exec::{Access, ExecError};
-use cordon_object::{FuncLinkage, FunctionSpan, Object, ProgType, ProgramSpec};
+use cordon_object::{Object, ProgType};
 
 fn one_program(prog_type: ProgType, insns: Vec<Insn>, kfuncs: &[&str]) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "s".into(),
-            prog_type,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "s".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: kfuncs.iter().map(|s| s.to_string()).collect(),
-        }],
-        maps: Vec::new(),
-        kfuncs: kfuncs.iter().map(|s| s.to_string()).collect(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "s", prog_type, insns).with_kfuncs(kfuncs)
 }
 
 const BACKENDS: [Backend; 2] = [Backend::Interpreter, Backend::Jit];
