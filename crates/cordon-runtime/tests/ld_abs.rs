@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cordon_isa::{Insn, assemble_linux};
 use cordon_linux::{ProgType as KType, test_run};
-use cordon_object::{FuncLinkage, FunctionSpan, Object, ProgType, ProgramSpec};
+use cordon_object::{Object, ProgType};
 use cordon_runtime::{Backend, CompiledProgram, Config, LoadError, RunError, Runtime};
 
 const MODES: [(Backend, bool); 4] = [
@@ -19,34 +19,7 @@ const MODES: [(Backend, bool); 4] = [
 ];
 
 fn object(insns: Vec<Insn>) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "tc".into(),
-            prog_type: ProgType::SchedCls,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "tc".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps: Vec::new(),
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "tc", ProgType::SchedCls, insns)
 }
 
 fn load(mode: (Backend, bool), insns: &[Insn]) -> Result<Arc<CompiledProgram>, LoadError> {

@@ -7,7 +7,7 @@
 
 use cordon_isa::Insn;
 use cordon_linux::{KernelError, ProgType as KType, test_run};
-use cordon_object::{FuncLinkage, FunctionSpan, Object, ProgType, ProgramSpec};
+use cordon_object::{Object, ProgType};
 use cordon_runtime::{Backend, Config, RunError, Runtime};
 
 const MODES: [(Backend, bool); 4] = [
@@ -20,34 +20,7 @@ const MODES: [(Backend, bool); 4] = [
 const EINVAL: i32 = 22;
 
 fn object(prog_type: ProgType, insns: Vec<Insn>) -> Object {
-    let len = insns.len();
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: "test".into(),
-            prog_type,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: "test".into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps: Vec::new(),
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", "test", prog_type, insns)
 }
 
 /// `r0 = *(u32 *)(ctx + 0); exit`: `skb->len` (tc, socket) or the low half
