@@ -371,6 +371,53 @@ fn prog_array_caller_binds_owner() {
     }
 }
 
+/// The kernel side of [`prog_array_caller_binds_owner`]: a loaded caller
+/// binds the array (`bpf_check_tail_call`), and a caller loaded after an
+/// incompatible target was inserted is refused (EINVAL).
+#[test]
+fn prog_array_caller_binds_owner_on_linux() {
+    let map = match KMap::create(&KMapSpec::new(KMapType::PROG_ARRAY, 4, 4, 4)) {
+        Ok(m) => m,
+        Err(e) => {
+            cordon_linux::report_skip(e.skip().unwrap_or_else(|| panic!("{e}")));
+            return;
+        }
+    };
+    let mut caller_insns = assemble_linux(CALLER).unwrap();
+    caller_insns[1].src = 5;
+    let load_caller = |f: &Flavour, map: &KMap| {
+        let maps = [map];
+        let mut l = ProgLoad::new(f.ktype, &caller_insns)
+            .with_expected_attach_type(AttachType(f.eat))
+            .with_maps(&maps)
+            .with_log_level(0);
+        l.prog_flags = f.flags;
+        l.load()
+    };
+    let target = |f: &Flavour| {
+        let insns = assemble_linux("r0 = 3\nexit").unwrap();
+        let mut l = ProgLoad::new(f.ktype, &insns).with_expected_attach_type(AttachType(f.eat));
+        l.prog_flags = f.flags;
+        l.load().unwrap()
+    };
+    let caller = load_caller(&XDP, &map).unwrap();
+    let key = 0u32.to_ne_bytes();
+    for f in [&XDP_FRAGS, &TC] {
+        let e = map.update_fd(&key, target(f).as_fd()).unwrap_err();
+        assert_eq!(e.errno(), Some(EINVAL), "{}", f.section);
+    }
+    map.update_fd(&key, target(&XDP).as_fd()).unwrap();
+    let pkt = vec![0u8; 64];
+    assert_eq!(caller.test_run(&TestRun::new(&pkt)).unwrap().retval, 3);
+
+    let map = KMap::create(&KMapSpec::new(KMapType::PROG_ARRAY, 4, 4, 4)).unwrap();
+    map.update_fd(&key, target(&XDP_FRAGS).as_fd()).unwrap();
+    let e = load_caller(&XDP, &map).unwrap_err();
+    assert_eq!(e.errno(), Some(EINVAL), "{e}");
+    let caller = load_caller(&XDP_FRAGS, &map).unwrap();
+    assert_eq!(caller.test_run(&TestRun::new(&pkt)).unwrap().retval, 3);
+}
+
 #[test]
 fn section_attach_types() {
     use cordon_runtime::maps::section_expected_attach_type as eat;
