@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use cordon_isa::Insn;
-use cordon_object::{FuncLinkage, FunctionSpan, MapOrigin, MapSpec, Object, ProgType, ProgramSpec};
+use cordon_object::{FuncLinkage, FunctionSpan, MapSpec, Object, ProgType};
 use cordon_runtime::{Backend, Config, LoadedObject, Runtime};
 
 const MODES: [(Backend, bool); 4] = [
@@ -154,23 +154,7 @@ fn i(code: u8, dst: u8, src: u8, off: i16, imm: i32) -> Insn {
 const EXIT: Insn = Insn::new(0x95, 0, 0, 0, 0);
 
 fn hash_spec() -> MapSpec {
-    MapSpec {
-        name: "h".into(),
-        section: ".maps".into(),
-        origin: MapOrigin::Btf,
-        map_type: 1,
-        key_size: 4,
-        value_size: 8,
-        max_entries: 8,
-        flags: 0,
-        numa_node: 0,
-        map_extra: 0,
-        inner: None,
-        initial_data: None,
-        initial_slots: Vec::new(),
-        btf_key_type_id: None,
-        btf_value_type_id: None,
-    }
+    MapSpec::btf_defined("h", 1, 4, 8, 8)
 }
 
 /// Inserts key 1 into map `h`, then `r2 = callback` (`func` = the callback
@@ -211,40 +195,21 @@ fn object(helper: i32, with_func: bool, cb: &[Insn]) -> Object {
     let mut insns = main;
     let cb = if with_func { cb } else { &[] };
     insns.extend_from_slice(cb);
-    let span = |name: &str, start, len, linkage| FunctionSpan {
-        name: name.into(),
-        section: "tc".into(),
-        start,
-        len,
-        linkage,
-        btf_id: None,
-    };
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
+    let mut o =
+        Object::single_program("p", "tc", ProgType::SchedCls, insns).with_maps(vec![hash_spec()]);
+    let p = &mut o.programs[0];
+    p.functions[0].len = main_len;
+    if !cb.is_empty() {
+        p.functions.push(FunctionSpan {
+            name: "cb".into(),
             section: "tc".into(),
-            prog_type: ProgType::SchedCls,
-            functions: [
-                span("p", 0, main_len, FuncLinkage::Global),
-                span("cb", main_len, cb.len(), FuncLinkage::Static),
-            ]
-            .into_iter()
-            .filter(|f| f.len > 0)
-            .collect(),
-            insns,
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps: vec![hash_spec()],
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
+            start: main_len,
+            len: cb.len(),
+            linkage: FuncLinkage::Static,
+            btf_id: None,
+        });
     }
+    o
 }
 
 #[test]
