@@ -799,3 +799,33 @@ exit";
             .unwrap_or_else(|e| panic!("{mode:?}: {e}"));
     }
 }
+
+/// Linux registers `bpf_xdp_pull_data` for XDP programs only and refuses a
+/// tc program calling it at load. Cordon's verifier does not restrict kfuncs
+/// by program type yet: the call is refused when it runs (the context is not
+/// an XDP one), on both engines, and nothing is touched.
+#[test]
+fn xdp_pull_data_refused_outside_xdp() {
+    let asm = pull_prog(100);
+    let pkt = vec![0u8; 64];
+    for mode in MODES {
+        let rt = runtime(mode);
+        let p = match rt
+            .load_parsed(pull_object(&asm, "tc", ProgType::SchedCls))
+            .and_then(|o| o.program("p"))
+        {
+            Ok(p) => p,
+            // Refused at load, as Linux does.
+            Err(e) => {
+                let msg = e.to_string();
+                assert!(
+                    msg.contains("calling kernel function bpf_xdp_pull_data is not allowed"),
+                    "{mode:?}: {msg}"
+                );
+                continue;
+            }
+        };
+        let e = p.run_skb(&pkt).unwrap_err().to_string();
+        assert!(e.contains("not the XDP context"), "{mode:?}: {e}");
+    }
+}
