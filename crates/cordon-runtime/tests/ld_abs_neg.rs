@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use cordon_isa::{Insn, assemble_linux};
 use cordon_linux::{ProgType as KType, test_run};
-use cordon_object::{FuncLinkage, FunctionSpan, Object, ProgType, ProgramSpec};
+use cordon_object::{Object, ProgType};
 use cordon_runtime::{Backend, CompiledProgram, Config, LoadError, Runtime};
 
 const SKF_NET_OFF: i32 = -0x10_0000;
@@ -24,39 +24,12 @@ const MODES: [(Backend, bool); 4] = [
 const KINDS: [ProgType; 2] = [ProgType::SchedCls, ProgType::SocketFilter];
 
 fn object(kind: ProgType, insns: Vec<Insn>) -> Object {
-    let len = insns.len();
     let section = if kind == ProgType::SocketFilter {
         "socket"
     } else {
         "tc"
     };
-    Object {
-        programs: vec![ProgramSpec {
-            name: "p".into(),
-            section: section.into(),
-            prog_type: kind,
-            insns,
-            functions: vec![FunctionSpan {
-                name: "p".into(),
-                section: section.into(),
-                start: 0,
-                len,
-                linkage: FuncLinkage::Global,
-                btf_id: None,
-            }],
-            exception_callback: None,
-            func_info: Vec::new(),
-            line_info: Vec::new(),
-            relocations: Vec::new(),
-            core_relocations: Vec::new(),
-            kfuncs: Vec::new(),
-        }],
-        maps: Vec::new(),
-        kfuncs: Vec::new(),
-        license: Some("GPL".into()),
-        kernel_version: None,
-        btf: None,
-    }
+    Object::single_program("p", section, kind, insns)
 }
 
 fn load(
