@@ -14,10 +14,7 @@ use cordon_linux::{
     AttachType, Map as KMap, MapSpec as KMapSpec, MapType as KMapType, ProgLoad, ProgType as KType,
     TestRun,
 };
-use cordon_object::{
-    FuncLinkage, FunctionSpan, MapOrigin, MapSpec, Object, ProgType, ProgramSpec, RelocKind,
-    Relocation,
-};
+use cordon_object::{MapSpec, Object, ProgType, ProgramSpec, RelocKind, Relocation};
 use cordon_runtime::{
     Backend, CompiledProgram, Config, LoadError, LoadedObject, RunError, Runtime,
 };
@@ -43,23 +40,7 @@ struct P<'a> {
 }
 
 fn prog_array_spec() -> MapSpec {
-    MapSpec {
-        name: "jmp".into(),
-        section: ".maps".into(),
-        origin: MapOrigin::Btf,
-        map_type: 3,
-        key_size: 4,
-        value_size: 4,
-        max_entries: 4,
-        flags: 0,
-        numa_node: 0,
-        map_extra: 0,
-        inner: None,
-        initial_data: None,
-        initial_slots: Vec::new(),
-        btf_key_type_id: None,
-        btf_value_type_id: None,
-    }
+    MapSpec::btf_defined("jmp", 3, 4, 4, 4)
 }
 
 fn object(progs: &[P<'_>], with_array: bool) -> Object {
@@ -71,34 +52,18 @@ fn object(progs: &[P<'_>], with_array: bool) -> Object {
                 // As the ELF linker leaves it: BPF_PSEUDO_MAP_IDX, map 0.
                 insns[1].src = 5;
             }
-            let len = insns.len();
+            let relocations = if p.uses_jmp {
+                vec![Relocation {
+                    insn: 1,
+                    symbol: "jmp".into(),
+                    kind: RelocKind::Map { map: 0 },
+                }]
+            } else {
+                Vec::new()
+            };
             ProgramSpec {
-                name: p.name.into(),
-                section: p.section.into(),
-                prog_type: p.ty,
-                insns,
-                functions: vec![FunctionSpan {
-                    name: p.name.into(),
-                    section: p.section.into(),
-                    start: 0,
-                    len,
-                    linkage: FuncLinkage::Global,
-                    btf_id: None,
-                }],
-                exception_callback: None,
-                func_info: Vec::new(),
-                line_info: Vec::new(),
-                relocations: if p.uses_jmp {
-                    vec![Relocation {
-                        insn: 1,
-                        symbol: "jmp".into(),
-                        kind: RelocKind::Map { map: 0 },
-                    }]
-                } else {
-                    Vec::new()
-                },
-                core_relocations: Vec::new(),
-                kfuncs: Vec::new(),
+                relocations,
+                ..ProgramSpec::single_function(p.name, p.section, p.ty, insns)
             }
         })
         .collect();
