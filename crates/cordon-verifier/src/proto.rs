@@ -812,11 +812,12 @@ impl Registry {
             RELEASE,
         );
         r.add_kfunc(kfunc::THROW, &[Anything], NoReturn, THROW);
-        r.add_kfunc(
+        r.add_kfunc_for(
             kfunc::XDP_PULL_DATA,
             &[PtrToCtx, Anything],
             Integer,
             CHANGES_PKT_DATA,
+            progs::XDP,
         );
         r
     }
@@ -830,6 +831,23 @@ impl Registry {
         let id = self.kfuncs.len() as u32 + 1;
         self.kfuncs
             .push(HelperProto::new(id, name, args, ret, flags));
+        id
+    }
+
+    /// Like [`Registry::add_kfunc`], for a kfunc only the program types in
+    /// `prog_types` (a [`progs`] mask) may call, as Linux registers kfunc
+    /// sets per program type; other programs are refused at load.
+    pub fn add_kfunc_for(
+        &mut self,
+        name: &str,
+        args: &[ArgType],
+        ret: RetType,
+        flags: u32,
+        prog_types: u32,
+    ) -> u32 {
+        let id = self.kfuncs.len() as u32 + 1;
+        self.kfuncs
+            .push(HelperProto::new(id, name, args, ret, flags).only(prog_types));
         id
     }
 

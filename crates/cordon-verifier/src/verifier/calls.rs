@@ -528,6 +528,12 @@ impl Engine<'_> {
                 proto.name
             ));
         }
+        if proto.prog_types & prog_mask(self.env.prog_type) == 0 {
+            return Err(format!(
+                "calling kernel function {} is not allowed",
+                proto.name
+            ));
+        }
         if proto.has(flags::THROW) {
             return self.do_throw(pc, &proto);
         }
