@@ -25,13 +25,13 @@ use cordon_verifier::proto;
 use crate::maps::Map;
 use crate::state::with_inv;
 
-pub(crate) use maps::call_sites;
 pub use kfuncs::{KfuncFn, TestObjects, builtin_kfuncs};
+pub(crate) use maps::call_sites;
 pub use net::{csum_diff, csum_fold, csum_replace};
 pub use printk::format_trace_printk;
-pub use xdp::kfuncs as xdp_kfuncs;
 pub use skb::SKB_MAX_LEN;
 pub(crate) use skb::SkbState;
+pub use xdp::kfuncs as xdp_kfuncs;
 
 /// A helper implementation.
 pub type HelperImpl = Arc<dyn Fn(&mut RunContext<'_>, [u64; 5]) -> HelperResult + Send + Sync>;
