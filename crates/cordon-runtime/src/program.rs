@@ -238,6 +238,7 @@ impl CompiledProgram {
     }
 
     /// Runs inside invocation `inv` (shared with tail calls).
+    #[inline]
     fn invoke(
         &self,
         inv: *mut Invocation,
@@ -283,18 +284,21 @@ impl CompiledProgram {
         let r = self.invoke(inv as *mut Invocation, args, input, extra);
         let duration = start.map_or(Duration::ZERO, |s| s.elapsed());
         // Checked runs that ended abnormally may leave locks or records behind.
-        for l in inv.locks.drain(..) {
-            // SAFETY: a lock this run took (checked mode tracked it).
-            unsafe { maps::bpf_spin_unlock(l as *mut u32) };
+        inv.release_leftovers();
+        match r {
+            Ok(v) => Ok((v, duration)),
+            Err(source) => Err(self.exec_error(source)),
         }
-        for rec in inv.reserved.drain(..) {
-            // SAFETY: a record this run reserved and did not finish.
-            unsafe { maps::ringbuf_discard(rec as *mut u8, 0) };
-        }
-        r.map(|v| (v, duration)).map_err(|source| RunError::Exec {
+    }
+
+    /// The error of a run that failed in the engine, naming the program.
+    #[cold]
+    #[inline(never)]
+    fn exec_error(&self, source: ExecError) -> RunError {
+        RunError::Exec {
             program: self.name.clone(),
             source,
-        })
+        }
     }
 
     fn expect(&self, ok: bool, expected: &'static str) -> Result<(), RunError> {
@@ -653,16 +657,28 @@ impl CompiledProgram {
 
     /// Lowest-overhead call: explicit r1–r5 and input memory, no context, no
     /// allocation (unless a helper allocates), only r0 back.
+    ///
+    /// The same invocation as [`CompiledProgram::run_raw`] (CPU slot, map
+    /// epoch pin for programs with maps, the current invocation for helpers
+    /// and nested runs, cleanup of what a checked run left behind) without
+    /// the timing and the result record.
     #[inline]
     pub fn call(&self, args: [u64; 5], input: &mut [u8]) -> Result<u64, RunError> {
+        ensure_cpu(self.ncpus);
+        // See `run_top`: only programs with maps need the epoch pin.
+        let _guard = (!self.maps.is_empty()).then(maps::pin);
         let mut inv = Invocation::new(
             CtxKind::None,
             0,
             0,
             (input.as_mut_ptr() as u64, input.len() as u64),
         );
-        self.run_top(&mut inv, args, input, &[], false)
-            .map(|(v, _)| v)
+        let r = self.invoke(&mut inv, args, input, &[]);
+        inv.release_leftovers();
+        match r {
+            Ok(v) => Ok(v),
+            Err(source) => Err(self.exec_error(source)),
+        }
     }
 }
 

@@ -114,6 +114,30 @@ impl Invocation {
         }
     }
 
+    /// Releases what a checked run left behind when it ended abnormally:
+    /// spin locks it still holds are unlocked, ring buffer records it
+    /// reserved and did not submit are discarded. Cheap when there is none
+    /// (the common case): the work is out of line.
+    #[inline]
+    pub(crate) fn release_leftovers(&mut self) {
+        if !self.locks.is_empty() || !self.reserved.is_empty() {
+            self.release_leftovers_slow();
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn release_leftovers_slow(&mut self) {
+        for l in self.locks.drain(..) {
+            // SAFETY: a lock this run took (checked mode tracked it).
+            unsafe { crate::maps::bpf_spin_unlock(l as *mut u32) };
+        }
+        for rec in self.reserved.drain(..) {
+            // SAFETY: a record this run reserved and did not finish.
+            unsafe { crate::maps::ringbuf_discard(rec as *mut u8, 0) };
+        }
+    }
+
     pub(crate) fn prog(&self) -> &CompiledProgram {
         // SAFETY: set by the runtime to the running program, which outlives the run.
         unsafe { &*self.prog }

@@ -134,3 +134,66 @@ fn out_of_bounds_call_is_refused() {
         assert_eq!(p.call([base + 2, 0, 0, 0, 0], &mut input).unwrap(), 7);
     }
 }
+
+/// A checked program that reserves a ring buffer record and then faults
+/// leaves the record behind; `call` discards it when the run ends (as the
+/// other entry points do), so the consumer is not stuck behind a record that
+/// is never committed and sees the next call's record.
+#[test]
+fn call_discards_the_record_a_faulting_run_reserved() {
+    const BPF_MAP_TYPE_RINGBUF: u32 = 27;
+    let insns = vec![
+        Insn::new(0xbf, 6, 1, 0, 0), // r6 = r1
+        Insn::new(0x18, 1, 5, 0, 0), // r1 = &maps[0]
+        Insn::new(0x00, 0, 0, 0, 0),
+        Insn::new(0xb7, 2, 0, 0, 8),   // r2 = 8
+        Insn::new(0xb7, 3, 0, 0, 0),   // r3 = 0
+        Insn::new(0x85, 0, 0, 0, 131), // bpf_ringbuf_reserve
+        Insn::new(0x55, 0, 0, 1, 0),   // if r0 != 0 goto +1
+        Insn::new(0x95, 0, 0, 0, 0),   // exit (r0 = 0)
+        Insn::new(0x7b, 0, 6, 0, 0),   // *(u64 *)(r0 + 0) = r6
+        Insn::new(0x15, 6, 0, 5, 0),   // if r6 == 0 goto fault
+        Insn::new(0xbf, 1, 0, 0, 0),   // r1 = r0
+        Insn::new(0xb7, 2, 0, 0, 0),   // r2 = 0
+        Insn::new(0x85, 0, 0, 0, 132), // bpf_ringbuf_submit
+        Insn::new(0xb7, 0, 0, 0, 1),   // r0 = 1
+        Insn::new(0x95, 0, 0, 0, 0),   // exit
+        Insn::new(0x71, 0, 6, 0, 0),   // fault: r0 = *(u8 *)(r6 + 0), r6 = 0
+        Insn::new(0x95, 0, 0, 0, 0),
+    ];
+    for backend in BACKENDS {
+        let engine = Engine::new(Config {
+            backend,
+            ..Config::default()
+        });
+        let object = one_program(ProgType::Unspec, insns.clone(), &[]).with_maps(vec![
+            cordon_object::MapSpec::btf_defined("rb", BPF_MAP_TYPE_RINGBUF, 0, 0, 4096),
+        ]);
+        let o = engine.load_parsed(object).unwrap();
+        let p = o.program("p").unwrap();
+        assert!(!p.is_verified(), "{backend:?}: raw programs run checked");
+        let e = p.call([0; 5], &mut []).unwrap_err();
+        assert!(
+            matches!(
+                e,
+                Error::Run(RunError::Exec {
+                    source: ExecError::MemoryAccess { index: 15, .. },
+                    ..
+                })
+            ),
+            "{backend:?}: {e}"
+        );
+        assert_eq!(p.call([5, 0, 0, 0, 0], &mut []).unwrap(), 1);
+        let mut seen = Vec::new();
+        let n = o
+            .map("rb")
+            .unwrap()
+            .ringbuf_consume(|r| {
+                seen.push(r.to_vec());
+                true
+            })
+            .unwrap();
+        assert_eq!(n, 1, "{backend:?}");
+        assert_eq!(seen, vec![5u64.to_ne_bytes().to_vec()], "{backend:?}");
+    }
+}
