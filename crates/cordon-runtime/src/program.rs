@@ -667,14 +667,20 @@ impl CompiledProgram {
         ensure_cpu(self.ncpus);
         // See `run_top`: only programs with maps need the epoch pin.
         let _guard = (!self.maps.is_empty()).then(maps::pin);
-        let mut inv = Invocation::new(
+        let mut inv = std::mem::ManuallyDrop::new(Invocation::new(
             CtxKind::None,
             0,
             0,
             (input.as_mut_ptr() as u64, input.len() as u64),
-        );
-        let r = self.invoke(&mut inv, args, input, &[]);
+        ));
+        let r = self.invoke(&mut *inv, args, input, &[]);
         inv.release_leftovers();
+        // Most calls store nothing in their invocation: skip its drop then.
+        // (A panic unwinding out of a host helper leaks what it stored.)
+        if !inv.owns_nothing() {
+            // SAFETY: dropped once, not used afterwards.
+            unsafe { std::mem::ManuallyDrop::drop(&mut inv) };
+        }
         match r {
             Ok(v) => Ok(v),
             Err(source) => Err(self.exec_error(source)),

@@ -114,6 +114,21 @@ impl Invocation {
         }
     }
 
+    /// Whether dropping this invocation would free nothing: no trace lines,
+    /// redirect or tracked records, locks and maps were ever stored, and it is
+    /// not an skb run (only skb helpers, which refuse other contexts, move a
+    /// packet into buffers of its own). [`CompiledProgram::call`] skips the
+    /// drop of such an invocation, its common case.
+    #[inline]
+    pub(crate) fn owns_nothing(&self) -> bool {
+        self.kind != CtxKind::Skb
+            && self.trace.capacity() == 0
+            && self.redirect.is_none()
+            && self.reserved.capacity() == 0
+            && self.known_maps.capacity() == 0
+            && self.locks.capacity() == 0
+    }
+
     /// Releases what a checked run left behind when it ended abnormally:
     /// spin locks it still holds are unlocked, ring buffer records it
     /// reserved and did not submit are discarded. Cheap when there is none
