@@ -102,6 +102,12 @@ fn fast_tier_threshold() -> usize {
     })
 }
 
+/// `CORDON_JIT_TIMING` is set: print the compile phases of each program.
+fn timing() -> bool {
+    static T: OnceLock<bool> = OnceLock::new();
+    *T.get_or_init(|| std::env::var_os("CORDON_JIT_TIMING").is_some())
+}
+
 /// The configuration a program of `translated` instructions is compiled with.
 fn tier(config: &JitConfig, translated: usize) -> JitConfig {
     let mut c = config.clone();
@@ -160,6 +166,7 @@ pub(crate) fn compile(
     sites: &crate::specialise::SiteTable,
 ) -> Result<Compiled, JitError> {
     let checked = flavor == Flavor::Checked;
+    let t0 = std::time::Instant::now();
 
     // Functions and what each callee receives.
     let entries = analysis::function_entries(prog);
@@ -223,6 +230,7 @@ pub(crate) fn compile(
     let mut jb = JITBuilder::with_isa(isa.clone(), default_libcall_names());
     jb.memory_provider(Box::new(provider));
     let mut module = JITModule::new(jb);
+    let t_module = t0.elapsed();
 
     let mut plans: Vec<Plan> = Vec::new();
     let declare = |module: &mut JITModule, variant: &Variant| -> Result<FuncId, JitError> {
@@ -239,28 +247,12 @@ pub(crate) fn compile(
         frame: frame_of(0),
         id: main_id,
     });
-    let may_stop: Vec<bool> = bodies
-        .iter()
-        .map(|f| {
-            f.pcs.iter().any(|&pc| {
-                let k = prog.kind(pc).expect("reachable instruction");
-                let off_end = matches!(
-                    analysis::flow(&k, pc),
-                    analysis::Flow::Next(t) if t >= prog.len()
-                );
-                off_end
-                    || matches!(
-                        k,
-                        cordon_isa::Kind::CallHelper { .. }
-                            | cordon_isa::Kind::CallKfunc { .. }
-                            | cordon_isa::Kind::Callx { .. }
-                            | cordon_isa::Kind::CallLocal { .. }
-                            | cordon_isa::Kind::LdAbs { .. }
-                            | cordon_isa::Kind::LdInd { .. }
-                    )
-            })
-        })
-        .collect();
+    // Which functions may stop the run (the caller then tests `status` after
+    // calling them): falling off the end, LD_ABS/LD_IND, kfuncs, callx and
+    // helper calls on the generic path, or a call of a function that may.
+    // Helper calls lowered as specialised fast paths (`calls.rs`: direct
+    // functions, inline array lookups) cannot stop the program.
+    let may_stop = functions_that_may_stop(prog, &bodies, &index_of, sites);
     let mut callee_ids: BTreeMap<usize, (FuncId, Vec<u8>, bool)> = BTreeMap::new();
     for (i, &e) in entries.iter().enumerate() {
         if !is_callee[i] {
@@ -386,9 +378,19 @@ pub(crate) fn compile(
     }
     ctx.set_disasm(false);
     SCRATCH.with(|s| *s.borrow_mut() = Some((ctx, fctx)));
+    let t_defined = t0.elapsed();
     module
         .finalize_definitions()
         .map_err(|e| JitError::Codegen(e.to_string()))?;
+    if timing() {
+        eprintln!(
+            "cordon jit: {} insns: setup {:?}, codegen {:?}, finalize {:?}",
+            translated,
+            t_module,
+            t_defined - t_module,
+            t0.elapsed() - t_defined
+        );
+    }
     let entry = module.get_finalized_function(main_id);
     Ok(Compiled {
         code: Code {
@@ -397,6 +399,56 @@ pub(crate) fn compile(
         entry,
         code_size,
     })
+}
+
+/// For each function of `bodies`, whether running it may stop the program
+/// (a least fixed point over local calls, so recursion through functions
+/// that cannot stop does not count).
+fn functions_that_may_stop(
+    prog: &Program,
+    bodies: &[Function],
+    index_of: &BTreeMap<usize, usize>,
+    sites: &crate::specialise::SiteTable,
+) -> Vec<bool> {
+    use cordon_isa::Kind;
+    let mut may_stop = vec![false; bodies.len()];
+    loop {
+        let mut changed = false;
+        for (i, f) in bodies.iter().enumerate() {
+            if may_stop[i] {
+                continue;
+            }
+            let stops = f.pcs.iter().any(|&pc| {
+                let Some(k) = prog.kind(pc) else {
+                    return true;
+                };
+                let off_end = matches!(
+                    analysis::flow(&k, pc),
+                    analysis::Flow::Next(t) if t >= prog.len()
+                );
+                off_end
+                    || match k {
+                        Kind::CallHelper { .. } => sites.get(pc).is_none(),
+                        Kind::CallLocal { rel } => {
+                            let t = (pc as i64 + 1 + rel as i64) as usize;
+                            index_of.get(&t).is_none_or(|&j| may_stop[j])
+                        }
+                        Kind::CallKfunc { .. }
+                        | Kind::Callx { .. }
+                        | Kind::LdAbs { .. }
+                        | Kind::LdInd { .. } => true,
+                        _ => false,
+                    }
+            });
+            if stops {
+                may_stop[i] = true;
+                changed = true;
+            }
+        }
+        if !changed {
+            return may_stop;
+        }
+    }
 }
 
 /// The slow path of the checked-mode access check, shared by every access of the
@@ -463,4 +515,62 @@ fn define_slow_check(
         .map_err(|e| JitError::Codegen(format!("{e:?}")))?;
     module.clear_context(ctx);
     Ok(id)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::specialise::{CallSites, CallSpec, DirectFn, SiteTable};
+    use cordon_isa::assemble;
+
+    unsafe extern "C" fn id(a: u64) -> u64 {
+        a
+    }
+
+    /// main calls f (pc 3) and g; f calls helper 1 and recurses into itself;
+    /// g calls f and helper 2.
+    const SRC: &str = "mov %r1, 1\ncall 1\ncall local g\nexit\n\
+                       f:\ncall 1\ncall local f\nexit\n\
+                       g:\ncall local f\ncall 2\nexit\n";
+
+    fn may_stop(direct: &[usize]) -> Vec<bool> {
+        let prog = Program::new(assemble(SRC).expect("assembles")).expect("valid");
+        let entries = analysis::function_entries(&prog);
+        assert_eq!(entries, vec![0, 4, 7]);
+        let bodies: Vec<Function> = entries
+            .iter()
+            .map(|&e| analysis::analyse_function(&prog, e))
+            .collect();
+        let index_of = entries.iter().enumerate().map(|(i, &e)| (e, i)).collect();
+        let mut b = CallSites::builder(&prog);
+        for &pc in direct {
+            // SAFETY: `id` reads only its argument.
+            unsafe {
+                b.specialise(
+                    pc,
+                    CallSpec::Direct {
+                        func: DirectFn::A1(id),
+                        bind: None,
+                    },
+                )
+            }
+            .expect("a helper call");
+        }
+        let sites = SiteTable::new(&b.build(), &prog, true);
+        functions_that_may_stop(&prog, &bodies, &index_of, &sites)
+    }
+
+    #[test]
+    fn generic_helper_calls_may_stop_through_every_caller() {
+        assert_eq!(may_stop(&[]), vec![true, true, true]);
+        // f's helper is direct, g's is not: g (and main through g) may stop.
+        assert_eq!(may_stop(&[4]), vec![true, false, true]);
+    }
+
+    #[test]
+    fn functions_with_only_specialised_calls_cannot_stop_even_when_recursive() {
+        assert_eq!(may_stop(&[1, 4, 8]), vec![false, false, false]);
+        // main's own generic call does not make its callees stop.
+        assert_eq!(may_stop(&[4, 8]), vec![true, false, false]);
+    }
 }
