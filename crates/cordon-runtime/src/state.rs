@@ -165,20 +165,31 @@ thread_local! {
 
 /// Makes `inv` the current invocation until the guard drops (restoring the
 /// previous one, so host code inside a helper may run other programs).
+///
+/// The guard keeps the address of this thread's slot, so restoring costs no
+/// second thread-local lookup (the guard holds raw pointers: it is neither
+/// `Send` nor `Sync` and is dropped on the thread that made it).
 pub(crate) struct CurrentGuard {
+    slot: *const Cell<*mut Invocation>,
     prev: *mut Invocation,
 }
 
 impl CurrentGuard {
+    #[inline]
     pub(crate) fn enter(inv: *mut Invocation) -> CurrentGuard {
-        let prev = CURRENT.with(|c| c.replace(inv));
-        CurrentGuard { prev }
+        CURRENT.with(|c| CurrentGuard {
+            slot: c as *const _,
+            prev: c.replace(inv),
+        })
     }
 }
 
 impl Drop for CurrentGuard {
+    #[inline]
     fn drop(&mut self) {
-        CURRENT.with(|c| c.set(self.prev));
+        // SAFETY: the slot is this thread's `CURRENT`, which lives as long as
+        // the thread; the guard never leaves the thread that created it.
+        unsafe { (*self.slot).set(self.prev) };
     }
 }
 
