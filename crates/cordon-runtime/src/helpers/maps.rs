@@ -309,17 +309,17 @@ pub(crate) fn call_sites(
 }
 
 /// `bpf_ktime_get_ns`, direct.
-extern "C" fn fast_ktime_get_ns() -> u64 {
+pub(super) extern "C" fn fast_ktime_get_ns() -> u64 {
     super::clock_ns(libc::CLOCK_MONOTONIC)
 }
 
 /// `bpf_get_prandom_u32`, direct.
-extern "C" fn fast_get_prandom_u32() -> u64 {
+pub(super) extern "C" fn fast_get_prandom_u32() -> u64 {
     super::prandom_u32() as u64
 }
 
 /// `bpf_get_smp_processor_id`, direct.
-extern "C" fn fast_get_smp_processor_id() -> u64 {
+pub(super) extern "C" fn fast_get_smp_processor_id() -> u64 {
     crate::maps::current_cpu() as u64
 }
 

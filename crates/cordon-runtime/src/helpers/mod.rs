@@ -79,18 +79,19 @@ pub fn builtin_helpers() -> Vec<(u32, HelperImpl)> {
     v.extend(xdp::helpers());
     v.extend(skb::helpers());
     v.push((id::TRACE_PRINTK, h(printk::trace_printk)));
-    v.push((
-        id::KTIME_GET_NS,
-        h(|_, _| Ok(clock_ns(libc::CLOCK_MONOTONIC))),
-    ));
+    // The same bodies the call-site specialisation calls directly.
+    v.push((id::KTIME_GET_NS, h(|_, _| Ok(maps::fast_ktime_get_ns()))));
     v.push((
         id::KTIME_GET_BOOT_NS,
         h(|_, _| Ok(clock_ns(libc::CLOCK_BOOTTIME))),
     ));
-    v.push((id::GET_PRANDOM_U32, h(|_, _| Ok(prandom_u32() as u64))));
+    v.push((
+        id::GET_PRANDOM_U32,
+        h(|_, _| Ok(maps::fast_get_prandom_u32())),
+    ));
     v.push((
         id::GET_SMP_PROCESSOR_ID,
-        h(|_, _| Ok(crate::maps::current_cpu() as u64)),
+        h(|_, _| Ok(maps::fast_get_smp_processor_id())),
     ));
     v.push((extra_ids::GET_NUMA_NODE_ID, h(|_, _| Ok(0))));
     v.push((
