@@ -301,6 +301,15 @@ impl CompiledProgram {
         }
     }
 
+    /// A `ctx_in` Linux's test_run refuses with `errno`.
+    fn bad_ctx(&self, errno: &'static str, message: String) -> RunError {
+        RunError::BadContext {
+            program: self.name.clone(),
+            errno,
+            message,
+        }
+    }
+
     fn expect(&self, ok: bool, expected: &'static str) -> Result<(), RunError> {
         if ok {
             Ok(())
@@ -337,11 +346,7 @@ impl CompiledProgram {
         ctx_in: Option<&[u8]>,
     ) -> Result<RunResult, RunError> {
         self.expect(self.kind == ProgKind::Xdp, "run_skb/run_raw")?;
-        let bad = |errno: &'static str, message: String| RunError::BadContext {
-            program: self.name.clone(),
-            errno,
-            message,
-        };
+        let bad = |errno, message| self.bad_ctx(errno, message);
         let mut md_in = [0u32; 6];
         let mut metalen = 0usize;
         let mut linear = packet.len();
@@ -527,13 +532,9 @@ impl CompiledProgram {
         self.expect(self.kind.is_skb(), "run_xdp/run_raw")?;
         check_len(&self.name, "skb", packet.len(), SKB_MAX_DATA)?;
         let uapi_in = match ctx_in {
-            Some(c) => Some(
-                skb_ctx_in(c).map_err(|(errno, message)| RunError::BadContext {
-                    program: self.name.clone(),
-                    errno,
-                    message,
-                })?,
-            ),
+            Some(c) => {
+                Some(skb_ctx_in(c).map_err(|(errno, message)| self.bad_ctx(errno, message))?)
+            }
             None => None,
         };
         // After the ctx_in checks (E2BIG, EINVAL, ENODEV), as in Linux.
@@ -558,20 +559,13 @@ impl CompiledProgram {
             let get = |off: usize| u32::from_ne_bytes(u[off..off + 4].try_into().expect("4 bytes"));
             let wire = get(sk_buff::WIRE_LEN);
             if wire != 0 && (wire < len || wire > 65536) {
-                return Err(RunError::BadContext {
-                    program: self.name.clone(),
-                    errno: "EINVAL",
-                    message: format!(
-                        "wire_len {wire} is below the packet length {len} or above 65536"
-                    ),
-                });
+                return Err(self.bad_ctx(
+                    "EINVAL",
+                    format!("wire_len {wire} is below the packet length {len} or above 65536"),
+                ));
             }
             if get(sk_buff::GSO_SEGS) > 65535 {
-                return Err(RunError::BadContext {
-                    program: self.name.clone(),
-                    errno: "EINVAL",
-                    message: "gso_segs above 65535".into(),
-                });
+                return Err(self.bad_ctx("EINVAL", "gso_segs above 65535".into()));
             }
             for (from, to) in [
                 (sk_buff::MARK, sk_buff::MARK + 4),
