@@ -238,6 +238,23 @@ fn hand_built_walk_runs_on_four_modes() {
     }
 }
 
+/// Loads the hand-built walk with callback `cb` on every mode: the verifier
+/// must refuse it with `refused`, and checked mode must fault with `faults`.
+fn refused_or_faults(with_func: bool, cb: &[Insn], refused: &str, faults: &str) {
+    for mode in MODES {
+        let rt = runtime(mode);
+        let o = rt.load_parsed(object(164, with_func, cb)).unwrap();
+        if mode.1 {
+            let e = o.program("p").unwrap_err().to_string();
+            assert!(e.contains(refused), "{mode:?}: {e}");
+        } else {
+            let p = o.program("p").unwrap();
+            let e = p.run_skb(&[0u8; 64]).unwrap_err().to_string();
+            assert!(e.contains(faults), "{mode:?}: {e}");
+        }
+    }
+}
+
 #[test]
 fn write_through_the_key_is_refused_or_faults() {
     let cb = [
@@ -269,35 +286,13 @@ fn write_past_the_value_is_refused_or_faults() {
         i(0xb7, 0, 0, 0, 0),
         EXIT,
     ];
-    for mode in MODES {
-        let rt = runtime(mode);
-        let o = rt.load_parsed(object(164, true, &cb)).unwrap();
-        if mode.1 {
-            let e = o.program("p").unwrap_err().to_string();
-            assert!(e.contains("invalid access to map value"), "{mode:?}: {e}");
-        } else {
-            let p = o.program("p").unwrap();
-            let e = p.run_skb(&[0u8; 64]).unwrap_err().to_string();
-            assert!(e.contains("store of 8 bytes"), "{mode:?}: {e}");
-        }
-    }
+    refused_or_faults(true, &cb, "invalid access to map value", "store of 8 bytes");
 }
 
 #[test]
 fn callback_that_is_not_a_function_is_refused_or_faults() {
     let cb = [i(0xb7, 0, 0, 0, 0), EXIT];
-    for mode in MODES {
-        let rt = runtime(mode);
-        let o = rt.load_parsed(object(164, false, &cb)).unwrap();
-        if mode.1 {
-            let e = o.program("p").unwrap_err().to_string();
-            assert!(e.contains("expected=func"), "{mode:?}: {e}");
-        } else {
-            let p = o.program("p").unwrap();
-            let e = p.run_skb(&[0u8; 64]).unwrap_err().to_string();
-            assert!(e.contains("not a function"), "{mode:?}: {e}");
-        }
-    }
+    refused_or_faults(false, &cb, "expected=func", "not a function");
 }
 
 #[test]
